@@ -1,0 +1,1 @@
+"""`tagger data-stats`: not implemented yet (work in progress in this session)."""

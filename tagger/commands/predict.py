@@ -1,0 +1,1 @@
+"""`tagger predict`: not implemented yet (work in progress in this session)."""

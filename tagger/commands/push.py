@@ -1,0 +1,1 @@
+"""`tagger push`: not implemented yet (work in progress in this session)."""

@@ -1,0 +1,1 @@
+"""`tagger score`: not implemented yet (work in progress in this session)."""
