@@ -1,0 +1,135 @@
+"""Batches that waste little: group windows of similar length under a token budget, pad dynamically.
+
+A fixed batch of 32 sentences padded to the longest one spends about 45% of its compute on padding
+on WNUT-17 (measured with transformers' ``run_ner.py``). Sorting by length and filling each batch
+up to a budget of ``max_tokens`` (sentences x longest length) keeps the padding share to a few
+percent and makes every batch cost about the same.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import Sampler
+
+
+def pack_by_length(lengths: Sequence[int], max_tokens: int, max_sentences: int, order: Sequence[int]) -> list[list[int]]:
+    """Greedily cut ``order`` (indices sorted by length) into batches within the budget."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for idx in order:
+        n = lengths[idx]
+        new_longest = max(longest, n)
+        if current and (new_longest * (len(current) + 1) > max_tokens or len(current) >= max_sentences):
+            batches.append(current)
+            current, new_longest = [], n
+        current.append(idx)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    return batches
+
+
+class TokenBudgetBatchSampler(Sampler[list[int]]):
+    """Yields lists of dataset indices whose padded size stays within ``max_tokens``.
+
+    Windows are sorted by length (ties broken at random per epoch, so equal-length windows meet
+    different partners) and packed greedily; with ``shuffle`` the order of the batches is random.
+    The number of batches is the same in every epoch (it depends only on the sorted lengths), which
+    keeps the learning-rate schedule exact. ``set_epoch`` must be called before each epoch for a new
+    order; the order is a pure function of (seed, epoch), so a resumed run sees the same batches.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        max_tokens: int,
+        max_sentences: int = 10**9,
+        shuffle: bool = True,
+        seed: int = 0,
+    ) -> None:
+        if max_tokens <= 0 or max_sentences <= 0:
+            raise ValueError("max_tokens and max_sentences must be positive")
+        longest = max(lengths) if len(lengths) else 0
+        if longest > max_tokens:
+            raise ValueError(f"max_tokens_per_batch={max_tokens} is below the longest window ({longest} subwords)")
+        self.lengths = list(lengths)
+        self.max_tokens = max_tokens
+        self.max_sentences = max_sentences
+        self.shuffle = shuffle
+        self.seed = seed
+        self.epoch = 0
+        self._num_batches = len(self._batches(0))
+        # Accelerate reads these attributes when it shards a batch sampler across processes.
+        self.batch_size = max(1, math.floor(max_tokens / max(1, longest)))
+        self.drop_last = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _batches(self, epoch: int) -> list[list[int]]:
+        if self.shuffle:
+            rng = random.Random(self.seed * 1_000_003 + epoch)
+            keys = [(n, rng.random()) for n in self.lengths]
+            order = sorted(range(len(self.lengths)), key=keys.__getitem__)
+        else:
+            order = sorted(range(len(self.lengths)), key=self.lengths.__getitem__)
+        batches = pack_by_length(self.lengths, self.max_tokens, self.max_sentences, order)
+        if self.shuffle:
+            rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self._batches(self.epoch)
+
+    def __len__(self) -> int:
+        return self._num_batches
+
+
+class WindowCollator:
+    """Pads a list of encoded windows into tensors.
+
+    Output: ``input_ids``/``attention_mask`` [B, T] int64, ``labels`` [B, T] (-100 on padding),
+    ``word_index`` [B, T] (-1 on padding), ``sentence_id`` [B], ``num_tokens`` (python int: the
+    non-padding tokens, for throughput without a host sync).
+    """
+
+    def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
+        self.pad_token_id = pad_token_id
+        self.pad_to_multiple_of = pad_to_multiple_of
+
+    def __call__(self, features: list[dict[str, Any]]) -> dict[str, Any]:
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            m = self.pad_to_multiple_of
+            longest = (longest + m - 1) // m * m
+        bsz = len(features)
+        input_ids = torch.full((bsz, longest), self.pad_token_id, dtype=torch.long)
+        attention = torch.zeros((bsz, longest), dtype=torch.long)
+        word_index = torch.full((bsz, longest), -1, dtype=torch.long)
+        has_labels = "labels" in features[0]
+        labels = torch.full((bsz, longest), -100, dtype=torch.long) if has_labels else None
+        num_tokens = 0
+        for i, f in enumerate(features):
+            n = len(f["input_ids"])
+            num_tokens += n
+            input_ids[i, :n] = torch.as_tensor(f["input_ids"])
+            attention[i, :n] = 1
+            word_index[i, :n] = torch.as_tensor(f["word_index"])
+            if labels is not None:
+                labels[i, :n] = torch.as_tensor(f["labels"])
+        batch: dict[str, Any] = {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "word_index": word_index,
+            "sentence_id": torch.as_tensor([f["sentence_id"] for f in features], dtype=torch.long),
+            "num_tokens": num_tokens,
+        }
+        if labels is not None:
+            batch["labels"] = labels
+        return batch

