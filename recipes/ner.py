@@ -68,6 +68,14 @@ def hardware() -> str:
     return f"CPU: {os.cpu_count()} cores ({platform.machine()}), {torch.get_num_threads()} torch threads, torch {torch.__version__.split('+')[0]}"
 
 
+def peak_rss_mb() -> float:
+    import resource
+
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
 # ------------------------------------------------------------------------------------------------ evaluation
 
 
@@ -206,7 +214,7 @@ def train_one(
 
     state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": 0,
                              "stale_epochs": 0, "history": [], "train_seconds": 0.0, "nonfinite_skipped": 0,
-                             "train_tokens": 0, "best_validation": None}
+                             "train_tokens": 0, "train_padded_tokens": 0, "best_validation": None}
     best_state: dict[str, torch.Tensor] | None = None
     ckpt = find_checkpoint(run_dir, tc.resume_from_checkpoint)
     if ckpt is not None:
@@ -240,7 +248,7 @@ def train_one(
             if state["batches_done"]:
                 loader = accelerator.skip_first_batches(train_loader, state["batches_done"])
             t0 = time.perf_counter()
-            tokens = 0
+            tokens = padded = 0
             for batch in loader:
                 with accelerator.accumulate(model):
                     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -249,6 +257,7 @@ def train_one(
                     running_loss += loss.detach()
                     running_batches += 1
                     tokens += batch["num_tokens"]
+                    padded += batch["input_ids"].numel()
                     if accelerator.sync_gradients:
                         grad_norm = accelerator.clip_grad_norm_(params_list, max_norm)
                         # the one host sync per optimizer step: skip updates from NaN/inf gradients
@@ -288,6 +297,7 @@ def train_one(
             epoch_seconds = time.perf_counter() - t0
             state["train_seconds"] += epoch_seconds
             state["train_tokens"] += tokens * accelerator.num_processes
+            state["train_padded_tokens"] += padded * accelerator.num_processes
 
             val_metrics, _ = evaluate(model, features["validation"], accelerator, cfg, id2label)
             record = {"epoch": epoch + 1, "step": state["global_step"], "validation_f1": val_metrics["f1"],
@@ -340,6 +350,8 @@ def train_one(
         "train_seconds": round(state["train_seconds"], 2),
         "train_tokens": state["train_tokens"],
         "train_tokens_per_second": state["train_tokens"] / max(state["train_seconds"], 1e-9),
+        "padding_share": 1 - state["train_tokens"] / max(1, state["train_padded_tokens"]),
+        "peak_rss_mb": peak_rss_mb(),
         "nonfinite_steps_skipped": guard.skipped,
         "class_counts": dict(zip(label_list, counts)),
         "num_processes": accelerator.num_processes,

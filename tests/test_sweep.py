@@ -1,0 +1,94 @@
+import json
+import statistics
+
+import numpy as np
+import pytest
+
+from tagger.sweep import (
+    loss_label,
+    paired_bootstrap,
+    read_predictions,
+    run_folder_name,
+    sentence_counts,
+    summarize,
+    write_summary,
+)
+
+
+def metrics(f1, p=None, r=None, per=None):
+    return {"f1": f1, "precision": p if p is not None else f1, "recall": r if r is not None else f1,
+            "per_type": per or {"PER": {"f1": f1, "precision": f1, "recall": f1, "support": 10}}}
+
+
+def make_run(label_spec, seed, val, test, secs=10.0):
+    return {"run": run_folder_name(label_spec, seed), "loss": label_spec["name"],
+            "params": {k: v for k, v in label_spec.items() if k != "name"}, "label": loss_label(label_spec),
+            "seed": seed, "validation": metrics(val), "test": metrics(test), "train_seconds": secs}
+
+
+def test_labels_and_safe_folder_names():
+    assert loss_label({"name": "ce"}) == "ce"
+    assert loss_label({"name": "focal", "gamma": 2.0, "alpha": 0.25}) == "focal(alpha=0.25, gamma=2.0)"
+    assert run_folder_name({"name": "focal", "gamma": 2.0}, 3) == "focal-gamma=2.0-seed3"
+    name = run_folder_name({"name": "../../x", "k": "/etc"}, 1)
+    assert "/" not in name and not name.startswith(".")
+
+
+def test_summary_mean_std_and_best():
+    ce, foc = {"name": "ce"}, {"name": "focal", "gamma": 2.0}
+    runs = [make_run(ce, s, v, t) for s, v, t in [(1, 0.40, 0.30), (2, 0.44, 0.34), (3, 0.42, 0.35)]]
+    runs += [make_run(foc, s, v, t) for s, v, t in [(1, 0.45, 0.33), (2, 0.47, 0.36), (3, 0.46, 0.39)]]
+    summary = summarize(runs)
+    rows = {r["loss"]: r for r in summary["table"]}
+    assert rows["ce"]["validation_f1_mean"] == pytest.approx(0.42)
+    assert rows["ce"]["test_f1_std"] == pytest.approx(statistics.stdev([0.30, 0.34, 0.35]))
+    assert rows["focal(gamma=2.0)"]["test_f1_mean"] == pytest.approx(0.36)
+    assert summary["best"] == "focal(gamma=2.0)"
+    assert summary["best_run"] == "focal-gamma=2.0-seed2"  # best validation F1 among the best loss's seeds
+    assert "**(best)**" in summary["table_text"] and "36.0 ± 3.0" in summary["table_text"]
+
+
+def test_sentence_counts_hand_scored():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "O"]]
+    pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-MISC", "O"]]
+    # sentence 1: PER matches, LOC vs ORG does not -> tp 1, predicted 2, gold 2; sentence 2: one false positive
+    assert sentence_counts(gold, pred).tolist() == [[1, 2, 2], [0, 1, 0]]
+
+
+def test_paired_bootstrap_identical_and_clearly_better():
+    rng = np.random.default_rng(0)
+    gold = rng.integers(1, 3, size=(300,))
+    same = np.stack([gold // 2, gold, gold], axis=1)
+    res = paired_bootstrap(same, same, samples=200)
+    assert res["delta_f1"] == 0 and res["p_value"] == 1.0
+    better = np.stack([gold, gold, gold], axis=1)  # perfect system
+    res = paired_bootstrap(better, same, samples=200)
+    assert res["delta_f1"] > 0.2 and res["p_value"] < 0.01 and res["ci_low"] > 0
+
+
+def test_write_summary_files_and_significance(tmp_path):
+    runs_dir = tmp_path / "runs"
+    ce, foc = {"name": "ce"}, {"name": "focal", "gamma": 2.0}
+    runs = []
+    gold_sent = ["B-PER", "I-PER", "O"]
+    for spec, good in ((ce, False), (foc, True)):
+        for seed in (1, 2):
+            run = make_run(spec, seed, 0.5, 0.5)
+            d = runs_dir / run["run"]
+            d.mkdir(parents=True)
+            lines = []
+            for i in range(200):
+                pred = gold_sent if (good or i % 2) else ["O", "O", "O"]
+                lines += [f"w {g} {p}" for g, p in zip(gold_sent, pred)] + [""]
+            (d / "test_predictions.conll").write_text("\n".join(lines) + "\n")
+            runs.append(run)
+    gold, pred = read_predictions(runs_dir / runs[0]["run"] / "test_predictions.conll")
+    assert len(gold) == 200 and gold[0] == gold_sent
+    summary = summarize(runs, runs_dir=runs_dir, bootstrap_samples=200)
+    assert summary["significance"]["focal(gamma=2.0)"]["verdict"] == "better than ce"
+    write_summary(tmp_path, summary)
+    for name in ("summary.json", "summary.csv", "summary.md", "summary.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    data = json.loads((tmp_path / "summary.json").read_text())
+    assert len(data["runs"]) == 4 and {"loss", "params", "seed", "validation", "test", "train_seconds"} <= set(data["runs"][0])
+    assert (tmp_path / "summary.csv").read_text().splitlines()[0].startswith("loss,seeds,validation_f1_mean")
