@@ -1,1 +1,131 @@
-"""`tagger predict`: not implemented yet (work in progress in this session)."""
+"""`tagger predict`: word-level predictions for CoNLL, JSON-lines or raw-text input, streamed."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import InputError
+
+FORMATS = ("conll", "jsonl", "text")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "predict",
+        help="tag words with a trained model",
+        description=(
+            "Predict one tag per word with a trained model folder. Input formats:\n"
+            "  conll  token per line (tag in the last column if present), blank line between sentences;\n"
+            "         output 'token gold pred' when gold tags are present (scorable by `tagger score`), else 'token pred'\n"
+            "  jsonl  one {\"tokens\": [...]} object per line; output adds \"tags\" and \"entities\"\n"
+            "  text   one sentence per line, split into words (runs of letters/digits with inner - ' . ;\n"
+            "         any other non-space character alone); output JSON lines with entities and character offsets"
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="model folder (save_pretrained format)")
+    p.add_argument("--input", required=True, help="input file")
+    p.add_argument("--output", required=True, help="output file (written atomically)")
+    p.add_argument("--format", choices=FORMATS, help="input format (default: from the extension: .jsonl/.json, .txt, else conll)")
+    p.add_argument("--batch-tokens", type=int, default=8192, help="token budget of a batch (default 8192)")
+    p.add_argument("--max-length", type=int, help="window length in subwords (default: the model's training value)")
+    p.add_argument("--stride", type=int, help="window overlap in subwords (default: the model's training value)")
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights, which can run code")
+    p.add_argument("--trust-remote-code", action="store_true", help="run model code shipped with the model folder")
+    p.set_defaults(func=run)
+
+
+def _detect_format(path: str) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        return "jsonl"
+    if suffix == ".txt":
+        return "text"
+    return "conll"
+
+
+def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
+            tokens = obj.get("tokens") if isinstance(obj, dict) else None
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise InputError("expected an object with \"tokens\": a list of strings", path=path, line=lineno)
+            yield obj, tokens
+
+
+def _iter_text(path: str) -> Iterator[str]:
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            yield line.rstrip("\r\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from tagger.data.readers import iter_conll
+    from tagger.io import atomic_open
+    from tagger.predict import Tagger, split_words, tags_to_entities
+
+    if not os.path.isfile(args.input):
+        raise InputError("input file not found", path=args.input)
+    if not os.path.isdir(args.model):
+        raise InputError("model folder not found", path=args.model)
+    fmt = args.format or _detect_format(args.input)
+    tagger = Tagger.from_pretrained(args.model, device=args.device, allow_pickle_weights=args.allow_pickle,
+                                    trust_remote_code=args.trust_remote_code, max_length=args.max_length,
+                                    stride=args.stride, batch_tokens=args.batch_tokens)
+    bar = tqdm(unit="sent", desc="predict", disable=None, file=sys.stderr)
+    n = 0
+    with atomic_open(args.output) as out:
+        if fmt == "conll":
+            first, second = itertools.tee(iter_conll(args.input, require_tags=False))
+            for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
+                for i, tok in enumerate(tokens):
+                    out.write(f"{tok} {gold[i]} {pred[i]}\n" if gold is not None else f"{tok} {pred[i]}\n")
+                out.write("\n")
+                n += 1
+                bar.update(1)
+        elif fmt == "jsonl":
+            first, second = itertools.tee(_iter_jsonl(args.input))
+            for (obj, tokens), pred in zip(first, tagger.predict_stream(t for _, t in second)):
+                obj = dict(obj)
+                obj["tags"] = pred
+                obj["entities"] = [{"type": t, "start": s, "end": e + 1} for t, s, e in tags_to_entities(pred)]
+                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+                n += 1
+                bar.update(1)
+        else:
+            first, second = itertools.tee(_iter_text(args.input))
+            for text, ents in zip(first, _text_entities(tagger, second, split_words, tags_to_entities)):
+                out.write(json.dumps({"text": text, "entities": ents}, ensure_ascii=False) + "\n")
+                n += 1
+                bar.update(1)
+    bar.close()
+    sys.stderr.write(f"tagger predict: {n} sentences -> {args.output}\n")
+    return 0
+
+
+def _text_entities(tagger: Any, texts: Iterator[str], split_words: Any, tags_to_entities: Any) -> Iterator[list[dict]]:
+    first, second = itertools.tee(texts)
+    splits = (split_words(t) for t in first)
+    a, b = itertools.tee(splits)
+    for text, (words, offsets), tags in zip(second, a, tagger.predict_stream(w for w, _ in b)):
+        ents = []
+        for typ, s, e in tags_to_entities(tags):
+            start, end = offsets[s][0], offsets[e][1]
+            ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
+        yield ents
