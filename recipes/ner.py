@@ -80,14 +80,15 @@ def peak_rss_mb() -> float:
 
 
 def evaluate(
-    model: torch.nn.Module, split: SplitFeatures, accelerator: Accelerator, cfg: RecipeConfig, id2label: dict[int, str]
+    model: torch.nn.Module, split: SplitFeatures, accelerator: Accelerator, cfg: RecipeConfig, id2label: dict[int, str],
+    pad_token_id: int,
 ) -> tuple[dict[str, Any], list[list[str]]]:
     """Word-level seqeval metrics on a split; every sentence is scored once, whatever the process count.
 
     Each process predicts its own share of the batches; the window predictions are gathered and
     merged into exactly one tag per word (windows seen twice give the same answer).
     """
-    collate = WindowCollator(pad_token_id=cfg_pad_id(model))
+    collate = WindowCollator(pad_token_id=pad_token_id)
     order = sorted(range(len(split)), key=split.lengths.__getitem__)
     batches = pack_by_length(split.lengths, cfg.training.eval_max_tokens_per_batch, 10**9, order)
     mine = batches[accelerator.process_index :: accelerator.num_processes]
@@ -97,12 +98,6 @@ def evaluate(
     word_ids = merge_window_predictions(split.num_words, windows)
     pred_tags = [[id2label[i] for i in row] for row in word_ids]
     return score_sequences(split.gold_tags, pred_tags, mode=cfg.training.metric_mode), pred_tags
-
-
-def cfg_pad_id(model: torch.nn.Module) -> int:
-    config = getattr(model, "config", None) or getattr(getattr(model, "module", None), "config", None)
-    pad = getattr(config, "pad_token_id", None)
-    return 0 if pad is None else int(pad)
 
 
 def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str]]) -> None:
@@ -172,6 +167,7 @@ def train_one(
     id2label = dict(enumerate(label_list))
     label2id = {label: i for i, label in id2label.items()}
     params = {k: v for k, v in spec.items() if k != "name"}
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     set_seed(seed)
 
     model = AutoModelForTokenClassification.from_pretrained(
@@ -299,7 +295,7 @@ def train_one(
             state["train_tokens"] += tokens * accelerator.num_processes
             state["train_padded_tokens"] += padded * accelerator.num_processes
 
-            val_metrics, _ = evaluate(model, features["validation"], accelerator, cfg, id2label)
+            val_metrics, _ = evaluate(model, features["validation"], accelerator, cfg, id2label, pad_id)
             record = {"epoch": epoch + 1, "step": state["global_step"], "validation_f1": val_metrics["f1"],
                       "epoch_seconds": epoch_seconds}
             state["history"].append(record)
@@ -330,10 +326,10 @@ def train_one(
     unwrapped = accelerator.unwrap_model(model)
     if best_state is not None:
         unwrapped.load_state_dict(best_state)
-    test_metrics, test_tags = evaluate(model, features["test"], accelerator, cfg, id2label)
+    test_metrics, test_tags = evaluate(model, features["test"], accelerator, cfg, id2label, pad_id)
     val_metrics = state["best_validation"]
     if val_metrics is None:  # no epoch finished (max_steps=0): score what we have
-        val_metrics, _ = evaluate(model, features["validation"], accelerator, cfg, id2label)
+        val_metrics, _ = evaluate(model, features["validation"], accelerator, cfg, id2label, pad_id)
 
     result = {
         "run": run_name,

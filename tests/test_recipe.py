@@ -95,3 +95,29 @@ def test_minilm_one_epoch_learns(tmp_path, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads((out / "summary.json").read_text())["runs"][0]
     assert run["validation"]["f1"] > 0
+
+
+def test_two_processes_score_every_sentence_once(tmp_path, tiny_encoder_dir, data_dir):
+    """torchrun with 2 CPU processes (gloo) scores the same validation/test entities as one process."""
+    common = ["sweep.seeds=[1]", "training.epochs=1", "data.max_eval_sentences=101"]  # odd: uneven shards
+    single = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "one", *common), tmp_path)
+    assert single.returncode == 0, single.stderr[-2000:]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         str(REPO / "recipes" / "ner.py"), *tiny_args(tiny_encoder_dir, data_dir, tmp_path / "two", *common)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one = json.loads(next((tmp_path / "one" / "runs").glob("*/all_results.json")).read_text())
+    two = json.loads(next((tmp_path / "two" / "runs").glob("*/all_results.json")).read_text())
+    assert two["num_processes"] == 2
+    for split in ("validation", "test"):
+        assert two[split]["gold"] == one[split]["gold"]
+        assert {t: v["support"] for t, v in two[split]["per_type"].items()} == \
+               {t: v["support"] for t, v in one[split]["per_type"].items()}
+    words = [line for line in (tmp_path / "two" / "runs" / two["run"] / "test_predictions.conll").read_text().splitlines()
+             if line.strip()]
+    words_one = [line.split()[:2] for line in
+                 (tmp_path / "one" / "runs" / one["run"] / "test_predictions.conll").read_text().splitlines() if line.strip()]
+    assert [w.split()[:2] for w in words] == words_one

@@ -1,0 +1,123 @@
+"""Failure behaviour: interruption and resume, non-finite guard, atomic writes, untrusted models."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tagger.io import atomic_dir, atomic_open, atomic_write_json
+from tagger.train.guards import NonFiniteError, NonFiniteGuard
+
+from test_recipe import REPO, run_recipe, tiny_args
+
+
+def test_atomic_open_keeps_previous_file_on_error(tmp_path):
+    target = tmp_path / "summary.json"
+    atomic_write_json(target, {"good": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_open(target) as fh:
+            fh.write('{"half": ')
+            raise RuntimeError("crash while writing")
+    assert json.loads(target.read_text()) == {"good": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no temporary left behind
+
+
+def test_atomic_dir_swaps_only_when_complete(tmp_path):
+    target = tmp_path / "model"
+    with atomic_dir(target) as d:
+        (d / "a.txt").write_text("v1")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_dir(target) as d:
+            (d / "a.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert (target / "a.txt").read_text() == "v1"
+    with atomic_dir(target) as d:
+        (d / "a.txt").write_text("v2")
+    assert (target / "a.txt").read_text() == "v2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_nonfinite_guard_counts_and_stops_with_advice():
+    guard = NonFiniteGuard(max_consecutive=3, loss_name="focal(gamma=2.0)")
+    for step, finite in enumerate([True, False, True, False, False], 1):
+        guard.update(finite, step)
+    assert guard.skipped == 3 and guard.consecutive == 2
+    with pytest.raises(NonFiniteError, match=r"loss 'focal\(gamma=2.0\)'.*3 optimizer steps in a row.*step 6.*learning rate"):
+        guard.update(False, 6)
+
+
+def test_diverging_run_stops_with_message_and_exit_code(tmp_path, tiny_encoder_dir, data_dir):
+    proc = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "o", "training.learning_rate=1e38",
+                                "training.max_grad_norm=0", "training.max_nonfinite_steps=2", "training.warmup_ratio=0"),
+                      tmp_path)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert "NaN/inf" in proc.stderr and "loss 'ce'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def _launch(args: list[str], cwd: Path) -> subprocess.Popen:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return subprocess.Popen([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path, tiny_encoder_dir, data_dir):
+    common = ["data.max_train_sentences=200", "training.epochs=3", "training.max_tokens_per_batch=256",
+              "training.num_threads=1", "sweep.seeds=[5]"]
+    ref = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "ref", *common), tmp_path)
+    assert ref.returncode == 0, ref.stderr[-2000:]
+    expected = json.loads(next((tmp_path / "ref" / "runs").glob("*/all_results.json")).read_text())
+
+    out = tmp_path / "int"
+    proc = _launch(tiny_args(tiny_encoder_dir, data_dir, out, *common), tmp_path)
+    # interrupt during the second epoch, once the tracker shows training steps there
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        logs = list((out / "logs").rglob("*.jsonl")) if (out / "logs").exists() else []
+        if logs and any('"validation_f1"' in line for line in logs[0].read_text().splitlines()):
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.02)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "resume with training.resume_from_checkpoint=latest" in err
+    assert list((out / "runs").glob("*/checkpoints/step_*"))
+    assert not list((out / "runs").glob("*/all_results.json"))
+
+    resumed = run_recipe(tiny_args(tiny_encoder_dir, data_dir, out, *common, "training.resume_from_checkpoint=latest"),
+                         tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from step_" in resumed.stderr
+    got = json.loads(next((out / "runs").glob("*/all_results.json")).read_text())
+    assert got["validation"]["f1"] == expected["validation"]["f1"]
+    assert got["test"] == expected["test"]
+    assert got["best_epoch"] == expected["best_epoch"]
+    assert not list((out / "runs").glob("*/checkpoints"))  # removed once the run finished
+
+
+def test_run_names_cannot_escape_output_dir(tmp_path, tiny_encoder_dir, data_dir):
+    from tagger.sweep import run_folder_name
+
+    name = run_folder_name({"name": "ce", "tag": "../../../etc"}, 1)
+    assert (tmp_path / "runs" / name).resolve().parent == (tmp_path / "runs").resolve()
+
+
+def test_pickle_weights_refused_unless_allowed(tmp_path, tiny_encoder_dir):
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from tagger.errors import InputError
+    from tagger.predict import Tagger
+
+    model = AutoModelForTokenClassification.from_pretrained(tiny_encoder_dir, num_labels=3)
+    model.save_pretrained(tmp_path, safe_serialization=False)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(tmp_path)
+    assert (tmp_path / "pytorch_model.bin").is_file()
+    with pytest.raises(InputError, match="pickle"):
+        Tagger.from_pretrained(tmp_path)
+    assert Tagger.from_pretrained(tmp_path, allow_pickle_weights=True).predict([["a", "b"]])[0].__len__() == 2
