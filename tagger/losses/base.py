@@ -1,0 +1,200 @@
+"""What every token loss shares: input checks, ignored positions, reduction, precision, parameter checks.
+
+A loss family subclasses :class:`TokenLoss` and implements :meth:`TokenLoss.per_token`, which sees
+only the kept precision (float32 or float64), flattened logits ``[N, C]`` and safe targets ``[N]``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import math
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from tagger.errors import ConfigError
+
+IGNORE_INDEX = -100
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def _suggest(word: str, valid: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(valid), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """A finite real number within the stated bounds, as ``float``; else ``ConfigError`` naming the range.
+
+    YAML 1.1 reads ``1e-3`` (no dot) as a string, so a string that parses as a number is accepted.
+    """
+    lo = "" if low is None else f"{'>' if low_open else '>='} {low:g}"
+    hi = "" if high is None else f"{'<' if high_open else '<='} {high:g}"
+    want = " and ".join(s for s in (lo, hi) if s)
+    want = f"a number {want}" if want else "a finite number"
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            number = float(value)
+    if number is None or not math.isfinite(number):
+        raise ConfigError(f"{name} must be {want}, got {value!r}")
+    if low is not None and (number < low or (low_open and number == low)):
+        raise ConfigError(f"{name} must be {want}, got {value!r}")
+    if high is not None and (number > high or (high_open and number == high)):
+        raise ConfigError(f"{name} must be {want}, got {value!r}")
+    return number
+
+
+def check_choice(name: str, value: Any, choices: Iterable[str]) -> str:
+    """One of ``choices``; else ``ConfigError`` listing them."""
+    choices = tuple(choices)
+    if not isinstance(value, str) or value not in choices:
+        hint = _suggest(value, choices) if isinstance(value, str) else ""
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}{hint}")
+    return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def log1m_softmax_at(logp: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``log(1 - p_t)`` from log-probabilities, accurate even where ``p_t`` rounds to 1.
+
+    logp: [N, C] log-softmax; target: [N] class ids -> [N].
+
+    It is the log of the probability mass of the *other* classes, ``logsumexp_{c != t} log p_c``:
+    unlike ``log(-expm1(log p_t))`` it does not lose everything once ``log p_t`` rounds to 0
+    (logits (30, 0, 0) in float32: ``log p_t == 0`` exactly, yet ``1 - p_t = 1.9e-13``). It is finite
+    for finite logits (at least one other class exists), so ``exp(gamma * log1m)`` and its gradient
+    ``gamma * (1 - p_t)^gamma * (bounded)`` stay finite for every ``gamma >= 0``, including the
+    ``gamma < 1`` case where ``d(1 - p)^gamma / dp`` itself is infinite at ``p = 1``.
+    """
+    others = logp.scatter(1, target.unsqueeze(1), float("-inf"))
+    return torch.logsumexp(others, dim=1)
+
+
+def one_vs_rest_logits(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``z_c = x_c`` for the target class and ``-x_c`` for the others: x [N, C], target [N] -> [N, C].
+
+    With ``y = one-hot(t)``, ``sigmoid(z_c)`` is the probability the binary classifier c gives to the
+    right answer (``q_c``), so ``log q_c = logsigmoid(z_c)`` and ``log(1 - q_c) = logsigmoid(-z_c)``,
+    both stable; a constant sign tensor keeps the backward to one multiplication.
+    """
+    sign = torch.full_like(x, -1.0).scatter_(1, target.unsqueeze(1), 1.0)
+    return x * sign
+
+
+class TokenLoss(nn.Module):
+    """Base class of the registry's losses.
+
+    ``forward(logits [..., C], labels [...]) -> scalar`` (or ``[...]`` for ``reduction="none"``).
+    Positions with ``labels == -100`` are ignored; ``"mean"`` divides the summed per-token losses by
+    the number of kept tokens (never by a sum of class weights, unlike ``torch``'s weighted
+    ``cross_entropy``); all ignored gives a differentiable 0. float16 / bfloat16 / float32 logits are
+    computed and returned in float32, float64 stays float64.
+    """
+
+    #: registry name, e.g. ``"focal"``
+    name: ClassVar[str] = ""
+    #: per-token loss in one line, for model cards
+    formula: ClassVar[str] = ""
+    #: the paper the loss comes from
+    citation: ClassVar[str] = ""
+    #: whether the loss has a modulating weight that ``detach_weight=True`` can treat as a constant
+    has_weight: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        num_labels: int,
+        o_label_id: int = 0,
+        class_counts: Any = None,
+        reduction: str = "mean",
+        detach_weight: bool = False,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 2:
+            raise ConfigError(f"num_labels must be an integer >= 2, got {num_labels!r}")
+        if isinstance(o_label_id, bool) or not isinstance(o_label_id, int) or not 0 <= o_label_id < num_labels:
+            raise ConfigError(f"o_label_id must be an integer in [0, {num_labels - 1}], got {o_label_id!r}")
+        self.num_labels = num_labels
+        self.o_label_id = o_label_id
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
+        self.detach_weight = check_bool("detach_weight", detach_weight)
+        if self.detach_weight and not self.has_weight:
+            with_weight = ", ".join(sorted(n for n, c in _registry().items() if c.has_weight))
+            raise ConfigError(f"detach_weight applies only to losses with a modulating weight ({with_weight}); "
+                              f"'{self.name}' has none")
+        # class_counts is accepted by every loss (the recipe always passes it); families that use it read it.
+        del class_counts
+
+    # --- to implement -------------------------------------------------------------------------------
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-token loss: x [N, C] (float32/float64), target [N] in [0, C) -> [N]."""
+        raise NotImplementedError
+
+    def params(self) -> dict[str, Any]:
+        """The family's own parameters as the user gave them (resolved defaults), for ``extra_repr``."""
+        return {}
+
+    # --- shared -------------------------------------------------------------------------------------
+    def weight_or_const(self, w: torch.Tensor) -> torch.Tensor:
+        return w.detach() if self.detach_weight else w
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """logits: [..., C] any float dtype; labels: [...] integer, -100 = ignore.
+
+        Returns a 0-dim tensor (``"mean"``, ``"sum"``) or ``[...]`` with 0 at ignored positions.
+        """
+        if not logits.is_floating_point():
+            raise ValueError(f"logits must be a floating-point tensor, got {logits.dtype}")
+        if labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+            raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
+        if logits.dim() < 1 or logits.shape[-1] != self.num_labels or logits.shape[:-1] != labels.shape:
+            raise ValueError(f"expected logits [..., {self.num_labels}] and labels [...] of the same leading shape, "
+                             f"got logits {tuple(logits.shape)} and labels {tuple(labels.shape)}")
+        dtype = torch.float64 if logits.dtype == torch.float64 else torch.float32
+        device_type = logits.device.type
+        # Under mixed precision the elementwise maths must not be cast back down to half.
+        guard = (torch.autocast(device_type=device_type, enabled=False)
+                 if torch.is_autocast_enabled(device_type) else contextlib.nullcontext())
+        with guard:
+            x = logits.reshape(-1, self.num_labels).to(dtype)
+            y = labels.reshape(-1).long()
+            keep = y != IGNORE_INDEX
+            # Ignored positions get class 0 so gathers stay in range; their loss is zeroed below.
+            target = y.masked_fill(~keep, 0)
+            loss = self.per_token(x, target).masked_fill(~keep, 0.0)
+            if self.reduction == "none":
+                return loss.reshape(labels.shape)
+            total = loss.sum()
+            if self.reduction == "sum":
+                return total
+            # A tensor count (no host sync); clamp so an all-ignored batch gives 0, not 0/0.
+            return total / keep.sum().clamp_min(1).to(dtype)
+
+    def extra_repr(self) -> str:
+        parts = {"num_labels": self.num_labels, "o_label_id": self.o_label_id, **self.params(),
+                 "reduction": self.reduction, "detach_weight": self.detach_weight}
+        return ", ".join(f"{k}={v!r}" for k, v in parts.items())
+
+
+def _registry() -> dict[str, type[TokenLoss]]:
+    from tagger.losses import LOSSES
+
+    return LOSSES

@@ -1,0 +1,94 @@
+"""Focal loss, softmax (multiclass) and sigmoid (one-vs-rest, RetinaNet) forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from tagger.losses.base import TokenLoss, check_number, log1m_softmax_at, one_vs_rest_logits
+from tagger.losses.weights import resolve_class_weights
+
+FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"
+
+
+class Focal(TokenLoss):
+    """``-alpha_t (1 - p_t)^gamma log p_t``; gamma = 0 is ``ce``.
+
+    ``(1 - p_t)^gamma`` is ``exp(gamma * log(1 - p_t))`` with ``log(1 - p_t)`` from the other classes'
+    probability mass, so it is exact near p_t = 1 and its gradient is finite for gamma < 1 too.
+    ``alpha`` takes the forms of ``ce``'s ``class_weights``; resolved, it is the float32 [C] buffer
+    ``alpha`` (None when unweighted).
+    """
+
+    name = "focal"
+    formula = "-alpha_t (1 - p_t)^gamma log p_t"
+    citation = FOCAL_CITATION
+    has_weight = True
+
+    def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
+                 detach_weight: bool = False, gamma: Any = 2.0, alpha: Any = None, beta: Any = None) -> None:
+        super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
+        self.gamma = check_number("gamma", gamma, low=0.0)
+        self._spec = alpha if isinstance(alpha, (str, int, float, type(None))) else "list"
+        self._beta = beta
+        weights = resolve_class_weights("alpha", alpha, num_labels=num_labels, o_label_id=o_label_id,
+                                        class_counts=class_counts, beta=beta)
+        self.alpha: torch.Tensor | None
+        self.register_buffer("alpha", weights, persistent=False)
+
+    def params(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gamma": self.gamma, "alpha": self._spec}
+        if self._beta is not None:
+            out["beta"] = self._beta
+        return out
+
+    def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The modulating weight ``(1 - p_t)^gamma`` (without alpha): x [N, C], target [N] -> [N]."""
+        return torch.exp(self.gamma * log1m_softmax_at(torch.log_softmax(x, dim=1), target))
+
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(x, dim=1)
+        logp_t = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+        w = self.weight_or_const(torch.exp(self.gamma * log1m_softmax_at(logp, target)))
+        loss = -w * logp_t
+        if self.alpha is not None:
+            loss = self.alpha.to(x.dtype)[target] * loss
+        return loss
+
+
+class SigmoidFocal(TokenLoss):
+    """RetinaNet's one-vs-rest focal loss: ``sum_c a_c (1 - q_c)^gamma BCE(sigmoid(x_c), y_c)``.
+
+    ``q_c = sigmoid(z_c)`` with ``z_c = x_c`` for the target class and ``-x_c`` otherwise;
+    ``a_c = alpha`` for the target class and ``1 - alpha`` for the others (1 when alpha is None).
+    """
+
+    name = "sigmoid_focal"
+    formula = "sum_c a_c (1 - q_c)^gamma BCE(sigmoid(x_c), y_c), y = one-hot(t)"
+    citation = FOCAL_CITATION
+    has_weight = True
+
+    def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
+                 detach_weight: bool = False, gamma: Any = 2.0, alpha: Any = None) -> None:
+        super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
+        self.gamma = check_number("gamma", gamma, low=0.0)
+        self.alpha = None if alpha is None else check_number("alpha", alpha, low=0.0, high=1.0)
+
+    def params(self) -> dict[str, Any]:
+        return {"gamma": self.gamma, "alpha": self.alpha}
+
+    def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-class modulating weights ``(1 - q_c)^gamma``: x [N, C], target [N] -> [N, C]."""
+        return torch.exp(self.gamma * F.logsigmoid(-one_vs_rest_logits(x, target)))
+
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        z = one_vs_rest_logits(x, target)
+        # (1 - q)^gamma in log space: logsigmoid(-z) is finite for finite z, so gamma < 1 is safe at q = 1.
+        w = self.weight_or_const(torch.exp(self.gamma * F.logsigmoid(-z)))
+        terms = -w * F.logsigmoid(z)  # [N, C]
+        if self.alpha is None:
+            return terms.sum(dim=1)
+        term_t = terms.gather(1, target.unsqueeze(1)).squeeze(1)
+        return (1.0 - self.alpha) * (terms.sum(dim=1) - term_t) + self.alpha * term_t

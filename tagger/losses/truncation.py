@@ -1,0 +1,119 @@
+"""Truncated cross-entropy: hard (a step weight on p_t), its smooth softmax version, and the one-vs-rest form.
+
+Hard truncation stops learning from tokens the model already gets right (p_t > threshold), but the
+step weight has no gradient: nothing tells the model to keep a correct token correct. Replacing the
+step by a smooth weight that falls as p_t rises (and that the gradient flows through) fixes that;
+with two classes ``softmax(-k x)_t = 1 - softmax(k x)_t``, and at k = 1 that is focal loss, gamma = 1.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from tagger.losses.base import TokenLoss, check_choice, check_number, log1m_softmax_at, one_vs_rest_logits
+
+VARIANTS = ("neg_softmax", "one_minus_softmax")
+
+
+class HardTruncation(TokenLoss):
+    """``-1[p_t <= threshold] log p_t``: correct-enough tokens contribute nothing (threshold 1.0 is ``ce``)."""
+
+    name = "hard_truncation"
+    formula = "-1[p_t <= threshold] log p_t"
+    citation = ("cross-entropy truncated at a confidence threshold (no single source paper); its smooth "
+                "counterpart is focal loss, Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)")
+    has_weight = True  # the step weight is already a constant; detach_weight changes nothing
+
+    def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
+                 detach_weight: bool = False, threshold: Any = 0.5) -> None:
+        super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
+        self.threshold = check_number("threshold", threshold, low=0.0, high=1.0, low_open=True)
+
+    def params(self) -> dict[str, Any]:
+        return {"threshold": self.threshold}
+
+    def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The step weight ``1[p_t <= threshold]``: x [N, C], target [N] -> [N] (no gradient)."""
+        nll = F.cross_entropy(x.detach(), target, reduction="none")
+        return (torch.exp(-nll) <= self.threshold).to(x.dtype)
+
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        nll = F.cross_entropy(x, target, reduction="none")
+        # nll >= 0, so exp(-nll) <= 1 and threshold 1.0 keeps every token exactly as ce does.
+        return nll * (torch.exp(-nll.detach()) <= self.threshold).to(x.dtype)
+
+
+class SoftTruncation(TokenLoss):
+    """``-w log p_t``, ``w = softmax(-k x)_t`` ("neg_softmax") or ``1 - softmax(k x)_t`` ("one_minus_softmax").
+
+    Two classes: both weights are ``sigmoid(-k (x_t - x_o))`` and k = 1 is focal gamma = 1. More
+    classes: only "one_minus_softmax" at k = 1 is focal gamma = 1; "neg_softmax" depends on how the
+    other logits are spread (x = 0: ``1/C`` against ``1 - 1/C``). As k grows "one_minus_softmax" tends
+    to 1[argmax is wrong] and "neg_softmax" to 1[the target has the lowest logit].
+    """
+
+    name = "soft_truncation"
+    formula = "-w log p_t, w = softmax(-k x)_t (neg_softmax) or 1 - softmax(k x)_t (one_minus_softmax)"
+    citation = "softened truncated cross-entropy; k = 1 one_minus_softmax is focal loss gamma = 1 (Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)"
+    has_weight = True
+
+    def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
+                 detach_weight: bool = False, k: Any = 1.0, variant: Any = "neg_softmax") -> None:
+        super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
+        self.k = check_number("k", k, low=0.0, low_open=True)
+        self.variant = check_choice("variant", variant, VARIANTS)
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k, "variant": self.variant}
+
+    def _log_weight(self, x: torch.Tensor, target: torch.Tensor, logp: torch.Tensor | None) -> torch.Tensor:
+        idx = target.unsqueeze(1)
+        if self.variant == "neg_softmax":
+            return torch.log_softmax(-self.k * x, dim=1).gather(1, idx).squeeze(1)
+        logp_k = logp if (self.k == 1.0 and logp is not None) else torch.log_softmax(self.k * x, dim=1)
+        return log1m_softmax_at(logp_k, target)
+
+    def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The modulating weight w: x [N, C], target [N] -> [N]."""
+        return torch.exp(self._log_weight(x, target, None))
+
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = torch.log_softmax(x, dim=1)
+        logp_t = logp.gather(1, target.unsqueeze(1)).squeeze(1)
+        w = self.weight_or_const(torch.exp(self._log_weight(x, target, logp)))
+        return -w * logp_t
+
+
+class SigmoidSoftTruncation(TokenLoss):
+    """One-vs-rest softened loss: ``sum_c -sigmoid(-k z_c) log sigmoid(z_c)``, ``z_c = x_c`` (c = t) else ``-x_c``.
+
+    That is ``y_c (-sigmoid(-k x_c) log sigmoid(x_c)) + (1 - y_c)(-sigmoid(k x_c) log sigmoid(-x_c))``.
+    """
+
+    name = "sigmoid_soft_truncation"
+    formula = "sum_c y_c (-sigmoid(-k x_c) log sigmoid(x_c)) + (1 - y_c)(-sigmoid(k x_c) log sigmoid(-x_c))"
+    citation = "one-vs-rest (sigmoid) form of the softened truncated loss; at k = 1 it is sigmoid focal loss gamma = 1 (Lin et al. 2017, ICCV)"
+    has_weight = True
+
+    def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
+                 detach_weight: bool = False, k: Any = 1.0) -> None:
+        super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
+        self.k = check_number("k", k, low=0.0, low_open=True)
+
+    def params(self) -> dict[str, Any]:
+        return {"k": self.k}
+
+    def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Per-class weights ``sigmoid(-k z_c)``: x [N, C], target [N] -> [N, C]."""
+        return torch.sigmoid(-self.k * one_vs_rest_logits(x, target))
+
+    def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        z = one_vs_rest_logits(x, target)
+        w = self.weight_or_const(torch.sigmoid(-self.k * z))
+        return -(w * F.logsigmoid(z)).sum(dim=1)
+
+
+__all__ = ["HardTruncation", "SoftTruncation", "SigmoidSoftTruncation", "VARIANTS"]
