@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, log1m_softmax_at
+from tagger.losses.base import TokenLoss, check_number, target_margin
 
 
 class Dice(TokenLoss):
@@ -31,11 +32,10 @@ class Dice(TokenLoss):
 
     def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The modulating weight ``(1 - p_t)^alpha``: x [N, C], target [N] -> [N]."""
-        return torch.exp(self.alpha * log1m_softmax_at(torch.log_softmax(x, dim=1), target))
+        return torch.exp(self.alpha * F.logsigmoid(-target_margin(x, target)))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(x, dim=1)
-        p_t = logp.gather(1, target.unsqueeze(1)).squeeze(1).exp()
-        w = self.weight_or_const(torch.exp(self.alpha * log1m_softmax_at(logp, target)))
-        m = w * p_t
+        d = target_margin(x, target)  # p_t = sigmoid(d), 1 - p_t = sigmoid(-d)
+        w = self.weight_or_const(torch.exp(self.alpha * F.logsigmoid(-d)))
+        m = w * torch.sigmoid(d)
         return (1.0 - m) / (1.0 + m + self.smooth)

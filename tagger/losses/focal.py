@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, log1m_softmax_at, one_vs_rest_logits
+from tagger.losses.base import TokenLoss, check_number, one_vs_rest_logits, one_vs_rest_loss, target_margin
 from tagger.losses.weights import resolve_class_weights
 
 FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"
@@ -16,8 +16,8 @@ FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"
 class Focal(TokenLoss):
     """``-alpha_t (1 - p_t)^gamma log p_t``; gamma = 0 is ``ce``.
 
-    ``(1 - p_t)^gamma`` is ``exp(gamma * log(1 - p_t))`` with ``log(1 - p_t)`` from the other classes'
-    probability mass, so it is exact near p_t = 1 and its gradient is finite for gamma < 1 too.
+    With ``d = x_t - logsumexp_{c != t} x_c``: ``(1 - p_t)^gamma = exp(gamma logsigmoid(-d))`` and
+    ``log p_t = logsigmoid(d)``, exact near p_t = 1 with finite gradients for gamma < 1 too.
     ``alpha`` takes the forms of ``ce``'s ``class_weights``; resolved, it is the float32 [C] buffer
     ``alpha`` (None when unweighted).
     """
@@ -46,13 +46,12 @@ class Focal(TokenLoss):
 
     def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The modulating weight ``(1 - p_t)^gamma`` (without alpha): x [N, C], target [N] -> [N]."""
-        return torch.exp(self.gamma * log1m_softmax_at(torch.log_softmax(x, dim=1), target))
+        return torch.exp(self.gamma * F.logsigmoid(-target_margin(x, target)))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(x, dim=1)
-        logp_t = logp.gather(1, target.unsqueeze(1)).squeeze(1)
-        w = self.weight_or_const(torch.exp(self.gamma * log1m_softmax_at(logp, target)))
-        loss = -w * logp_t
+        d = target_margin(x, target)
+        w = self.weight_or_const(torch.exp(self.gamma * F.logsigmoid(-d)))
+        loss = -w * F.logsigmoid(d)
         if self.alpha is not None:
             loss = self.alpha.to(x.dtype)[target] * loss
         return loss
@@ -84,11 +83,4 @@ class SigmoidFocal(TokenLoss):
         return torch.exp(self.gamma * F.logsigmoid(-one_vs_rest_logits(x, target)))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        z = one_vs_rest_logits(x, target)
-        # (1 - q)^gamma in log space: logsigmoid(-z) is finite for finite z, so gamma < 1 is safe at q = 1.
-        w = self.weight_or_const(torch.exp(self.gamma * F.logsigmoid(-z)))
-        terms = -w * F.logsigmoid(z)  # [N, C]
-        if self.alpha is None:
-            return terms.sum(dim=1)
-        term_t = terms.gather(1, target.unsqueeze(1)).squeeze(1)
-        return (1.0 - self.alpha) * (terms.sum(dim=1) - term_t) + self.alpha * term_t
+        return one_vs_rest_loss(x, target, "focal", self.gamma, self.alpha, self.detach_weight)

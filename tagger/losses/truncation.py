@@ -13,9 +13,50 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_choice, check_number, log1m_softmax_at, one_vs_rest_logits
+from tagger.losses.base import TokenLoss, check_choice, check_number, one_vs_rest_logits, one_vs_rest_loss, target_margin
 
 VARIANTS = ("neg_softmax", "one_minus_softmax")
+
+
+class _SoftTruncationFn(torch.autograd.Function):
+    """``-w log p_t`` with w from a second softmax, fused (two log-softmaxes forward, one pass back).
+
+    x: [N, C], target: [N] -> [N]. neg_softmax: ``w = r_t``, ``r = softmax(-k x)``, ``dw/dx = -k w (e_t - r)``;
+    one_minus_softmax: ``w = 1 - s_t``, ``s = softmax(k x)``, ``dw/dx = -k s_t (e_t - s)``. With ``u`` the
+    second softmax and ``c`` its factor, ``dl/dx = w p - k c log p_t u + e_t (k c log p_t - w)``.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor, k: float, variant: str,
+                detach_weight: bool) -> torch.Tensor:
+        idx = target.unsqueeze(1)
+        logp = torch.log_softmax(x, dim=1)
+        logp_t = logp.gather(1, idx)  # [N, 1]
+        sign = -1.0 if variant == "neg_softmax" else 1.0
+        u = torch.log_softmax(x * (sign * k), dim=1).exp_()
+        u_t = u.gather(1, idx)
+        if variant == "neg_softmax":
+            w, c = u_t, u_t
+        else:
+            # 1 - s_t summed over the other classes: exact when s_t is near 1.
+            w, c = u.scatter(1, idx, torch.zeros_like(u_t)).sum(dim=1, keepdim=True), u_t
+        ctx.save_for_backward(logp, logp_t, u, w, c, idx)
+        ctx.k, ctx.detach_weight = k, detach_weight
+        return (w * logp_t).neg_().squeeze(1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        logp, logp_t, u, w, c, idx = ctx.saved_tensors
+        g = grad_loss.unsqueeze(1)
+        wg = w * g
+        grad = torch.exp(logp).mul_(wg)
+        if ctx.detach_weight:
+            return grad.scatter_add_(1, idx, -wg), None, None, None, None
+        kcl = (ctx.k * c) * logp_t * g
+        grad.sub_(u * kcl)
+        return grad.scatter_add_(1, idx, kcl - wg), None, None, None, None
+
 
 
 class HardTruncation(TokenLoss):
@@ -69,22 +110,15 @@ class SoftTruncation(TokenLoss):
     def params(self) -> dict[str, Any]:
         return {"k": self.k, "variant": self.variant}
 
-    def _log_weight(self, x: torch.Tensor, target: torch.Tensor, logp: torch.Tensor | None) -> torch.Tensor:
-        idx = target.unsqueeze(1)
-        if self.variant == "neg_softmax":
-            return torch.log_softmax(-self.k * x, dim=1).gather(1, idx).squeeze(1)
-        logp_k = logp if (self.k == 1.0 and logp is not None) else torch.log_softmax(self.k * x, dim=1)
-        return log1m_softmax_at(logp_k, target)
-
     def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The modulating weight w: x [N, C], target [N] -> [N]."""
-        return torch.exp(self._log_weight(x, target, None))
+        # softmax(y)_t = sigmoid(the margin of y at t), so both weights are a sigmoid of one margin.
+        if self.variant == "neg_softmax":
+            return torch.sigmoid(target_margin(-self.k * x, target))
+        return torch.sigmoid(-target_margin(self.k * x, target))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        logp = torch.log_softmax(x, dim=1)
-        logp_t = logp.gather(1, target.unsqueeze(1)).squeeze(1)
-        w = self.weight_or_const(torch.exp(self._log_weight(x, target, logp)))
-        return -w * logp_t
+        return _SoftTruncationFn.apply(x, target, self.k, self.variant, self.detach_weight)
 
 
 class SigmoidSoftTruncation(TokenLoss):
@@ -111,9 +145,7 @@ class SigmoidSoftTruncation(TokenLoss):
         return torch.sigmoid(-self.k * one_vs_rest_logits(x, target))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        z = one_vs_rest_logits(x, target)
-        w = self.weight_or_const(torch.sigmoid(-self.k * z))
-        return -(w * F.logsigmoid(z)).sum(dim=1)
+        return one_vs_rest_loss(x, target, "soft", self.k, None, self.detach_weight)
 
 
 __all__ = ["HardTruncation", "SoftTruncation", "SigmoidSoftTruncation", "VARIANTS"]
