@@ -1,0 +1,189 @@
+"""Helpers shared by ``scripts/bench_train.py``, ``scripts/bench_predict.py`` and ``tests/test_pipeline_parity.py``.
+
+Only the standard library, torch and transformers at import time: the reference (transformers-only)
+parts of the benchmarks must not depend on the ``tagger`` package, whose parts are imported lazily.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def data_dir() -> Path:
+    """Folder holding ``wnut17/`` ($TAGGER_DATA_DIR, else ``../shared/data`` beside the repository)."""
+    env = os.environ.get("TAGGER_DATA_DIR")
+    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", REPO / "data", Path("/work/shared/data")]:
+        if (cand / "wnut17" / "train.conll").is_file():
+            return cand
+    raise SystemExit("WNUT-17 not found: set TAGGER_DATA_DIR to the folder holding wnut17/{train,validation,test}.conll")
+
+
+def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """(words, tags) per sentence of a ``token<TAB>tag`` file; a line of only blanks separates sentences.
+
+    Written independently of ``tagger.data`` on purpose: it feeds the transformers-only reference.
+    """
+    sents: list[tuple[list[str], list[str]]] = []
+    words: list[str] = []
+    tags: list[str] = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if words:
+                    sents.append((words, tags))
+                    words, tags = [], []
+                continue
+            parts = line.split("\t") if "\t" in line else line.split()
+            words.append(parts[0])
+            tags.append(parts[-1].strip())
+    if words:
+        sents.append((words, tags))
+    return sents
+
+
+def wnut(split: str) -> list[tuple[list[str], list[str]]]:
+    return read_conll(data_dir() / "wnut17" / f"{split}.conll")
+
+
+def peak_rss_mb() -> float:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
+def matmul_peak_flops(n: int = 2048, repeats: int = 10, device: str = "cpu", dtype: Any = None) -> float:
+    """Best-of-``repeats`` FLOP/s of an n x n matmul (2 n^3 FLOPs) on ``device`` with torch's current threads."""
+    import torch
+
+    dtype = dtype or torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    for _ in range(3):
+        a @ b
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        a @ b
+        sync()
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def encoder_dims(model: Any) -> dict[str, int]:
+    """Non-embedding parameters (encoder layers + head), layers and hidden size of a BERT-like classifier."""
+    cfg = model.config
+    emb = sum(p.numel() for n, p in model.named_parameters() if ".embeddings." in f".{n}")
+    total = sum(p.numel() for p in model.parameters())
+    return {"non_embedding_params": total - emb, "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size,
+            "total_params": total}
+
+
+FLOP_FORMULA = ("training FLOPs per sentence of n subwords = 3 x forward, forward = 2 x P x n + 4 x L x n^2 x H "
+                "(P non-embedding parameters, L layers, H hidden; the n^2 term is QK^T and AV); padding not counted")
+
+
+def training_flops(lengths: list[int], non_embedding_params: int, layers: int, hidden: int) -> float:
+    """Useful training FLOPs of one pass over sentences of the given subword lengths (see FLOP_FORMULA)."""
+    s1 = sum(lengths)
+    s2 = sum(n * n for n in lengths)
+    return 3 * (2 * non_embedding_params * s1 + 4 * layers * hidden * s2)
+
+
+def interleaved_times(steps: dict[str, Any], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
+    """Seconds per call of each step, run round-robin (each round calls every step once) to share noise."""
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for _ in range(rounds):
+        for key, step in steps.items():
+            t0 = time.perf_counter()
+            step()
+            times[key].append(time.perf_counter() - t0)
+    return times
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """Median over rounds of a[i] / b[i] (paired: the same round saw the same load)."""
+    return statistics.median(x / y for x, y in zip(a, b))
+
+
+# ------------------------------------------------------------------------------------------------ pipeline parity
+
+
+def pipeline_words(tokenizer: Any, words: list[str]) -> dict[str, Any]:
+    """How ``TokenClassificationPipeline`` (``is_split_into_words=True``) sees a sentence of data words.
+
+    Mirrors ``gather_pre_entities``: a piece is a continuation ("subword") when its token string and
+    the text it covers differ in length (``##`` pieces), an unknown-token piece never is. Returns
+    ``one_word_each``: every data word is exactly one pipeline word whose characters are the whole
+    data word (so entity character spans can agree exactly), ``reasons`` for the words that are not,
+    and ``pieces`` (subwords without special tokens, before any truncation).
+    """
+    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False, return_offsets_mapping=True)
+    ids = enc["input_ids"]
+    offsets = enc["offset_mapping"]
+    word_ids = enc.word_ids()
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    starts = []
+    pos = 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w) + 1
+    sentence = " ".join(words)
+    per_word: list[list[tuple[bool, int, int]]] = [[] for _ in words]
+    for tok, tid, (s, e), wi in zip(tokens, ids, offsets, word_ids):
+        if wi is None:
+            continue
+        s, e = s + starts[wi], e + starts[wi]
+        is_sub = len(tok) != len(sentence[s:e]) and tid != tokenizer.unk_token_id
+        per_word[wi].append((is_sub, s, e))
+    reasons: dict[str, int] = {}
+    for wi, pieces in enumerate(per_word):
+        why = None
+        if not pieces:
+            why = "no subword"
+        elif pieces[0][0]:
+            why = "first piece looks like a continuation"
+        elif any(not p[0] for p in pieces[1:]):
+            why = "several pipeline words"
+        elif pieces[0][1] != starts[wi] or pieces[-1][2] != starts[wi] + len(words[wi]):
+            why = "pieces do not cover the word"
+        if why:
+            reasons[why] = reasons.get(why, 0) + 1
+    return {"one_word_each": not reasons, "reasons": reasons, "pieces": len(ids)}
+
+
+def word_entities_to_chars(words: list[str], tags: list[str]) -> list[tuple[str, int, int]]:
+    """Entities of a tag sequence (conlleval chunking) as (type, char start, char end) in ``" ".join(words)``."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    starts = []
+    pos = 0
+    for w in words:
+        starts.append(pos)
+        pos += len(w) + 1
+    return [(t, starts[s], starts[e] + len(words[e])) for t, s, e in get_entities(list(tags))]
+
+
+def pipeline_entities(output: list[dict[str, Any]]) -> list[tuple[str, int, int]]:
+    return [(e["entity_group"], int(e["start"]), int(e["end"])) for e in output]
+
+
+def run_pipeline(model_dir: str, sentences: list[list[str]], batch_size: int = 32) -> list[list[tuple[str, int, int]]]:
+    """Entities of ``pipeline("token-classification", aggregation_strategy="first")`` on data words."""
+    from transformers import pipeline
+
+    pipe = pipeline("token-classification", model=model_dir, aggregation_strategy="first", device="cpu")
+    outs = pipe(sentences, is_split_into_words=True, batch_size=batch_size)
+    return [pipeline_entities(o) for o in outs]
