@@ -1,0 +1,545 @@
+"""Model cards: every trained model folder gets a ``README.md`` the Hub can read.
+
+The card is rendered from the Jinja template ``model_cards/template.md`` with ``huggingface_hub``'s
+:class:`~huggingface_hub.ModelCard` / :class:`~huggingface_hub.ModelCardData`, so the YAML front
+matter (``model-index`` included) is produced by the same code that the Hub uses to read it back.
+
+Input is the run description the recipe saves as ``tagger_run.json`` (see :func:`write_model_card`).
+Cards are public once pushed, so known path-bearing fields are sanitised before rendering and
+:func:`assert_card_clean` refuses any card that still holds an absolute local path or a token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import TYPE_CHECKING, Any
+
+from tagger.errors import TaggerError
+from tagger.io import atomic_write_text
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCard
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
+CARD_NAME = "README.md"
+RUN_INFO_NAME = "tagger_run.json"
+
+
+class CardSafetyError(TaggerError, ValueError):
+    """A rendered card would leak a local path or a token; nothing is written."""
+
+
+# ------------------------------------------------------------------------------------- known data sets
+
+_CONLL2003_BIBTEX = """@inproceedings{tjong-kim-sang-de-meulder-2003-introduction,
+    title = "Introduction to the {C}o{NLL}-2003 Shared Task: Language-Independent Named Entity Recognition",
+    author = "Tjong Kim Sang, Erik F. and De Meulder, Fien",
+    booktitle = "Proceedings of the Seventh Conference on Natural Language Learning at {HLT}-{NAACL} 2003",
+    year = "2003",
+    pages = "142--147",
+    url = "https://aclanthology.org/W03-0419",
+}"""
+
+_WNUT17_BIBTEX = """@inproceedings{derczynski-etal-2017-results,
+    title = "Results of the {WNUT}2017 Shared Task on Novel and Emerging Entity Recognition",
+    author = "Derczynski, Leon and Nichols, Eric and van Erp, Marieke and Limsopatham, Nut",
+    booktitle = "Proceedings of the 3rd Workshop on Noisy User-generated Text",
+    year = "2017",
+    pages = "140--147",
+    url = "https://aclanthology.org/W17-4418",
+}"""
+
+# Keyed by tagger's data set name; the Hub ids the recipe uses map onto the same entries.
+DATASETS: dict[str, dict[str, Any]] = {
+    "conll2003": {
+        "pretty": "CoNLL-2003 (English)",
+        "language": "en",
+        "domain": ("Reuters newswire from 1996 (English): edited news text, so the model is weaker on other "
+                   "genres (social media, conversation, scientific or legal text) and on entities that became "
+                   "prominent after 1996"),
+        "citation": _CONLL2003_BIBTEX,
+        "aliases": ("eriktks/conll2003", "conll2003", "conll-2003"),
+    },
+    "wnut17": {
+        "pretty": "WNUT-17 Emerging and Rare Entities",
+        "language": "en",
+        "domain": ("English user-generated text (Twitter, Reddit, YouTube comments, StackExchange) from around "
+                   "2017, built around rare and emerging entities: noisy spelling and casing, few examples per "
+                   "type, and a test set whose entities were deliberately kept out of the training data"),
+        "citation": _WNUT17_BIBTEX,
+        "aliases": ("wnut_17", "leondz/wnut_17", "wnut17", "wnut-17"),
+    },
+}
+
+_GENERIC_DOMAIN = ("the domain, language and time period of the training data set; check its documentation "
+                   "before using the model on other text")
+
+# ---------------------------------------------------------------------------------------- known losses
+
+_LOSS_BIBTEX: dict[str, str] = {
+    "focal": """@inproceedings{lin2017focal,
+    title = {Focal Loss for Dense Object Detection},
+    author = {Lin, Tsung-Yi and Goyal, Priya and Girshick, Ross and He, Kaiming and Doll{\\'a}r, Piotr},
+    booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+    year = {2017},
+    pages = {2980--2988},
+}""",
+    "dice": """@inproceedings{li-etal-2020-dice,
+    title = "Dice Loss for Data-imbalanced {NLP} Tasks",
+    author = "Li, Xiaoya and Sun, Xiaofei and Meng, Yuxian and Liang, Junjun and Wu, Fei and Li, Jiwei",
+    booktitle = "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics",
+    year = "2020",
+    pages = "465--476",
+    url = "https://aclanthology.org/2020.acl-main.45",
+}""",
+    "poly1": """@inproceedings{leng2022polyloss,
+    title = {PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions},
+    author = {Leng, Zhaoqi and Tan, Mingxing and Liu, Chenxi and Cubuk, Ekin Dogus and Shi, Xiaojie and Cheng, Shuyang and Anguelov, Dragomir},
+    booktitle = {International Conference on Learning Representations (ICLR)},
+    year = {2022},
+}""",
+    "label_smoothing": """@inproceedings{szegedy2016rethinking,
+    title = {Rethinking the Inception Architecture for Computer Vision},
+    author = {Szegedy, Christian and Vanhoucke, Vincent and Ioffe, Sergey and Shlens, Jon and Wojna, Zbigniew},
+    booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+    year = {2016},
+    pages = {2818--2826},
+}""",
+    "ce": """@inproceedings{cui2019class,
+    title = {Class-Balanced Loss Based on Effective Number of Samples},
+    author = {Cui, Yin and Jia, Menglin and Lin, Tsung-Yi and Song, Yang and Belongie, Serge},
+    booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+    year = {2019},
+    pages = {9268--9277},
+}""",
+}
+_LOSS_BIBTEX["sigmoid_focal"] = _LOSS_BIBTEX["focal"]
+_LOSS_BIBTEX["soft_truncation"] = _LOSS_BIBTEX["focal"]
+_LOSS_BIBTEX["sigmoid_soft_truncation"] = _LOSS_BIBTEX["focal"]
+
+# Why a practitioner would pick each loss for NER, where most tokens are the easy class O.
+_LOSS_WHY: dict[str, str] = {
+    "ce": ("Cross-entropy is the standard baseline; optional class weights raise the weight of rare entity "
+           "labels against the dominant O label."),
+    "focal": ("Focal loss scales each token's cross-entropy by (1 - p_t)^gamma, so the many tokens the model "
+              "already gets right (mostly O) contribute little and training concentrates on hard, usually "
+              "entity, tokens."),
+    "sigmoid_focal": ("The one-vs-rest (sigmoid) focal loss down-weights easy decisions per label, so the "
+                      "abundant, easy O decisions do not dominate the gradient."),
+    "dice": ("Dice loss approximates F1 rather than accuracy, which matches the entity-level evaluation and is "
+             "less swayed by the many O tokens."),
+    "poly1": ("Poly-1 adds eps (1 - p_t) to cross-entropy, a one-parameter change to how strongly confident "
+              "tokens keep contributing."),
+    "label_smoothing": ("Label smoothing keeps the model from becoming over-confident, which helps with noisy "
+                        "or inconsistent annotation."),
+    "hard_truncation": ("Truncated cross-entropy drops tokens that are already predicted with high confidence "
+                        "(mostly O), so training time goes to the uncertain tokens."),
+    "soft_truncation": ("Softened truncation down-weights confidently correct tokens smoothly, the continuous "
+                        "counterpart of dropping them."),
+    "sigmoid_soft_truncation": ("The one-vs-rest form of softened truncation: easy per-label decisions get "
+                                "small weights."),
+}
+
+_HP_NAMES: dict[str, str] = {
+    "learning_rate": "learning rate",
+    "epochs": "epochs",
+    "max_tokens_per_batch": "tokens per batch (max)",
+    "max_sentences_per_batch": "sentences per batch (max)",
+    "max_length": "window length (subwords)",
+    "stride": "window overlap (subwords)",
+    "warmup_ratio": "warm-up ratio",
+    "weight_decay": "weight decay",
+    "gradient_accumulation_steps": "gradient accumulation steps",
+    "max_grad_norm": "gradient clipping (max norm)",
+    "seed": "seed",
+    "mixed_precision": "mixed precision",
+    "num_processes": "processes",
+    "label_all_subwords": "label all subwords",
+}
+
+# ---------------------------------------------------------------------------------------- sanitising
+
+_WIN_ABS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
+# Roots under which local files usually live; a URL path such as https://host/home/x is not matched
+# because the root must start a token (after whitespace, a quote, '(', '=', ':' or the line start).
+_ABS_PATH = re.compile(
+    r"(?:^|[\s\"'`(\[=,:])(~/|/(?:root|home|work|Users|tmp|mnt|media|private|var|opt|srv|scratch|data|content|"
+    r"kaggle|gpfs|lustre|nfs|workspace|usr)(?:/|\b))",
+    re.MULTILINE,
+)
+_WIN_PATH = re.compile(r"(?:^|[^A-Za-z0-9])([A-Za-z]:\\)")
+_HF_TOKEN = re.compile(r"(?<![A-Za-z0-9])hf_[A-Za-z0-9]{20,}")
+
+
+def _is_abs_path(value: str) -> bool:
+    return value.startswith(("/", "~")) or bool(_WIN_ABS.match(value))
+
+
+def sanitize_path(value: str) -> str:
+    """Keep only the last component of an absolute or home-relative path; anything else unchanged.
+
+    >>> sanitize_path("/home/me/models/my-encoder/")
+    'my-encoder'
+    >>> sanitize_path("sentence-transformers/all-MiniLM-L6-v2")
+    'sentence-transformers/all-MiniLM-L6-v2'
+    """
+    if not _is_abs_path(value):
+        return value
+    pure = PureWindowsPath(value) if _WIN_ABS.match(value) else PurePosixPath(value)
+    return pure.name or str(value).strip("/\\") or "model"
+
+
+def _sanitize_command(command: str) -> str:
+    # Config paths on the command line are the usual leak; keep the file names, they are informative.
+    out = []
+    for word in command.split():
+        key, sep, val = word.rpartition("=")
+        if sep and _is_abs_path(val):
+            out.append(f"{key}={sanitize_path(val)}")
+        elif _is_abs_path(word):
+            out.append(sanitize_path(word))
+        else:
+            out.append(word)
+    return " ".join(out)
+
+
+def sanitize_info(info: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a run description with the known path-bearing fields reduced to safe names.
+
+    Covers ``base_model``, ``dataset.sources`` and ``command``. Tokens are deliberately not stripped:
+    one that reaches a card means a secret leaked upstream, so :func:`assert_card_clean` refuses it.
+    """
+    out = dict(info)
+    if isinstance(out.get("base_model"), str):
+        out["base_model"] = sanitize_path(out["base_model"].rstrip("/\\") or out["base_model"])
+    dataset = out.get("dataset")
+    if isinstance(dataset, Mapping):
+        dataset = dict(dataset)
+        if isinstance(dataset.get("sources"), Mapping):
+            dataset["sources"] = {k: sanitize_path(v) if isinstance(v, str) else v
+                                  for k, v in dataset["sources"].items()}
+        for key in ("name", "hub_id"):
+            if isinstance(dataset.get(key), str):
+                dataset[key] = sanitize_path(dataset[key])
+        out["dataset"] = dataset
+    if isinstance(out.get("command"), str):
+        out["command"] = _sanitize_command(out["command"])
+    return out
+
+
+def card_problems(text: str) -> list[str]:
+    """What makes ``text`` unsafe to publish (empty when clean); a found token is never echoed."""
+    problems = []
+    for m in _ABS_PATH.finditer(text):
+        start = text.rfind("\n", 0, m.start(1)) + 1
+        line = text[start:].split("\n", 1)[0].strip()
+        problems.append(f"an absolute local path ({m.group(1)!r} in {line[:80]!r})")
+    for m in _WIN_PATH.finditer(text):
+        problems.append(f"absolute Windows path starting {m.group(1)!r}")
+    if _HF_TOKEN.search(text):
+        problems.append("a Hugging Face token (hf_...)")
+    return problems
+
+
+def assert_card_clean(text: str) -> None:
+    """Raise :class:`CardSafetyError` if ``text`` holds an absolute local path or a token-like string."""
+    problems = card_problems(text)
+    if problems:
+        raise CardSafetyError("model card not written, it would publish " + "; ".join(dict.fromkeys(problems)))
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def dataset_entry(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The known-data-set description for the run's data set (by name or Hub id), else None."""
+    ds = info.get("dataset") or {}
+    keys = [str(ds.get("name", "")).lower(), str(ds.get("hub_id", "")).lower()]
+    for name, entry in DATASETS.items():
+        if any(k and (k == name or k in entry["aliases"]) for k in keys):
+            return entry
+    return None
+
+
+def _pct(value: Any, digits: int = 2) -> str:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+        return "–"
+    return f"{value * 100:.{digits}f}"
+
+
+def _pm(mean: Any, std: Any) -> str:
+    if not isinstance(mean, (int, float)) or math.isnan(mean):
+        return "–"
+    if not isinstance(std, (int, float)) or math.isnan(std):
+        return _pct(mean, 1)
+    return f"{mean * 100:.1f} ± {std * 100:.1f}"
+
+
+def _fmt_value(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _params_text(params: Mapping[str, Any] | None) -> str:
+    if not params:
+        return ""
+    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
+
+
+def _duration(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)) or seconds < 0:
+        return "not recorded"
+    s = int(round(seconds))
+    h, rem = divmod(s, 3600)
+    m, sec = divmod(rem, 60)
+    text = f"{h} h {m:02d} min {sec:02d} s" if h else (f"{m} min {sec:02d} s" if m else f"{sec} s")
+    return f"{text} ({seconds:.0f} s)"
+
+
+def _entity_types(info: Mapping[str, Any]) -> list[str]:
+    types: dict[str, None] = {}
+    for label in info.get("label_list") or []:
+        if isinstance(label, str) and label != "O" and "-" in label:
+            types.setdefault(label.split("-", 1)[1])
+    for split in ("validation", "test"):
+        for t in ((info.get(split) or {}).get("per_type") or {}):
+            types.setdefault(t)
+    return sorted(types)
+
+
+def _model_name(info: Mapping[str, Any], base_model: str) -> str:
+    if info.get("model_name"):
+        return str(info["model_name"])
+    ds = (info.get("dataset") or {}).get("name") or "ner"
+    loss = (info.get("loss") or {}).get("name") or "ce"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{base_model.split('/')[-1]}-{ds}-{loss}").strip("-")
+
+
+def _looks_like_hub_id(value: str) -> bool:
+    return bool(re.fullmatch(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?", value)) and ".." not in value
+
+
+def _eval_results(info: Mapping[str, Any], model_ds_type: str, ds_pretty: str) -> list[Any]:
+    from huggingface_hub import EvalResult
+
+    results = []
+    for split, label in (("validation", "Validation"), ("test", "Test")):
+        metrics = info.get(split)
+        if not isinstance(metrics, Mapping):
+            continue
+        for key, name in (("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"), ("accuracy", "Accuracy")):
+            value = metrics.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+                continue
+            results.append(EvalResult(
+                task_type="token-classification", task_name="Named Entity Recognition",
+                dataset_type=model_ds_type, dataset_name=ds_pretty, dataset_split=split,
+                metric_type="seqeval", metric_name=f"{label} {name}", metric_value=round(float(value), 6),
+            ))
+    return results
+
+
+def _metric_rows(info: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    overall = []
+    for split in ("validation", "test"):
+        m = info.get(split)
+        if isinstance(m, Mapping):
+            overall.append({"split": split, "precision": _pct(m.get("precision")), "recall": _pct(m.get("recall")),
+                            "f1": _pct(m.get("f1")), "accuracy": _pct(m.get("accuracy"))})
+    per_type = []
+    val_pt = (info.get("validation") or {}).get("per_type") or {}
+    test_pt = (info.get("test") or {}).get("per_type") or {}
+    for t in sorted(set(val_pt) | set(test_pt)):
+        v, te = val_pt.get(t) or {}, test_pt.get(t) or {}
+        per_type.append({
+            "type": t, "val_p": _pct(v.get("precision")), "val_r": _pct(v.get("recall")), "val_f1": _pct(v.get("f1")),
+            "val_n": _fmt_value(v.get("support", "–")), "test_p": _pct(te.get("precision")),
+            "test_r": _pct(te.get("recall")), "test_f1": _pct(te.get("f1")), "test_n": _fmt_value(te.get("support", "–")),
+        })
+    return overall, per_type
+
+
+def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, Any] | None:
+    sweep = info.get("sweep")
+    if not isinstance(sweep, Mapping) or not sweep.get("table"):
+        return None
+    table = sweep["table"]
+    types = sorted({t for row in table for t in (row.get("per_type_f1_mean") or {})})
+    best = sweep.get("best")
+    rows = []
+    this_row = None
+    for row in table:
+        label = row.get("loss") or row.get("name") or "?"
+        is_this = row.get("name", label) == loss.get("name") and (row.get("params") or {}) == (loss.get("params") or {})
+        if is_this:
+            this_row = label
+        per_type = row.get("per_type_f1_mean") or {}
+        marks = (" **(best)**" if label == best else "") + (" ← this model" if is_this else "")
+        rows.append({
+            "label": f"`{label}`{marks}",
+            "seeds": ", ".join(str(s) for s in row.get("seeds", [])) or "–",
+            "val_f1": _pm(row.get("validation_f1_mean"), row.get("validation_f1_std")),
+            "test_f1": _pm(row.get("test_f1_mean"), row.get("test_f1_std")),
+            "precision": _pct(row.get("precision_mean", row.get("test_precision_mean")), 1),
+            "recall": _pct(row.get("recall_mean", row.get("test_recall_mean")), 1),
+            "per_type": [_pct(per_type.get(t), 1) for t in types],
+        })
+    return {"types": types, "rows": rows, "best": best, "this": this_row, "is_best": this_row is not None and this_row == best,
+            "n_seeds": max((len(r.get("seeds", [])) for r in table), default=0)}
+
+
+def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:
+    """Up to ``n`` types scoring below the overall F1, weakest first (test split, else validation)."""
+    split = info.get("test") or info.get("validation") or {}
+    per_type = split.get("per_type") or {}
+    overall = split.get("f1", 1.0)
+    scored = [(v.get("f1", 0.0), v.get("support", 0), t) for t, v in per_type.items()
+              if isinstance(v, Mapping) and v.get("f1", 0.0) < overall]
+    scored.sort()
+    return [f"{t} (F1 {_pct(f1, 1)}, {support} entities)" for f1, support, t in scored[:n]]
+
+
+def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Mapping[str, Any] | None) -> list[dict[str, str]]:
+    out: list[dict[str, str]] = []
+    if ds_entry is not None:
+        out.append({"what": f"Data set: {ds_entry['pretty']}", "bibtex": ds_entry["citation"], "text": ""})
+    elif (info.get("dataset") or {}).get("citation"):
+        out.append({"what": "Data set", "bibtex": "", "text": str(info["dataset"]["citation"])})
+    name = str(loss.get("name") or "")
+    bib = _LOSS_BIBTEX.get(name, "")
+    text = str(loss.get("citation") or "")
+    if bib or text:
+        out.append({"what": f"Loss: {name}", "bibtex": bib, "text": text})
+    return out
+
+
+def _view(info: Mapping[str, Any]) -> dict[str, Any]:
+    """Everything the template shows, pre-formatted so the template stays about layout."""
+    loss = dict(info.get("loss") or {"name": "ce", "params": {}})
+    loss.setdefault("params", {})
+    ds = info.get("dataset") or {}
+    ds_entry = dataset_entry(info)
+    base_model = str(info.get("base_model") or "unknown encoder")
+    hyper = info.get("hyperparameters") or {}
+    overall, per_type = _metric_rows(info)
+    sweep = _sweep_view(info, loss)
+    base_lower = base_model.lower()
+    note = str(info.get("base_model_note") or "")
+    uncased = info.get("encoder_uncased")
+    if uncased is None:
+        uncased = "uncased" in base_lower or "uncased" in note.lower()
+    first_sub = not hyper.get("label_all_subwords", False)
+    return {
+        "model_name": _model_name(info, base_model),
+        "repo_id": info.get("repo_id"),
+        "base_model": base_model,
+        "base_model_url": f"https://huggingface.co/{base_model}" if "/" in base_model and _looks_like_hub_id(base_model) else None,
+        "base_model_note": note,
+        "uncased": uncased,
+        "dataset_name": ds.get("name") or "unknown",
+        "dataset_hub_id": ds.get("hub_id"),
+        "dataset_pretty": ds_entry["pretty"] if ds_entry else (ds.get("name") or "an unnamed data set"),
+        "dataset_known": ds_entry is not None,
+        "sources": {k: v for k, v in (ds.get("sources") or {}).items() if isinstance(v, str)},
+        "domain": ds_entry["domain"] if ds_entry else _GENERIC_DOMAIN,
+        "entity_types": _entity_types(info),
+        "labels": list(info.get("label_list") or []),
+        "loss_name": loss.get("name") or "ce",
+        "loss_params": _params_text(loss.get("params")),
+        "loss_param_rows": [(k, _fmt_value(v)) for k, v in (loss.get("params") or {}).items()],
+        "loss_formula": loss.get("formula") or "",
+        "loss_why": _LOSS_WHY.get(str(loss.get("name")), ""),
+        "hyperparameters": [(_HP_NAMES.get(k, k.replace("_", " ")), _fmt_value(v)) for k, v in hyper.items()],
+        "first_subword_labels": first_sub,
+        "best_epoch": info.get("best_epoch"),
+        "metric_mode": info.get("metric_mode") or "conlleval",
+        "overall": overall,
+        "per_type": per_type,
+        "sweep": sweep,
+        "train_time": _duration(info.get("train_seconds")),
+        "hardware": info.get("hardware") or "not recorded",
+        "command": info.get("command"),
+        "weak_types": _weak_types(info),
+        "citations": _citations(info, loss, ds_entry),
+        "tagger_version": info.get("tagger_version") or "",
+    }
+
+
+# ------------------------------------------------------------------------------------------ public API
+
+
+def render_model_card(info: dict, template_path: str | None = None) -> ModelCard:
+    """Render the card of one trained model from its run description (``tagger_run.json``).
+
+    Known path-bearing inputs are sanitised first (:func:`sanitize_info`); the result is checked by
+    :func:`assert_card_clean`, which raises :class:`CardSafetyError` rather than publish a leak.
+    """
+    from huggingface_hub import ModelCard, ModelCardData
+
+    # A path is never a Hub id, even once reduced to its last component.
+    from_path = isinstance(info.get("base_model"), str) and _is_abs_path(info["base_model"])
+    info = sanitize_info(info)
+    view = _view(info)
+    ds = info.get("dataset") or {}
+    ds_entry = dataset_entry(info)
+    ds_type = str(ds.get("hub_id") or ds.get("name") or "unknown")
+    base = view["base_model"]
+    card_data = ModelCardData(
+        language=ds_entry["language"] if ds_entry else info.get("language"),
+        license=info.get("license", "apache-2.0"),
+        library_name="transformers",
+        pipeline_tag="token-classification",
+        tags=["token-classification", "ner", "tagger", view["loss_name"]],
+        datasets=[ds_type] if ds.get("hub_id") or ds.get("name") else None,
+        # Only namespaced ids: the Hub links base_model to a repository, a bare local folder name would dangle.
+        base_model=base if "/" in base and not from_path and _looks_like_hub_id(base) else None,
+        metrics=["seqeval"],
+        model_name=view["model_name"],
+        eval_results=_eval_results(info, ds_type, view["dataset_pretty"]) or None,
+    )
+    path = Path(template_path) if template_path is not None else TEMPLATE_PATH
+    if not path.is_file():
+        raise TaggerError(f"model card template not found: {path.name}")
+    card = ModelCard.from_template(card_data, template_path=str(path), run=view)
+    # The stock jinja2.Template keeps the newlines of block tags; collapse the resulting blank runs.
+    card = ModelCard(re.sub(r"\n{3,}", "\n\n", str(card)).rstrip("\n") + "\n")
+    assert_card_clean(str(card))
+    return card
+
+
+def write_model_card(model_dir: str | Path, info: dict | None = None) -> Path:
+    """Render and atomically write ``model_dir/README.md``; ``info`` defaults to ``tagger_run.json``."""
+    model_dir = Path(model_dir)
+    if info is None:
+        run_file = model_dir / RUN_INFO_NAME
+        if not run_file.is_file():
+            raise TaggerError(f"{RUN_INFO_NAME} not found in the model folder {model_dir.name}")
+        info = json.loads(run_file.read_text(encoding="utf-8"))
+    info = dict(info)
+    if "encoder_uncased" not in info:
+        # The saved tokenizer knows whether it lowercases; names like "uncased" are only a hint.
+        tok_cfg = model_dir / "tokenizer_config.json"
+        try:
+            lower = json.loads(tok_cfg.read_text(encoding="utf-8")).get("do_lower_case") if tok_cfg.is_file() else None
+        except (OSError, ValueError):
+            lower = None
+        if isinstance(lower, bool):
+            info["encoder_uncased"] = lower
+    card = render_model_card(info)
+    target = model_dir / CARD_NAME
+    atomic_write_text(target, str(card))
+    logger.debug("model card written: %s", target)
+    return target
+
