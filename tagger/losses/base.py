@@ -143,18 +143,18 @@ class _OneVsRest(torch.autograd.Function):
         else:
             t_col = terms.gather(1, idx).squeeze(1)
             loss = ((terms.sum(dim=1) - t_col) * (alpha - 1.0)).sub_(t_col * alpha)
-        ctx.save_for_backward(log_q, log_1mq, w, idx)
+        one_minus_q = log_1mq.exp_()  # backward's (1 - q), made here in place rather than in a new buffer
+        ctx.save_for_backward(log_q, one_minus_q, w, idx)
         ctx.kind, ctx.param, ctx.alpha, ctx.detach_weight = kind, param, alpha, detach_weight
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        log_q, log_1mq, w, idx = ctx.saved_tensors
-        one_minus_q = torch.exp(log_1mq)
+        log_q, one_minus_q, w, idx = ctx.saved_tensors
         # h = -dl_c/dz_c >= 0. focal: w ((1 - q) - gamma q log q); soft: w ((1 - q) - k (1 - w) log q).
         if ctx.detach_weight:
-            h = one_minus_q.mul_(w)
+            h = one_minus_q * w
         elif ctx.kind == "focal":
             # gamma (1 - q) log q - gamma log q = -gamma q log q
             h = torch.mul(one_minus_q, log_q).sub_(log_q).mul_(ctx.param).add_(one_minus_q).mul_(w)

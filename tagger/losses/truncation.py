@@ -32,31 +32,40 @@ class _SoftTruncationFn(torch.autograd.Function):
         idx = target.unsqueeze(1)
         logp = torch.log_softmax(x, dim=1)
         logp_t = logp.gather(1, idx)  # [N, 1]
-        sign = -1.0 if variant == "neg_softmax" else 1.0
-        u = torch.log_softmax(x * (sign * k), dim=1).exp_()
-        u_t = u.gather(1, idx)
-        if variant == "neg_softmax":
-            w, c = u_t, u_t
+        # Backward needs p, not log p: exponentiate in place (a fresh [N, C] buffer costs as much as the op).
+        p = logp.exp_()
+        p_t = p.gather(1, idx)
+        if variant == "one_minus_softmax" and k == 1.0:
+            u = p.clone()  # the second softmax is the first: skip a log-softmax
         else:
-            # 1 - s_t summed over the other classes: exact when s_t is near 1.
-            w, c = u.scatter(1, idx, torch.zeros_like(u_t)).sum(dim=1, keepdim=True), u_t
-        ctx.save_for_backward(logp, logp_t, u, w, c, idx)
+            u = torch.log_softmax(x * (k if variant == "one_minus_softmax" else -k), dim=1).exp_()
+        u_t = u.gather(1, idx)
+        # Both softmaxes are kept with the target column zeroed, so their sums are 1 - p_t and 1 - u_t
+        # without cancellation near 1; backward adds the target columns back.
+        zeros = torch.zeros_like(u_t)
+        p.scatter_(1, idx, zeros)
+        u.scatter_(1, idx, zeros)
+        w = u_t if variant == "neg_softmax" else u.sum(dim=1, keepdim=True)
+        # log p_t from log-softmax rounds to 0 once p_t is within 6e-8 of 1; log1p(-(1 - p_t)) does not.
+        rest = p.sum(dim=1, keepdim=True)
+        logp_t = torch.where(rest < 0.5, torch.log1p(-rest), logp_t)
+        ctx.save_for_backward(p, p_t, logp_t, u, u_t, w, idx)
         ctx.k, ctx.detach_weight = k, detach_weight
         return (w * logp_t).neg_().squeeze(1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        logp, logp_t, u, w, c, idx = ctx.saved_tensors
+        p_others, p_t, logp_t, u_others, u_t, w, idx = ctx.saved_tensors
         g = grad_loss.unsqueeze(1)
         wg = w * g
-        grad = torch.exp(logp).mul_(wg)
+        grad = p_others * wg
         if ctx.detach_weight:
-            return grad.scatter_add_(1, idx, -wg), None, None, None, None
-        kcl = (ctx.k * c) * logp_t * g
-        grad.sub_(u * kcl)
-        return grad.scatter_add_(1, idx, kcl - wg), None, None, None, None
-
+            return grad.scatter_add_(1, idx, wg * (p_t - 1.0)), None, None, None, None
+        # c = u_t for both variants (see the class docstring)
+        kcl = (ctx.k * u_t) * logp_t * g
+        grad.addcmul_(u_others, kcl, value=-1.0)
+        return grad.scatter_add_(1, idx, wg * (p_t - 1.0) + kcl * (1.0 - u_t)), None, None, None, None
 
 
 class HardTruncation(TokenLoss):
