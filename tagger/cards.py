@@ -168,10 +168,11 @@ _HP_NAMES: dict[str, str] = {
 
 _WIN_ABS = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 # Roots under which local files usually live; a URL path such as https://host/home/x is not matched
-# because the root must start a token (after whitespace, a quote, '(', '=', ':' or the line start).
+# because the root must start a token (after whitespace, a quote, '(', '=', ':', 'file://' or the line
+# start) and be followed by '/' or the token's end.
 _ABS_PATH = re.compile(
-    r"(?:^|[\s\"'`(\[=,:])(~/|/(?:root|home|work|Users|tmp|mnt|media|private|var|opt|srv|scratch|data|content|"
-    r"kaggle|gpfs|lustre|nfs|workspace|usr)(?:/|\b))",
+    r"(?:^|[\s\"'`(\[=,:]|(?<=file://))(~/|/(?:root|home|work|Users|tmp|mnt|media|private|var|opt|srv|scratch|"
+    r"data|content|kaggle|gpfs|lustre|nfs|workspace|usr)(?=[/\s\"'`)\],;]|$))",
     re.MULTILINE,
 )
 _WIN_PATH = re.compile(r"(?:^|[^A-Za-z0-9])([A-Za-z]:\\)")
