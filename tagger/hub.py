@@ -65,6 +65,13 @@ def check_model_folder(model_dir: Path) -> None:
     if problems:
         raise PushError(f"{model_dir / 'README.md'} would publish {problems[0]}; rewrite it with "
                         "tagger.cards.write_model_card before pushing")
+    run_info = model_dir / "tagger_run.json"
+    if run_info.is_file():
+        # Published as it is (it documents the run); warn rather than refuse, paths are not secrets.
+        for problem in card_problems(run_info.read_text(encoding="utf-8", errors="replace")):
+            if "token" in problem:
+                raise PushError(f"{run_info.name} holds {problem}; remove it before pushing")
+            logger.warning("%s will publish %s", run_info.name, problem)
 
 
 def _files_to_upload(model_dir: Path) -> list[Path]:

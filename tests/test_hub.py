@@ -342,3 +342,12 @@ def test_cli_unreachable_hub(model_dir: Path, tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith(f"tagger push: error: push to {REPO_ID} failed: cannot reach the Hub")
     assert TOKEN not in proc.stdout + proc.stderr
     assert folder_digest(model_dir) == before
+
+
+def test_token_like_string_in_run_info_is_refused(fake_hub: FakeHub, model_dir: Path) -> None:
+    run = json.loads((model_dir / "tagger_run.json").read_text())
+    run["command"] = "recipe --token hf_" + "SomebodyElsesToken0123456789abcdef"
+    (model_dir / "tagger_run.json").write_text(json.dumps(run))
+    with pytest.raises(PushError, match="tagger_run.json holds a Hugging Face token"):
+        push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
+    assert fake_hub.calls == []
