@@ -20,7 +20,7 @@ from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tagger.cards import write_model_card
+from tagger.cards import sanitize_info, write_model_card
 from tagger.errors import PushError
 from tagger.hub import NO_TOKEN_MESSAGE, push_model
 
@@ -177,8 +177,10 @@ def built_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str)
         "test": {"precision": 0.5, "recall": 0.4, "f1": 0.444, "accuracy": 0.9, "per_type": pt},
         "train_seconds": 1.0, "hardware": "CPU", "tagger_version": "0.1.0",
     }
-    (out / "tagger_run.json").write_text(json.dumps(info), encoding="utf-8")
-    write_model_card(out)
+    write_model_card(out, info)  # the card never holds the absolute path
+    # Saved as the recipe should save it: known paths reduced to names (else push warns about them).
+    (out / "tagger_run.json").write_text(json.dumps(sanitize_info(info)), encoding="utf-8")
+    assert tiny_encoder_dir not in (out / "README.md").read_text()
     return out
 
 
@@ -351,3 +353,13 @@ def test_token_like_string_in_run_info_is_refused(fake_hub: FakeHub, model_dir: 
     with pytest.raises(PushError, match="tagger_run.json holds a Hugging Face token"):
         push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
     assert fake_hub.calls == []
+
+
+def test_local_path_in_run_info_only_warns(fake_hub: FakeHub, model_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
+    run = json.loads((model_dir / "tagger_run.json").read_text())
+    run["dataset"]["sources"]["train"] = "/home/alice/data/train.conll"
+    (model_dir / "tagger_run.json").write_text(json.dumps(run))
+    with caplog.at_level("WARNING", logger="tagger.hub"):
+        push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
+    assert "tagger_run.json will publish an absolute local path" in caplog.text and TOKEN not in caplog.text
+    assert len(fake_hub.commits) == 1
