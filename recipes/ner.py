@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 import tagger
-from tagger.cards import write_model_card
+from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, config_to_dict, help_text, load_config
 from tagger.data import load_ner_dataset
 from tagger.errors import ConfigError, TaggerError
@@ -356,7 +356,7 @@ def train_one(
     if accelerator.is_main_process:
         if cfg.output.save_model:
             loss_module = loss_fn
-            info = dict(run_info)
+            info = sanitize_info(run_info)  # no local paths in what gets published
             info.update(
                 loss={"name": spec["name"], "params": params, "formula": getattr(loss_module, "formula", ""),
                       "citation": getattr(loss_module, "citation", "")},
