@@ -1,0 +1,459 @@
+"""Read NER data as published into one representation (:class:`NerData`).
+
+Accepted inputs: CoNLL column files, JSON lines, a saved ``DatasetDict`` folder, Hub data sets (or
+any folder ``datasets.load_dataset`` understands), and the named sets ``conll2003`` / ``wnut17``.
+Tags are checked, converted to the training scheme (IOB2 by default) and mapped to a
+deterministic label list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from tagger.data.schemes import chunks, convert_tags, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
+from tagger.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+NAMED_HUB_IDS = {"conll2003": "eriktks/conll2003", "wnut17": "wnut_17"}
+_FILE_EXTS = (".conll", ".txt", ".tsv", ".iob", ".jsonl", ".json")
+_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "dev", "valid", "testa"), "test": ("test", "testb")}
+_COLUMN_SPLIT = re.compile(r"[ \t]+")
+_TOKEN_COLUMNS = ("tokens", "words", "token", "word")
+_TAG_COLUMNS = ("ner_tags", "tags", "ner", "labels", "label", "ner_labels")
+
+Sentence = tuple[list[str], list[str], int]  # tokens, tags, first line (1-based)
+
+
+@dataclass
+class NerData:
+    """Splits with ``tokens`` (list of str) and ``ner_tags`` (ClassLabel ids over ``label_list``)."""
+
+    splits: datasets.DatasetDict
+    label_list: list[str]
+    sources: dict[str, str] = field(default_factory=dict)  # split -> relative path or Hub id, never absolute
+    scheme: str = "IOB2"
+    name: str = ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# CoNLL column files
+
+
+def iter_conll_columns(path: str | os.PathLike[str]) -> Iterator[tuple[list[list[str]], int]]:
+    """Stream sentences as lists of column lists, with the line number (1-based) of their first word.
+
+    Columns split on tabs or runs of spaces (other Unicode spaces and zero-width characters stay
+    inside tokens); a line that is empty or only whitespace ends a sentence; ``-DOCSTART-`` lines
+    are skipped (and end a sentence); CRLF, a final line without newline and a UTF-8 BOM are
+    accepted. Non-UTF-8 bytes raise :class:`InputError` naming the line and byte offset.
+    """
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    rows: list[list[str]] = []
+    first = 0
+    offset = 0
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"not UTF-8: byte 0x{raw[err.start]:02x} at byte offset {offset + err.start}",
+                                 path=path, line=lineno) from None
+            offset += len(raw)
+            if lineno == 1 and line.startswith("\ufeff"):
+                line = line[1:]
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                if rows:
+                    yield rows, first
+                    rows = []
+                continue
+            cols = _COLUMN_SPLIT.split(line.strip(" \t"))
+            if cols[0] == "-DOCSTART-":
+                if rows:
+                    yield rows, first
+                    rows = []
+                continue
+            if not rows:
+                first = lineno
+            rows.append(cols)
+    if rows:
+        yield rows, first
+
+
+def iter_conll(path: str | os.PathLike[str], require_tags: bool = True) -> Iterator[tuple[list[str], list[str] | None, int]]:
+    """Stream (tokens, tags, first line) per sentence: token in the first column, tag in the last.
+
+    With ``require_tags=False`` a file of tokens only (one column) yields ``tags=None``; whether a file
+    has tags is decided by its first word line, and every other line must agree. Tags are checked:
+    anything but ``O`` or ``PREFIX-TYPE`` raises :class:`InputError` naming file, line and tag.
+    Memory stays flat: one sentence at a time.
+    """
+    has_tags: bool | None = True if require_tags else None
+    for rows, first in iter_conll_columns(path):
+        if has_tags is None:
+            has_tags = len(rows[0]) > 1
+        tokens: list[str] = []
+        tags: list[str] = []
+        for j, cols in enumerate(rows):
+            if has_tags and len(cols) < 2:
+                raise InputError(f"expected a token and a tag separated by tabs or spaces, got one column {cols[0]!r}",
+                                 path=path, line=first + j)
+            if not has_tags and len(cols) > 1:
+                raise InputError(f"expected one token per line (the file started without tags), got {len(cols)} columns",
+                                 path=path, line=first + j)
+            tokens.append(cols[0])
+            if has_tags:
+                tag = cols[-1]
+                try:
+                    parse_tag(tag)
+                except ValueError as err:
+                    raise InputError(str(err), path=path, line=first + j) from None
+                tags.append(tag)
+        yield tokens, (tags if has_tags else None), first
+
+
+def read_conll(path: str | os.PathLike[str]) -> list[Sentence]:
+    """All sentences of a CoNLL file as (tokens, tags, first line); see :func:`iter_conll`."""
+    return list(iter_conll(path))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# JSON lines
+
+
+def _labels_file(path: Path) -> list[str] | None:
+    for name in ("labels.json", "label_list.json"):
+        candidate = path.parent / name
+        if candidate.is_file():
+            labels = json.loads(candidate.read_text(encoding="utf-8"))
+            if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+                raise InputError("expected a JSON list of label strings", path=candidate)
+            return labels
+    return None
+
+
+def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None, tags_column: str | None = None,
+               label_list: Sequence[str] | None = None) -> list[Sentence]:
+    """Sentences of a JSON-lines file: ``{"tokens": [...], "ner_tags": [...]}`` per line.
+
+    Tags are strings, or ints indexing ``label_list`` (else a ``labels.json`` list next to the file).
+    """
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    tok_key, tag_key = tokens_column or "tokens", tags_column or "ner_tags"
+    names = list(label_list) if label_list is not None else None
+    out: list[Sentence] = []
+    with open(path, "rb") as fh:
+        offset = 0
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as err:
+                raise InputError(f"not UTF-8: byte 0x{raw[err.start]:02x} at byte offset {offset + err.start}",
+                                 path=path, line=lineno) from None
+            offset += len(raw)
+            line = line.lstrip("\ufeff") if lineno == 1 else line
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
+            if not isinstance(obj, dict) or tok_key not in obj or tag_key not in obj:
+                raise InputError(f"expected an object with {tok_key!r} and {tag_key!r}", path=path, line=lineno)
+            tokens, tags = obj[tok_key], obj[tag_key]
+            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+                raise InputError(f"{tok_key!r} must be a list of strings", path=path, line=lineno)
+            if not isinstance(tags, list) or len(tags) != len(tokens):
+                raise InputError(f"{tag_key!r} must be a list as long as {tok_key!r} ({len(tokens)})", path=path, line=lineno)
+            if tags and all(isinstance(t, int) and not isinstance(t, bool) for t in tags):
+                if names is None:
+                    names = _labels_file(Path(path))
+                if names is None:
+                    raise InputError("integer tags need a label list (label_list=..., or labels.json next to the file)",
+                                     path=path, line=lineno)
+                if any(t < 0 or t >= len(names) for t in tags):
+                    raise InputError(f"tag id out of range for {len(names)} labels", path=path, line=lineno)
+                tags = [names[t] for t in tags]
+            elif not all(isinstance(t, str) for t in tags):
+                raise InputError(f"{tag_key!r} must hold tag strings or integer ids", path=path, line=lineno)
+            for t in tags:
+                try:
+                    parse_tag(t)
+                except ValueError as err:
+                    raise InputError(str(err), path=path, line=lineno) from None
+            if tokens:
+                out.append((list(tokens), list(tags), lineno))
+    return out
+
+
+def read_file(path: str | os.PathLike[str], **kwargs: Any) -> list[Sentence]:
+    """A CoNLL or JSON-lines file, chosen by extension (``.jsonl``/``.json``: JSON lines).
+
+    ``kwargs`` (tokens_column, tags_column, label_list) apply to JSON lines only.
+    """
+    if Path(path).suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        return read_jsonl(path, **kwargs)
+    return read_conll(path)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hub and saved data sets
+
+
+def _pick_column(names: Sequence[str], wanted: str | None, candidates: Sequence[str], what: str, where: str) -> str:
+    if wanted is not None:
+        if wanted not in names:
+            raise InputError(f"no column {wanted!r} for {what} (columns: {', '.join(names)})", path=where)
+        return wanted
+    for c in candidates:
+        if c in names:
+            return c
+    raise InputError(f"cannot find the {what} column among {', '.join(names)}; name it with "
+                     f"{'tokens_column' if what == 'tokens' else 'tags_column'}", path=where)
+
+
+def _from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, tags_column: str | None,
+             label_list: Sequence[str] | None) -> dict[str, list[Sentence]]:
+    out: dict[str, list[Sentence]] = {}
+    for split_name, ds in dd.items():
+        split = next((k for k, names in _SPLIT_ALIASES.items() if split_name in names), None)
+        if split is None:
+            logger.warning("%s: split %r ignored (expected train, validation or test)", where, split_name)
+            continue
+        tok_col = _pick_column(ds.column_names, tokens_column, _TOKEN_COLUMNS, "tokens", where)
+        tag_col = _pick_column(ds.column_names, tags_column, _TAG_COLUMNS, "tags", where)
+        feat = ds.features[tag_col]
+        inner = getattr(feat, "feature", None)
+        names = list(inner.names) if isinstance(inner, datasets.ClassLabel) else None
+        if names is None and label_list is not None:
+            names = list(label_list)
+        rows: list[Sentence] = []
+        for i, (tokens, tags) in enumerate(zip(ds[tok_col], ds[tag_col])):
+            if tags and not isinstance(tags[0], str):
+                if names is None:
+                    raise InputError(f"column {tag_col!r} holds ids without label names (no ClassLabel); pass label_list",
+                                     path=f"{where}[{split_name}]", line=i + 1)
+                tags = [names[t] for t in tags]
+            for t in tags:
+                try:
+                    parse_tag(t)
+                except ValueError as err:
+                    raise InputError(str(err), path=f"{where}[{split_name}]", line=i + 1) from None
+            if tokens:
+                rows.append((list(tokens), list(tags), i + 1))
+        out[split] = rows
+    return out
+
+
+def _load_hub(name: str, tokens_column: str | None, tags_column: str | None,
+              label_list: Sequence[str] | None) -> dict[str, list[Sentence]]:
+    path = Path(name)
+    try:
+        if (path / "dataset_dict.json").is_file():
+            dd = datasets.load_from_disk(str(path))
+        else:
+            dd = datasets.load_dataset(name)
+    except InputError:
+        raise
+    except Exception as err:  # network, unknown id, unreadable folder: one line for the user
+        raise InputError(f"cannot load data set: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}",
+                         path=name) from err
+    if not isinstance(dd, datasets.DatasetDict):
+        dd = datasets.DatasetDict({"train": dd})
+    return _from_hf(dd, name, tokens_column, tags_column, label_list)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resolution of names and files
+
+
+def _split_files(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for split, aliases in _SPLIT_ALIASES.items():
+        for alias in aliases:
+            hit = next((folder / f"{alias}{ext}" for ext in _FILE_EXTS if (folder / f"{alias}{ext}").is_file()), None)
+            if hit is not None:
+                found[split] = hit
+                break
+    return found
+
+
+def data_roots(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where named data sets are looked for, in order: ``data_dir``, ``$TAGGER_DATA_DIR``, ``data/``, ``../shared/data/``.
+
+    The last two are tried relative to the working directory, then to the repository root.
+    """
+    roots: list[Path] = []
+    if data_dir:
+        roots.append(Path(data_dir))
+    if os.environ.get("TAGGER_DATA_DIR"):
+        roots.append(Path(os.environ["TAGGER_DATA_DIR"]))
+    repo = Path(__file__).resolve().parents[2]
+    for base in (Path.cwd(), repo):
+        roots += [base / "data", base.parent / "shared" / "data"]
+    return roots
+
+
+def resolve_named(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
+    """The local folder of a named data set (holding train/validation/test files), or None."""
+    for root in data_roots(data_dir):
+        folder = root / name
+        if folder.is_dir() and _split_files(folder):
+            return folder
+    return None
+
+
+def _deterministic_fingerprint(parts: Sequence[Any]) -> str:
+    # the feature cache keys on the fingerprint: equal data must give equal fingerprints across runs
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(json.dumps(p, ensure_ascii=False).encode())
+    return h.hexdigest()[:32]
+
+
+def load_ner_dataset(
+    name: str | None = None,
+    *,
+    train_file: str | os.PathLike[str] | None = None,
+    validation_file: str | os.PathLike[str] | None = None,
+    test_file: str | os.PathLike[str] | None = None,
+    data_dir: str | None = None,
+    scheme: str = "IOB2",
+    tokens_column: str | None = None,
+    tags_column: str | None = None,
+    label_list: list[str] | None = None,
+) -> NerData:
+    """Read a data set into :class:`NerData` (splits among train/validation/test).
+
+    ``name``: ``conll2003`` | ``wnut17`` (a local folder first, see :func:`data_roots`, else the Hub),
+    a folder of ``{train,validation,test}.{conll,txt,jsonl}`` files or a saved ``DatasetDict``, or a Hub
+    id. Explicit ``*_file`` arguments override (or replace) the splits of ``name``.
+    ``label_list`` forces the labels (e.g. a checkpoint's): other labels in the data are an error.
+    Labels seen only in validation/test are logged as a warning and appended so they are scored.
+    """
+    try:
+        target = normalize_scheme(scheme)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    raw: dict[str, list[Sentence]] = {}
+    where: dict[str, str] = {}  # split -> path for error messages
+    sources: dict[str, str] = {}
+    explicit = {"train": train_file, "validation": validation_file, "test": test_file}
+    ds_name = name or ""
+    if name is not None:
+        folder: Path | None = None
+        if name in NAMED_HUB_IDS:
+            folder = resolve_named(name, data_dir)
+        elif Path(name).is_dir() and not (Path(name) / "dataset_dict.json").is_file() and _split_files(Path(name)):
+            folder = Path(name)
+            ds_name = folder.resolve().name
+        if folder is not None:
+            for split, path in _split_files(folder).items():
+                if explicit[split] is None:
+                    raw[split] = read_file(path, tokens_column=tokens_column, tags_column=tags_column,
+                                           label_list=label_list)
+                    where[split] = str(path)
+                    sources[split] = f"{folder.name}/{path.name}"
+        elif not all(explicit.values()):
+            hub_id = NAMED_HUB_IDS.get(name, name)
+            if Path(name).is_dir():
+                ds_name = Path(name).resolve().name
+            loaded = _load_hub(hub_id, tokens_column, tags_column, label_list)
+            for split, rows in loaded.items():
+                if explicit[split] is None:
+                    raw[split] = rows
+                    where[split] = f"{hub_id}[{split}]"
+                    sources[split] = ds_name if Path(name).is_dir() else hub_id
+    for split, path in explicit.items():
+        if path is None:
+            continue
+        raw[split] = read_file(path, tokens_column=tokens_column, tags_column=tags_column, label_list=label_list)
+        where[split] = str(path)
+        sources[split] = Path(path).name
+        if not ds_name:
+            ds_name = Path(path).stem
+    if not raw:
+        raise InputError("no data: give a data set name, a folder or train/validation/test files", path=name)
+    for split, rows in raw.items():
+        if not rows:
+            raise InputError(f"the {split} split has no sentences", path=where[split])
+
+    # scheme: detected per split (copies of CoNLL-2003 exist in IOB1 and IOB2), then converted
+    converted: dict[str, list[Sentence]] = {}
+    for split, rows in raw.items():
+        source = detect_scheme(tags for _, tags, _ in rows)
+        if source != target:
+            logger.info("%s: %s tags converted to %s", where[split], source, target)
+            rows = [(toks, convert_tags(tags, source, target), line) for toks, tags, line in rows]
+        converted[split] = rows
+
+    labels = _build_label_list(converted, where, target, label_list)
+    label_index = {label: i for i, label in enumerate(labels)}
+    features = datasets.Features({
+        "tokens": datasets.Sequence(datasets.Value("string")),
+        "ner_tags": datasets.Sequence(datasets.ClassLabel(names=labels)),
+    })
+    splits = datasets.DatasetDict()
+    for split in SPLITS:
+        if split not in converted:
+            continue
+        rows = converted[split]
+        tokens = [toks for toks, _, _ in rows]
+        ids = [[label_index[t] for t in tags] for _, tags, _ in rows]
+        ds = datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": ids}, features=features,
+                                        split=datasets.NamedSplit(split))
+        ds._fingerprint = _deterministic_fingerprint([split, labels, tokens, ids])
+        splits[split] = ds
+    return NerData(splits=splits, label_list=labels, sources=sources, scheme=target, name=ds_name)
+
+
+def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str, str], scheme: str,
+                      forced: list[str] | None) -> list[str]:
+    if forced is not None:
+        allowed = set(forced)
+        for split, rows in rows_by_split.items():
+            for _toks, tags, line in rows:
+                for t in tags:
+                    if t not in allowed:
+                        raise InputError(f"label {t!r} is not in the given label list ({', '.join(forced)})",
+                                         path=where[split], line=line)
+        return list(forced)
+    # every label of the scheme for each type seen in training, so that e.g. I-X exists even if
+    # training only had single-word X entities
+    base = "train" if "train" in rows_by_split else next(iter(rows_by_split))
+    train_types = {parse_tag(t)[1] for _, tags, _ in rows_by_split[base] for t in tags} - {None}
+    labels = labels_for_types(sorted(train_types), scheme)  # type: ignore[arg-type]
+    known = set(labels)
+    extra = {t for split, rows in rows_by_split.items() for _, tags, _ in rows for t in tags} - known
+    if extra:
+        extra_types = {parse_tag(t)[1] for t in extra} - {None}
+        new = [lab for lab in labels_for_types(sorted(extra_types), scheme) if lab not in known]  # type: ignore[arg-type]
+        new += sort_labels(extra - known - set(new))  # prefixes outside the scheme, kept as published
+        splits = [s for s in rows_by_split if s != base and any(t in extra for _, tags, _ in rows_by_split[s] for t in tags)]
+        logger.warning("labels not seen in %s, found in %s: %s (added to the label list so they are scored)",
+                       base, ", ".join(splits), ", ".join(sort_labels(extra)))
+        labels += new
+    return labels
+
+
+def entity_counts(tags_per_sentence: Sequence[Sequence[str]]) -> dict[str, int]:
+    """Entities per type, read like conlleval (see :func:`tagger.data.schemes.chunks`)."""
+    out: dict[str, int] = {}
+    for tags in tags_per_sentence:
+        for typ, _, _ in chunks(tags):
+            out[typ] = out.get(typ, 0) + 1
+    return dict(sorted(out.items()))

@@ -1,0 +1,153 @@
+"""Tagging schemes (IOB1, IOB2, IOBES, BILOU): parse, detect, convert, order labels.
+
+Every conversion goes through chunks read the way conlleval reads them, so it never loses or
+invents an entity: a chunk starts at ``B-``/``S-``/``U-``, or at ``I-``/``E-``/``L-`` when the previous
+word is ``O``, has another type or closed its chunk (``E-``/``S-``/``L-``/``U-``). This reading is the
+same for IOB1 and IOB2, which is why IOB1 data converts losslessly to IOB2.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+SCHEMES: dict[str, tuple[str, ...]] = {
+    "IOB1": ("B", "I"),
+    "IOB2": ("B", "I"),
+    "IOBES": ("B", "I", "E", "S"),
+    "BILOU": ("B", "I", "L", "U"),
+}
+_ALIASES = {"IOB": "IOB2", "BIO": "IOB2", "BIOES": "IOBES", "IOBES": "IOBES", "BILOU": "BILOU", "IOB1": "IOB1",
+            "IOB2": "IOB2"}
+# order of prefixes inside one type: B before I, then the closing tags
+_PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "L": 2, "S": 3, "U": 3}
+_TAG_RE = re.compile(r"^([BIESLU])-(\S.*)$")
+# prefixes that close the chunk they belong to
+_CLOSING = frozenset("ESLU")
+
+
+def normalize_scheme(name: str) -> str:
+    """Canonical scheme name ("IOB2", ...) for a user spelling ("bio", "BIOES", ...); ValueError if unknown."""
+    key = str(name).upper().replace("-", "")
+    if key not in _ALIASES:
+        raise ValueError(f"unknown tagging scheme {name!r} (expected one of IOB1, IOB2, IOBES/BIOES, BILOU)")
+    return _ALIASES[key]
+
+
+def parse_tag(tag: str) -> tuple[str, str | None]:
+    """Split a tag into (prefix, type): ``"B-PER" -> ("B", "PER")``, ``"O" -> ("O", None)``.
+
+    Types may hold dashes (``B-creative-work``); ValueError on anything that is not ``O`` or
+    ``PREFIX-TYPE`` with a prefix among B, I, E, S, L, U.
+    """
+    if tag == "O":
+        return "O", None
+    m = _TAG_RE.match(tag) if isinstance(tag, str) else None
+    if m is None:
+        raise ValueError(f"tag {tag!r} is not O or PREFIX-TYPE (PREFIX one of B, I, E, S, L, U)")
+    return m.group(1), m.group(2)
+
+
+def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """Entities as (type, first word, last word), inclusive, read like conlleval (see module doc)."""
+    out: list[tuple[str, int, int]] = []
+    cur_type: str | None = None
+    cur_start = 0
+    prev_prefix = "O"
+    for i, tag in enumerate(tags):
+        prefix, typ = parse_tag(tag)
+        starts = (
+            prefix in ("B", "S", "U")
+            or (prefix != "O" and (cur_type is None or typ != cur_type or prev_prefix in _CLOSING))
+        )
+        if cur_type is not None and (prefix == "O" or starts):
+            out.append((cur_type, cur_start, i - 1))
+            cur_type = None
+        if prefix != "O" and starts:
+            cur_type, cur_start = typ, i
+        prev_prefix = prefix
+    if cur_type is not None:
+        out.append((cur_type, cur_start, len(tags) - 1))
+    return out
+
+
+def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
+    """Guess the scheme of tagged sentences: "IOB1" | "IOB2" | "IOBES" | "BILOU".
+
+    L-/U- tags mean BILOU, E-/S- tags IOBES. Among B/I data, IOB1 starts chunks with I- and uses B-
+    only right after a chunk of the same type; IOB2 starts every chunk with B-. A few stray I- starts
+    (annotation slips in IOB2 data) do not make a file IOB1: the more frequent pattern wins. Data
+    without any entity counts as IOB2.
+    """
+    seen: set[str] = set()
+    i_starts = b_free = 0  # I- opening a chunk; B- not following the same type
+    for seq in tag_sequences:
+        prev_prefix, prev_type = "O", None
+        for tag in seq:
+            prefix, typ = parse_tag(tag)
+            seen.add(prefix)
+            if prefix == "I" and (prev_prefix == "O" or prev_type != typ):
+                i_starts += 1
+            elif prefix == "B" and (prev_prefix == "O" or prev_type != typ):
+                b_free += 1
+            prev_prefix, prev_type = prefix, typ
+    if seen & {"L", "U"}:
+        return "BILOU"
+    if seen & {"E", "S"}:
+        return "IOBES"
+    return "IOB1" if i_starts > b_free else "IOB2"
+
+
+def _emit(length: int, spans: list[tuple[str, int, int]], target: str) -> list[str]:
+    out = ["O"] * length
+    prev_end, prev_type = -2, None
+    for typ, start, end in spans:
+        if target == "IOB1":
+            # IOB1 marks B- only where a chunk directly follows one of the same type
+            out[start] = f"B-{typ}" if (prev_end == start - 1 and prev_type == typ) else f"I-{typ}"
+            for i in range(start + 1, end + 1):
+                out[i] = f"I-{typ}"
+        elif target == "IOB2":
+            out[start] = f"B-{typ}"
+            for i in range(start + 1, end + 1):
+                out[i] = f"I-{typ}"
+        else:
+            single, last = ("S", "E") if target == "IOBES" else ("U", "L")
+            if start == end:
+                out[start] = f"{single}-{typ}"
+            else:
+                out[start] = f"B-{typ}"
+                for i in range(start + 1, end):
+                    out[i] = f"I-{typ}"
+                out[end] = f"{last}-{typ}"
+        prev_end, prev_type = end, typ
+    return out
+
+
+def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
+    """Re-tag one sentence from ``source`` to ``target`` scheme, keeping every chunk (type and span).
+
+    ``source`` is accepted for symmetry and validated; the chunk reading (module doc) already
+    understands all four schemes, including tags that do not follow ``source`` strictly.
+    """
+    normalize_scheme(source)
+    return _emit(len(tags), chunks(tags), normalize_scheme(target))
+
+
+def sort_labels(labels: Iterable[str]) -> list[str]:
+    """Deterministic label order: ``O`` first, then by type (alphabetical), inside a type B, I, E/L, S/U.
+
+    Duplicates are dropped; ValueError on a label that is not a tag (see :func:`parse_tag`).
+    """
+    uniq = set(labels)
+    keyed = []
+    for label in uniq:
+        prefix, typ = parse_tag(label)
+        keyed.append(((0, "", 0) if typ is None else (1, typ, _PREFIX_ORDER[prefix]), label))
+    return [label for _, label in sorted(keyed)]
+
+
+def labels_for_types(types: Iterable[str], scheme: str) -> list[str]:
+    """Every label of ``scheme`` for these entity types, in :func:`sort_labels` order, ``O`` first."""
+    prefixes = SCHEMES[normalize_scheme(scheme)]
+    return sort_labels(["O"] + [f"{p}-{t}" for t in types for p in prefixes])
