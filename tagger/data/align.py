@@ -1,0 +1,207 @@
+"""Words <-> subwords: the one place where subword positions map back to words.
+
+Training, evaluation and ``tagger predict`` all encode with :func:`encode_sentences` and read
+predictions back with :func:`words_from_windows`, so every word of every sentence gets exactly one
+prediction and every gold entity is scored:
+
+* the first subword of each word carries its label; the other subwords get -100 (or, with
+  ``label_all_subwords``, the word's label with ``B-X`` turned into ``I-X``); special tokens get -100;
+* a sentence longer than the model's window is cut into windows of ``max_length`` subwords
+  (special tokens included) overlapping by ``stride`` subwords; each word is *owned* by the window
+  where its first subword has the most context on both sides (largest min(left, right)), ties to
+  the earlier window; only the owner labels and predicts it;
+* a word that the tokenizer turns into zero subwords (a lone U+FE0F, an empty string, a space) is
+  encoded as the tokenizer's unknown token instead, so it still has a position and a prediction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+IGNORE = -100
+
+
+def _special_affixes(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """Ids the tokenizer puts before and after one sequence (e.g. [CLS] and [SEP])."""
+    enc = tokenizer([["a"]], is_split_into_words=True, add_special_tokens=True)
+    ids, wids = enc["input_ids"][0], enc.word_ids(0)
+    first = wids.index(0)
+    last = len(wids) - 1 - wids[::-1].index(0)
+    return list(ids[:first]), list(ids[last + 1 :])
+
+
+def _window_starts(length: int, content: int, stride: int) -> list[int]:
+    """Start offsets of windows of ``content`` subwords covering ``length`` subwords.
+
+    Consecutive windows overlap by ``stride``; the last one is moved back to end at the last subword
+    so that it is full (its overlap with the previous one may then exceed ``stride``).
+    """
+    if length <= content:
+        return [0]
+    step = content - stride
+    starts = [0]
+    while starts[-1] + content < length:
+        starts.append(min(starts[-1] + step, length - content))
+    return starts
+
+
+def encode_sentences(
+    tokens: Sequence[Sequence[str]],
+    tokenizer: Any,
+    *,
+    tag_ids: Sequence[Sequence[int]] | None = None,
+    max_length: int = 128,
+    stride: int = 32,
+    label_all_subwords: bool = False,
+    label_list: Sequence[str] | None = None,
+) -> dict[str, list]:
+    """Tokenize words (``is_split_into_words``) in one batch call and cut them into windows.
+
+    Args:
+        tokens: S sentences of words.
+        tokenizer: a fast tokenizer (``word_ids()`` is needed).
+        tag_ids: S sequences of label ids, one per word (optional).
+        max_length: subwords per window, special tokens included.
+        stride: overlap in subwords between consecutive windows of one sentence (< content length).
+        label_all_subwords: label continuation subwords too (B-X -> I-X, needs ``label_list``).
+        label_list: id -> label, used only with ``label_all_subwords``.
+
+    Returns:
+        W windows as columns: ``input_ids`` [W][<= max_length] (with special tokens), ``labels``
+        [W][same] (only with ``tag_ids``), ``word_index`` [W][same] (word index in its sentence at the
+        first subword of each word this window owns, else -1), ``sentence_id`` [W] and ``num_words`` [W]
+        (words in that sentence). A sentence with no words gives no window.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("a fast tokenizer is needed (word_ids() maps subwords to words)")
+    n_special = tokenizer.num_special_tokens_to_add()
+    content = max_length - n_special
+    if content < 1:
+        raise ValueError(f"max_length={max_length} leaves no room next to {n_special} special tokens")
+    if not 0 <= stride < content:
+        raise ValueError(f"stride={stride} must be >= 0 and < max_length - special tokens = {content}")
+    if tag_ids is not None and len(tag_ids) != len(tokens):
+        raise ValueError(f"{len(tag_ids)} tag sequences for {len(tokens)} sentences")
+    continuation: list[int] | None = None
+    if label_all_subwords and tag_ids is not None:
+        if label_list is None:
+            raise ValueError("label_all_subwords needs label_list (to turn B-X into I-X)")
+        index = {lab: i for i, lab in enumerate(label_list)}
+        continuation = [index.get("I-" + lab[2:], i) if lab.startswith("B-") else i for i, lab in enumerate(label_list)]
+
+    words = [list(s) for s in tokens]
+    enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False,
+                    return_attention_mask=False, return_token_type_ids=False, verbose=False)
+    all_ids: list[list[int]] = list(enc["input_ids"])
+    all_wids: list[list[int | None]] = [enc.word_ids(i) for i in range(len(words))]
+    # words with zero subwords: re-encode only the sentences that hold one, with the unknown token
+    # in their place (one more batch call, and only when needed)
+    fix = [i for i, (s, w) in enumerate(zip(words, all_wids)) if len(set(x for x in w if x is not None)) < len(s)]
+    if fix:
+        unk = tokenizer.unk_token if tokenizer.unk_token is not None else "_"
+        patched = []
+        for i in fix:
+            present = set(x for x in all_wids[i] if x is not None)
+            patched.append([w if j in present else unk for j, w in enumerate(words[i])])
+        enc2 = tokenizer(patched, is_split_into_words=True, add_special_tokens=False,
+                         return_attention_mask=False, return_token_type_ids=False, verbose=False)
+        for k, i in enumerate(fix):
+            all_ids[i] = list(enc2["input_ids"][k])
+            all_wids[i] = enc2.word_ids(k)
+    prefix, suffix = _special_affixes(tokenizer)
+    pre_pad, suf_pad = [-1] * len(prefix), [-1] * len(suffix)
+    pre_ign, suf_ign = [IGNORE] * len(prefix), [IGNORE] * len(suffix)
+
+    out: dict[str, list] = {"input_ids": [], "word_index": [], "sentence_id": [], "num_words": []}
+    if tag_ids is not None:
+        out["labels"] = []
+    for sid, (ids, wids) in enumerate(zip(all_ids, all_wids)):
+        n_words = len(words[sid])
+        if n_words == 0:
+            continue
+        length = len(ids)
+        # first subword position of each word
+        first_pos = [-1] * n_words
+        prev = None
+        for p, w in enumerate(wids):
+            if w is not None and w != prev:
+                if first_pos[w] < 0:
+                    first_pos[w] = p
+            prev = w
+        if min(first_pos) < 0:
+            raise ValueError(f"sentence {sid}: a word still has no subword after the unknown-token fallback")
+        starts = _window_starts(length, content, stride)
+        if len(starts) == 1:
+            owner = [0] * n_words
+        else:
+            owner = []
+            for p in first_pos:
+                best, best_ctx = 0, -1
+                for k, s in enumerate(starts):
+                    e = min(s + content, length)
+                    if s <= p < e:
+                        ctx = min(p - s, e - 1 - p)
+                        if ctx > best_ctx:
+                            best, best_ctx = k, ctx
+                owner.append(best)
+        tags = tag_ids[sid] if tag_ids is not None else None
+        if tags is not None and len(tags) != n_words:
+            raise ValueError(f"sentence {sid}: {len(tags)} tags for {n_words} words")
+        for k, s in enumerate(starts):
+            e = min(s + content, length)
+            windex = []
+            labels = []
+            for p in range(s, e):
+                w = wids[p]
+                own = owner[w] == k
+                if own and first_pos[w] == p:
+                    windex.append(w)
+                    labels.append(tags[w] if tags is not None else IGNORE)
+                else:
+                    windex.append(-1)
+                    labels.append(continuation[tags[w]] if (continuation is not None and own and tags is not None)
+                                  else IGNORE)
+            out["input_ids"].append(prefix + list(ids[s:e]) + suffix)
+            out["word_index"].append(pre_pad + windex + suf_pad)
+            out["sentence_id"].append(sid)
+            out["num_words"].append(n_words)
+            if tag_ids is not None:
+                out["labels"].append(pre_ign + labels + suf_ign)
+    return out
+
+
+def words_from_windows(
+    num_words: Sequence[int],
+    sentence_ids: Sequence[int],
+    word_index: Sequence[Sequence[int]],
+    predictions: Sequence[Sequence[int]],
+) -> list[list[int]]:
+    """Scatter window predictions back to one label id per word.
+
+    Args:
+        num_words: words per sentence, S entries (sentences are 0..S-1).
+        sentence_ids: W, the sentence of each window; windows may come in any order or twice.
+        word_index: W rows; word index at the positions a window owns, -1 elsewhere (padding too).
+        predictions: W rows of label ids, each as long as its ``word_index`` row (extra positions ignored).
+
+    Returns:
+        S lists of label ids, ``num_words[s]`` long. ValueError if a word got no prediction.
+    """
+    out: list[list[int | None]] = [[None] * n for n in num_words]
+    for sid, windex, preds in zip(sentence_ids, word_index, predictions):
+        sid = int(sid)
+        if not 0 <= sid < len(out):
+            raise ValueError(f"window of sentence {sid}, but there are {len(out)} sentences")
+        row = out[sid]
+        for w, p in zip(windex, preds):
+            w = int(w)
+            if w < 0:
+                continue
+            if w >= len(row):
+                raise ValueError(f"sentence {sid}: word index {w} but the sentence has {len(row)} words")
+            row[w] = int(p)
+    for sid, row in enumerate(out):
+        if None in row:
+            raise ValueError(f"sentence {sid}: word {row.index(None)} got no prediction (a window is missing)")
+    return out  # type: ignore[return-value]

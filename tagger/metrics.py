@@ -1,0 +1,141 @@
+"""Word-level NER scores with seqeval, in two modes.
+
+``mode="conlleval"`` (seqeval's default) reads chunks like the CoNLL-2000 ``conlleval`` script, the
+official metric of CoNLL-2003 and WNUT-17: an ``I-X`` after ``O`` or after another type starts an
+entity, and a type change inside a chunk splits it. seqeval's reader also understands IOBES
+(``E-`` closes a chunk, ``S-`` is a one-word chunk); BILOU tags are mapped to IOBES first (``L-`` ->
+``E-``, ``U-`` -> ``S-``) because seqeval's default reader does not know ``L``/``U`` and would merge
+consecutive ``U-X`` words into one entity.
+
+``mode="strict"`` is seqeval's strict mode: only well-formed chunks of the scheme count (IOB2,
+or IOBES / BILOU when the tags use ``E-``/``S-`` / ``L-``/``U-``); an ``I-X`` that starts a chunk is no entity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from tagger.data.schemes import parse_tag
+
+MODES = ("conlleval", "strict")
+
+
+def _check(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    for i, (g, p) in enumerate(zip(gold, pred)):
+        if len(g) != len(p):
+            raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted")
+        for t in (*g, *p):
+            parse_tag(t)
+
+
+def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
+    p = tp / predicted if predicted else 0.0
+    r = tp / gold if gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return p, r, f
+
+
+def _entities(seqs: list[list[str]], mode: str, strict_scheme: Any) -> list[set[tuple[str, int, int]]]:
+    if mode == "conlleval":
+        from seqeval.metrics.sequence_labeling import get_entities
+
+        return [set(get_entities(s)) for s in seqs]
+    from seqeval.scheme import Entities
+
+    ents = Entities(seqs, strict_scheme, suffix=False)
+    return [{(e.tag, e.start, e.end) for e in sent} for sent in ents.entities]
+
+
+def _strict_scheme(seqs: Sequence[Sequence[str]]) -> Any:
+    from seqeval.scheme import BILOU, IOB2, IOBES
+
+    prefixes = {t[0] for s in seqs for t in s if t != "O"}
+    if prefixes & {"L", "U"}:
+        return BILOU
+    if prefixes & {"E", "S"}:
+        return IOBES
+    return IOB2
+
+
+def _bilou_to_iobes(seqs: Sequence[Sequence[str]]) -> list[list[str]]:
+    swap = {"L": "E", "U": "S"}
+    return [[swap[t[0]] + t[1:] if t[0] in swap and t != "O" else t for t in s] for s in seqs]
+
+
+def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval") -> dict:
+    """Entity-level micro and per-type scores, macro F1 and token accuracy over word-level tags.
+
+    Args:
+        gold, pred: S sentences of tags each, sentence for sentence of equal length.
+        mode: "conlleval" or "strict" (module doc).
+
+    Returns:
+        ``{"precision", "recall", "f1", "macro_f1", "accuracy", "tp", "predicted", "gold", "tokens",
+        "mode", "per_type": {TYPE: {"precision", "recall", "f1", "support", "tp", "predicted", "gold"}}}``;
+        fractions in [0, 1] (0 where undefined, like seqeval), ``support == gold``. Types are those in gold or
+        predictions; macro F1 is their unweighted mean (seqeval's macro average). ValueError on
+        different lengths, a bad tag or an unknown mode.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    _check(gold, pred)
+    g_seqs, p_seqs = [list(s) for s in gold], [list(s) for s in pred]
+    if mode == "conlleval":
+        g_seqs, p_seqs = _bilou_to_iobes(g_seqs), _bilou_to_iobes(p_seqs)
+        scheme = None
+    else:
+        scheme = _strict_scheme(g_seqs + p_seqs)
+    g_ents = _entities(g_seqs, mode, scheme)
+    p_ents = _entities(p_seqs, mode, scheme)
+    counts: dict[str, list[int]] = {}  # type -> [tp, predicted, gold]
+    for ge, pe in zip(g_ents, p_ents):
+        for typ, *_ in ge:
+            counts.setdefault(typ, [0, 0, 0])[2] += 1
+        for typ, *_ in pe:
+            counts.setdefault(typ, [0, 0, 0])[1] += 1
+        for typ, *_ in ge & pe:
+            counts[typ][0] += 1
+    per_type: dict[str, dict[str, Any]] = {}
+    for typ in sorted(counts):
+        tp, npred, ngold = counts[typ]
+        p, r, f = _prf(tp, npred, ngold)
+        per_type[typ] = {"precision": p, "recall": r, "f1": f, "support": ngold, "tp": tp, "predicted": npred, "gold": ngold}
+    tp = sum(c[0] for c in counts.values())
+    npred = sum(c[1] for c in counts.values())
+    ngold = sum(c[2] for c in counts.values())
+    p, r, f = _prf(tp, npred, ngold)
+    n_tokens = sum(len(s) for s in g_seqs)
+    correct = sum(a == b for gs, ps in zip(gold, pred) for a, b in zip(gs, ps))
+    return {
+        "precision": p, "recall": r, "f1": f,
+        "macro_f1": sum(v["f1"] for v in per_type.values()) / len(per_type) if per_type else 0.0,
+        "accuracy": correct / n_tokens if n_tokens else 0.0,
+        "tp": tp, "predicted": npred, "gold": ngold, "tokens": n_tokens, "mode": mode,
+        "per_type": per_type,
+    }
+
+
+def format_conlleval(result: dict) -> str:
+    """A conlleval-style report of :func:`score_sequences` output, percentages, with the counts.
+
+    ::
+
+        processed 9 tokens with 3 phrases; found: 2 phrases; correct: 1.
+        accuracy:  77.78%; precision:  50.00%; recall:  33.33%; FB1:  40.00
+                      LOC: precision: 100.00%; recall: 100.00%; FB1: 100.00  1 (correct 1, gold 1)
+    """
+    lines = [
+        f"processed {result.get('tokens', 0)} tokens with {result['gold']} phrases; "
+        f"found: {result['predicted']} phrases; correct: {result['tp']}.",
+        f"accuracy: {100 * result['accuracy']:6.2f}%; precision: {100 * result['precision']:6.2f}%; "
+        f"recall: {100 * result['recall']:6.2f}%; FB1: {100 * result['f1']:6.2f}",
+    ]
+    width = max([17] + [len(t) for t in result["per_type"]])
+    for typ, v in result["per_type"].items():
+        lines.append(f"{typ:>{width}}: precision: {100 * v['precision']:6.2f}%; recall: {100 * v['recall']:6.2f}%; "
+                     f"FB1: {100 * v['f1']:6.2f}  {v['predicted']} (correct {v['tp']}, gold {v['gold']})")
+    lines.append(f"macro FB1: {100 * result['macro_f1']:6.2f} (mode: {result.get('mode', 'conlleval')})")
+    return "\n".join(lines) + "\n"
