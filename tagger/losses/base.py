@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import torch
@@ -74,30 +74,41 @@ def check_bool(name: str, value: Any) -> bool:
     return value
 
 
+def _margin_parts(x: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """d [N], the other classes' probabilities [N, C] (target column 0), their sum [N, 1], index [N, 1]."""
+    idx = target.unsqueeze(1)
+    logp = torch.log_softmax(x, dim=1)
+    logp_t = logp.gather(1, idx)
+    # 1 - p_t summed from the other classes' probabilities: no cancellation when p_t is near 1.
+    # (scatter_ from a tensor: several times faster on CPU than scatter_ of a scalar value)
+    p_others = logp.exp_().scatter_(1, idx, torch.zeros_like(logp_t))
+    # Floor at the smallest normal: where every other class underflows (e.g. logits (1e4, -1e4))
+    # p_t is 1 to 38 digits, and the floor keeps d, its gradient and gamma = 0 (w = 1) finite.
+    mass = p_others.sum(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    return (logp_t - torch.log(mass)).squeeze(1), p_others, mass, idx
+
+
+def _margin_backward(p_others: torch.Tensor, mass: torch.Tensor, idx: torch.Tensor,
+                     grad_d: torch.Tensor) -> torch.Tensor:
+    # dd/dx = one_hot(t) - q, q_c = p_c / (1 - p_t) for c != t (the softmax over the other classes).
+    g = grad_d.unsqueeze(1)
+    return (p_others * (-g / mass)).scatter_(1, idx, g)
+
+
 class _TargetMargin(torch.autograd.Function):
     """``d = log p_t - log(1 - p_t)`` with a hand-written backward: x [N, C], target [N] -> [N]."""
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        idx = target.unsqueeze(1)
-        logp = torch.log_softmax(x, dim=1)
-        logp_t = logp.gather(1, idx)
-        # 1 - p_t summed from the other classes' probabilities: no cancellation when p_t is near 1.
-        # (scatter_ from a tensor: several times faster on CPU than scatter_ of a scalar value)
-        p_others = logp.exp_().scatter_(1, idx, torch.zeros_like(logp_t))
-        # Floor at the smallest normal: where every other class underflows (e.g. logits (1e4, -1e4))
-        # p_t is 1 to 38 digits, and the floor keeps d, its gradient and gamma = 0 (w = 1) finite.
-        mass = p_others.sum(dim=1).clamp_min(torch.finfo(x.dtype).tiny)
+        d, p_others, mass, idx = _margin_parts(x, target)
         ctx.save_for_backward(p_others, mass, idx)
-        return logp_t.squeeze(1) - torch.log(mass)
+        return d
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_d: torch.Tensor) -> tuple[torch.Tensor, None]:
         p_others, mass, idx = ctx.saved_tensors
-        # dd/dx = one_hot(t) - q, q_c = p_c / (1 - p_t) for c != t (the softmax over the other classes).
-        grad = p_others * (-grad_d / mass).unsqueeze(1)
-        return grad.scatter_(1, idx, grad_d.unsqueeze(1)), None
+        return _margin_backward(p_others, mass, idx, grad_d), None
 
 
 def target_margin(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -114,6 +125,38 @@ def target_margin(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     log-softmax, one exp and one sum forward and one multiply backward; the rest is on [N].
     """
     return _TargetMargin.apply(x, target)
+
+
+class _MarginLoss(torch.autograd.Function):
+    """A per-token loss ``f(d)`` of the target margin with its derivative given by hand.
+
+    x: [N, C], target: [N] -> [N]. ``fn(d) -> (loss, dloss/dd)`` works on [N] tensors; the gradient is
+    ``dloss/dd * (one_hot(t) - q)`` with q the softmax over the other classes, so no autograd graph is
+    built for the [N] arithmetic (on CPU its per-op overhead costs as much as the [N, C] work).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor,
+                fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        d, p_others, mass, idx = _margin_parts(x, target)
+        loss, slope = fn(d)
+        ctx.save_for_backward(p_others, mass, idx, slope)
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        p_others, mass, idx, slope = ctx.saved_tensors
+        return _margin_backward(p_others, mass, idx, grad_loss * slope), None, None
+
+
+def margin_loss(x: torch.Tensor, target: torch.Tensor,
+                fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Per-token ``fn(d)[0]`` with ``d = target_margin(x, target)``: x [N, C], target [N] -> [N].
+
+    ``fn`` returns the loss and its derivative in d, both [N]; see :class:`_MarginLoss`.
+    """
+    return _MarginLoss.apply(x, target, fn)
 
 
 class _OneVsRest(torch.autograd.Function):
@@ -134,7 +177,7 @@ class _OneVsRest(torch.autograd.Function):
         log_q = F.logsigmoid(z)
         w = torch.sigmoid(z * -param) if kind == "soft" else None
         # log(1 - q) = log sigmoid(-z) = log sigmoid(z) - z: exact where it matters (w near 0 for z >> 0).
-        log_1mq = z.neg_().add_(log_q)
+        log_1mq = torch.sub(log_q, z, out=z)
         if w is None:
             w = torch.mul(log_1mq, param).exp_()
         terms = w * log_q  # [N, C], each <= 0
@@ -144,22 +187,22 @@ class _OneVsRest(torch.autograd.Function):
             t_col = terms.gather(1, idx).squeeze(1)
             loss = ((terms.sum(dim=1) - t_col) * (alpha - 1.0)).sub_(t_col * alpha)
         one_minus_q = log_1mq.exp_()  # backward's (1 - q), made here in place rather than in a new buffer
-        ctx.save_for_backward(log_q, one_minus_q, w, idx)
+        ctx.save_for_backward(log_q, one_minus_q, w, terms, idx)
         ctx.kind, ctx.param, ctx.alpha, ctx.detach_weight = kind, param, alpha, detach_weight
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        log_q, one_minus_q, w, idx = ctx.saved_tensors
-        # h = -dl_c/dz_c >= 0. focal: w ((1 - q) - gamma q log q); soft: w ((1 - q) - k (1 - w) log q).
+        log_q, one_minus_q, w, terms, idx = ctx.saved_tensors
+        # h = -dl_c/dz_c >= 0, with terms = w log q:
+        # focal: w (1 - q) - gamma q w log q;  soft: w (1 - q) - k (1 - w) w log q.
         if ctx.detach_weight:
             h = one_minus_q * w
         elif ctx.kind == "focal":
-            # gamma (1 - q) log q - gamma log q = -gamma q log q
-            h = torch.mul(one_minus_q, log_q).sub_(log_q).mul_(ctx.param).add_(one_minus_q).mul_(w)
+            h = (one_minus_q - 1.0).mul_(terms).mul_(ctx.param).addcmul_(w, one_minus_q)
         else:
-            h = torch.mul(w, log_q).sub_(log_q).mul_(ctx.param).add_(one_minus_q).mul_(w)
+            h = (w - 1.0).mul_(terms).mul_(ctx.param).addcmul_(w, one_minus_q)
         a_other, a_target = (1.0, 1.0) if ctx.alpha is None else (1.0 - ctx.alpha, ctx.alpha)
         # dz_c/dx_c is -1 for the other classes and +1 for the target.
         h_t = h.gather(1, idx)
@@ -259,19 +302,20 @@ class TokenLoss(nn.Module):
         guard = (torch.autocast(device_type=device_type, enabled=False)
                  if torch.is_autocast_enabled(device_type) else contextlib.nullcontext())
         with guard:
-            x = logits.reshape(-1, self.num_labels).to(dtype)
-            y = labels.reshape(-1).long()
+            x = logits.reshape(-1, self.num_labels)
+            x = x if x.dtype == dtype else x.to(dtype)
+            y = labels.reshape(-1)
+            y = y if y.dtype == torch.long else y.long()
             keep = y != IGNORE_INDEX
             # Ignored positions get class 0 so gathers stay in range; their loss is zeroed below.
-            target = y.masked_fill(~keep, 0)
-            loss = self.per_token(x, target).masked_fill(~keep, 0.0)
+            loss = torch.where(keep, self.per_token(x, torch.where(keep, y, 0)), 0.0)
             if self.reduction == "none":
                 return loss.reshape(labels.shape)
             total = loss.sum()
             if self.reduction == "sum":
                 return total
             # A tensor count (no host sync); clamp so an all-ignored batch gives 0, not 0/0.
-            return total / keep.sum().clamp_min(1).to(dtype)
+            return total / keep.sum().clamp_min(1)
 
     def extra_repr(self) -> str:
         parts = {"num_labels": self.num_labels, "o_label_id": self.o_label_id, **self.params(),

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, target_margin
+from tagger.losses.base import TokenLoss, check_number, margin_loss, target_margin
 
 
 class Dice(TokenLoss):
@@ -34,8 +34,16 @@ class Dice(TokenLoss):
         """The modulating weight ``(1 - p_t)^alpha``: x [N, C], target [N] -> [N]."""
         return torch.exp(self.alpha * F.logsigmoid(-target_margin(x, target)))
 
+    def _loss_and_slope(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # m = w p_t, w = (1 - p_t)^alpha, l = (1 - m) / (1 + m + s): dl/dm = -(2 + s) / (1 + m + s)^2,
+        # dm/dd = w p_t ((1 - p_t) - alpha p_t), or w p_t (1 - p_t) with the weight detached.
+        p_t, one_minus_p = torch.sigmoid(d), torch.sigmoid(-d)
+        w = torch.exp(self.alpha * F.logsigmoid(-d))
+        m = w * p_t
+        denom = 1.0 + m + self.smooth
+        loss = (1.0 - m) / denom
+        dm_dd = m * (one_minus_p if self.detach_weight else one_minus_p - self.alpha * p_t)
+        return loss, -(2.0 + self.smooth) / denom.square() * dm_dd
+
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        d = target_margin(x, target)  # p_t = sigmoid(d), 1 - p_t = sigmoid(-d)
-        w = self.weight_or_const(torch.exp(self.alpha * F.logsigmoid(-d)))
-        m = w * torch.sigmoid(d)
-        return (1.0 - m) / (1.0 + m + self.smooth)
+        return margin_loss(x, target, self._loss_and_slope)

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, one_vs_rest_logits, one_vs_rest_loss, target_margin
+from tagger.losses.base import TokenLoss, check_number, margin_loss, one_vs_rest_logits, one_vs_rest_loss, target_margin
 from tagger.losses.weights import resolve_class_weights
 
 FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"
@@ -48,10 +48,20 @@ class Focal(TokenLoss):
         """The modulating weight ``(1 - p_t)^gamma`` (without alpha): x [N, C], target [N] -> [N]."""
         return torch.exp(self.gamma * F.logsigmoid(-target_margin(x, target)))
 
+    def _loss_and_slope(self, d: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # l = -w log p_t, w = exp(gamma log(1 - p_t)); with p_t = sigmoid(d): d log p_t/dd = 1 - p_t,
+        # dw/dd = -gamma w p_t, so dl/dd = gamma w p_t log p_t - w (1 - p_t) (first term gone if detached).
+        log_p = F.logsigmoid(d)
+        w = torch.exp(self.gamma * (log_p - d))  # log(1 - p_t) = logsigmoid(-d) = logsigmoid(d) - d
+        one_minus_p = torch.sigmoid(-d)
+        loss = -w * log_p
+        slope = -w * one_minus_p
+        if not self.detach_weight and self.gamma != 0.0:
+            slope = slope + self.gamma * w * torch.sigmoid(d) * log_p
+        return loss, slope
+
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        d = target_margin(x, target)
-        w = self.weight_or_const(torch.exp(self.gamma * F.logsigmoid(-d)))
-        loss = -w * F.logsigmoid(d)
+        loss = margin_loss(x, target, self._loss_and_slope)
         if self.alpha is not None:
             loss = self.alpha.to(x.dtype)[target] * loss
         return loss

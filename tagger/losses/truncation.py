@@ -38,7 +38,7 @@ class _SoftTruncationFn(torch.autograd.Function):
         if variant == "one_minus_softmax" and k == 1.0:
             u = p.clone()  # the second softmax is the first: skip a log-softmax
         else:
-            u = torch.log_softmax(x * (k if variant == "one_minus_softmax" else -k), dim=1).exp_()
+            u = torch.softmax(x * (k if variant == "one_minus_softmax" else -k), dim=1)
         u_t = u.gather(1, idx)
         # Both softmaxes are kept with the target column zeroed, so their sums are 1 - p_t and 1 - u_t
         # without cancellation near 1; backward adds the target columns back.
