@@ -178,23 +178,25 @@ class _OneVsRest(torch.autograd.Function):
         w = torch.sigmoid(z * -param) if kind == "soft" else None
         # log(1 - q) = log sigmoid(-z) = log sigmoid(z) - z: exact where it matters (w near 0 for z >> 0).
         log_1mq = torch.sub(log_q, z, out=z)
-        if w is None:
+        if w is None and param not in (1.0, 2.0):
             w = torch.mul(log_1mq, param).exp_()
+        one_minus_q = log_1mq.exp_()  # backward's (1 - q), made here in place rather than in a new buffer
+        if w is None:  # gamma 1 or 2 (the default): a power instead of another exp
+            w = one_minus_q if param == 1.0 else one_minus_q.square()
         terms = w * log_q  # [N, C], each <= 0
         if alpha is None:
             loss = terms.sum(dim=1).neg_()
         else:
             t_col = terms.gather(1, idx).squeeze(1)
             loss = ((terms.sum(dim=1) - t_col) * (alpha - 1.0)).sub_(t_col * alpha)
-        one_minus_q = log_1mq.exp_()  # backward's (1 - q), made here in place rather than in a new buffer
-        ctx.save_for_backward(log_q, one_minus_q, w, terms, idx)
+        ctx.save_for_backward(one_minus_q, w, terms, idx)
         ctx.kind, ctx.param, ctx.alpha, ctx.detach_weight = kind, param, alpha, detach_weight
         return loss
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        log_q, one_minus_q, w, terms, idx = ctx.saved_tensors
+        one_minus_q, w, terms, idx = ctx.saved_tensors
         # h = -dl_c/dz_c >= 0, with terms = w log q:
         # focal: w (1 - q) - gamma q w log q;  soft: w (1 - q) - k (1 - w) w log q.
         if ctx.detach_weight:
