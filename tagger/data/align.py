@@ -91,6 +91,8 @@ def encode_sentences(
         continuation = [index.get("I-" + lab[2:], i) if lab.startswith("B-") else i for i, lab in enumerate(label_list)]
 
     words = [list(s) for s in tokens]
+    # materialise once: datasets' lazy columns are slow to index row by row
+    tag_rows = [list(t) for t in tag_ids] if tag_ids is not None else None
     enc = tokenizer(words, is_split_into_words=True, add_special_tokens=False,
                     return_attention_mask=False, return_token_type_ids=False, verbose=False)
     all_ids: list[list[int]] = list(enc["input_ids"])
@@ -145,7 +147,7 @@ def encode_sentences(
                         if ctx > best_ctx:
                             best, best_ctx = k, ctx
                 owner.append(best)
-        tags = tag_ids[sid] if tag_ids is not None else None
+        tags = tag_rows[sid] if tag_rows is not None else None
         if tags is not None and len(tags) != n_words:
             raise ValueError(f"sentence {sid}: {len(tags)} tags for {n_words} words")
         for k, s in enumerate(starts):
