@@ -1,0 +1,187 @@
+"""Readers: the real data sets as published, every quirk and every error on tiny hand-made files."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import datasets
+import pytest
+
+from tagger.data import NerData, iter_conll, load_ner_dataset, read_conll
+from tagger.data.readers import entity_counts
+from tagger.errors import InputError
+
+ASSETS = Path(__file__).parent / "assets" / "data"
+
+
+def _tags(data: NerData, split: str) -> list[list[str]]:
+    return [[data.label_list[i] for i in row] for row in data.splits[split]["ner_tags"]]
+
+
+@pytest.fixture(scope="session")
+def conll(data_dir) -> NerData:
+    return load_ner_dataset("conll2003", data_dir=str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def wnut(data_dir) -> NerData:
+    return load_ner_dataset("wnut17", data_dir=str(data_dir))
+
+
+@pytest.mark.parametrize(
+    "which, sentences, tokens, entities",
+    [
+        ("conll", (14041, 3250, 3453), (203621, 51362, 46435), (23499, 5942, 5648)),
+        ("wnut", (3394, 1009, 1287), (62730, 15733, 23394), (1975, 836, 1079)),
+    ],
+)
+def test_real_data_counts(request, which, sentences, tokens, entities):
+    data: NerData = request.getfixturevalue(which)
+    for k, split in enumerate(("train", "validation", "test")):
+        ds = data.splits[split]
+        assert len(ds) == sentences[k]
+        assert sum(len(t) for t in ds["tokens"]) == tokens[k]
+        assert sum(entity_counts(_tags(data, split)).values()) == entities[k]
+
+
+def test_real_data_labels_sources_and_features(conll, wnut):
+    assert conll.label_list == ["O", "B-LOC", "I-LOC", "B-MISC", "I-MISC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert wnut.label_list[:3] == ["O", "B-corporation", "I-corporation"] and len(wnut.label_list) == 13
+    assert wnut.sources == {s: f"wnut17/{s}.conll" for s in ("train", "validation", "test")}
+    assert wnut.name == "wnut17" and wnut.scheme == "IOB2"
+    feat = wnut.splits["train"].features["ner_tags"].feature
+    assert isinstance(feat, datasets.ClassLabel) and feat.names == wnut.label_list
+    # WNUT-17 test as published keeps its lone variation selectors as tokens
+    assert sum(t == "\ufe0f" for row in wnut.splits["test"]["tokens"] for t in row) == 3
+    per_type = entity_counts(_tags(wnut, "train"))
+    assert per_type == {"corporation": 221, "creative-work": 140, "group": 264, "location": 548, "person": 660, "product": 142}
+
+
+def test_named_set_resolution_through_env(monkeypatch, data_dir, tmp_path):
+    monkeypatch.setenv("TAGGER_DATA_DIR", str(data_dir))
+    monkeypatch.chdir(tmp_path)  # no data/ here: the env setting must be what finds it
+    data = load_ner_dataset("wnut17")
+    assert len(data.splits["validation"]) == 1009
+    assert not any(Path(s).is_absolute() for s in data.sources.values())
+
+
+def test_conll_quirks_hand_checked():
+    sents = read_conll(ASSETS / "quirks.conll")
+    assert sents == [
+        (["John", "Smith", "likes", "\u200bzw\u200b", "\ufe0f"], ["B-PER", "I-PER", "O", "O", "O"], 3),
+        (["Paris"], ["B-LOC"], 9),
+        (["Berlin", "is"], ["B-LOC", "O"], 11),
+    ]
+    assert list(iter_conll(ASSETS / "quirks.conll")) == sents
+
+
+def test_tokens_only_for_prediction_input():
+    assert list(iter_conll(ASSETS / "tokens_only.conll", require_tags=False)) == [
+        (["John", "lives"], None, 1), (["Hi"], None, 4)]
+    with pytest.raises(InputError, match=r"tokens_only.conll:1: .*one column"):
+        read_conll(ASSETS / "tokens_only.conll")
+
+
+@pytest.mark.parametrize(
+    "name, pattern",
+    [
+        ("bad_tag.conll", r"bad_tag.conll:4: tag 'X-LOC' is not O or PREFIX-TYPE"),
+        ("one_column.conll", r"one_column.conll:2: .*one column 'lives'"),
+        ("latin1.conll", r"latin1.conll:1: not UTF-8: byte 0xe9 at byte offset 3"),
+        ("missing.conll", r"missing.conll: file not found"),
+    ],
+)
+def test_conll_errors_name_file_and_line(name, pattern):
+    with pytest.raises(InputError, match=pattern):
+        read_conll(ASSETS / name)
+
+
+def test_empty_split_and_missing_file_are_errors():
+    with pytest.raises(InputError, match=r"docstart_only.conll: the train split has no sentences"):
+        load_ner_dataset(train_file=ASSETS / "docstart_only.conll")
+    with pytest.raises(InputError, match=r"nope.conll: file not found"):
+        load_ner_dataset(train_file=ASSETS / "iob1.conll", test_file=ASSETS / "nope.conll")
+
+
+def test_iob1_is_detected_and_converted_to_iob2_and_iobes():
+    data = load_ner_dataset(train_file=ASSETS / "iob1.conll")
+    assert _tags(data, "train") == [["B-PER", "I-PER", "O", "B-PER", "B-PER", "O", "B-LOC", "I-LOC"]]
+    assert data.label_list == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+    assert data.sources == {"train": "iob1.conll"} and data.name == "iob1"
+    bioes = load_ner_dataset(train_file=ASSETS / "iob1.conll", scheme="BIOES")
+    assert _tags(bioes, "train") == [["B-PER", "E-PER", "O", "S-PER", "S-PER", "O", "B-LOC", "E-LOC"]]
+    assert bioes.scheme == "IOBES"
+    assert bioes.label_list == ["O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "E-PER", "S-PER"]
+
+
+def test_unseen_labels_warn_and_are_scored(tmp_path, caplog):
+    (tmp_path / "train.conll").write_text("Ann B-PER\nruns O\n")
+    (tmp_path / "test.conll").write_text("Rome B-LOC\nis O\n\nBo B-PER\n")
+    with caplog.at_level(logging.WARNING):
+        data = load_ner_dataset(str(tmp_path))
+    assert data.label_list == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]  # training ids stay first
+    assert "B-LOC" in caplog.text and "test" in caplog.text
+    assert _tags(data, "test") == [["B-LOC", "O"], ["B-PER"]]
+    assert data.name == tmp_path.name and data.sources["test"] == f"{tmp_path.name}/test.conll"
+
+
+def test_forced_label_list_rejects_other_labels():
+    with pytest.raises(InputError, match=r"iob1.conll:1: label 'B-LOC' is not in the given label list"):
+        load_ner_dataset(train_file=ASSETS / "iob1.conll", label_list=["O", "B-PER", "I-PER"])
+    data = load_ner_dataset(train_file=ASSETS / "iob1.conll", label_list=["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-X"])
+    assert data.label_list == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-X"]
+    assert data.splits["train"]["ner_tags"][0][:2] == [1, 2]
+
+
+def test_jsonl_with_strings_ids_and_labels_file(tmp_path):
+    data = load_ner_dataset(train_file=ASSETS / "train.jsonl")
+    assert _tags(data, "train") == [["B-PER", "O"], ["B-PER", "I-PER", "O"]]
+    ids = tmp_path / "ids.jsonl"
+    ids.write_text(json.dumps({"tokens": ["Rome", "!"], "ner_tags": [1, 0]}) + "\n")
+    with pytest.raises(InputError, match=r"ids.jsonl:1: integer tags need a label list"):
+        load_ner_dataset(train_file=ids)
+    assert _tags(load_ner_dataset(train_file=ids, label_list=["O", "B-LOC", "I-LOC"]), "train") == [["B-LOC", "O"]]
+    (tmp_path / "labels.json").write_text('["O", "B-LOC", "I-LOC"]')
+    assert _tags(load_ner_dataset(train_file=ids), "train") == [["B-LOC", "O"]]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"tokens": ["a"], "ner_tags": ["O"]}\n{"tokens": ["a", "b"], "ner_tags": ["O"]}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: 'ner_tags' must be a list as long as"):
+        load_ner_dataset(train_file=bad)
+
+
+def _classlabel_dict() -> datasets.DatasetDict:
+    names = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+    feats = datasets.Features({"id": datasets.Value("string"), "words": datasets.Sequence(datasets.Value("string")),
+                               "ner": datasets.Sequence(datasets.ClassLabel(names=names))})
+    rows = {"train": {"id": ["0", "1"], "words": [["Ann", "Lee"], ["in", "Oslo"]], "ner": [[1, 2], [0, 3]]},
+            "validation": {"id": ["0"], "words": [["Bo"]], "ner": [[1]]}}
+    return datasets.DatasetDict({k: datasets.Dataset.from_dict(v, features=feats) for k, v in rows.items()})
+
+
+def test_hub_path_offline_on_local_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "cache"))
+    dd = _classlabel_dict()
+    hub_like = tmp_path / "hub_like"
+    hub_like.mkdir()
+    for split, ds in dd.items():
+        ds.to_parquet(str(hub_like / f"{split}.parquet"))  # ClassLabel names travel in the parquet metadata
+    with pytest.raises(InputError, match=r"no column 'nope' for tags \(columns: id, words, ner\)"):
+        load_ner_dataset(str(hub_like), tags_column="nope")
+    data = load_ner_dataset(str(hub_like))  # 'words' and 'ner' detected
+    assert _tags(load_ner_dataset(str(hub_like), tokens_column="words", tags_column="ner"), "validation") == [["B-PER"]]
+    assert set(data.splits) == {"train", "validation"}
+    assert [list(t) for t in data.splits["train"]["tokens"]] == [["Ann", "Lee"], ["in", "Oslo"]]
+    assert _tags(data, "train") == [["B-PER", "I-PER"], ["O", "B-LOC"]]
+    saved = tmp_path / "saved"
+    dd.save_to_disk(str(saved))
+    again = load_ner_dataset(str(saved), tags_column="ner")
+    assert _tags(again, "validation") == [["B-PER"]] and again.label_list == data.label_list
+
+
+def test_fingerprint_is_deterministic():
+    a = load_ner_dataset(train_file=ASSETS / "iob1.conll")
+    b = load_ner_dataset(train_file=ASSETS / "iob1.conll")
+    assert a.splits["train"]._fingerprint == b.splits["train"]._fingerprint
