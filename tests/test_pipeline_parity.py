@@ -47,7 +47,7 @@ def parity_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str
     args = [
         f"model.name_or_path={tiny_encoder_dir}", "data.name=wnut17", f"data.data_dir={data_dir}",
         "data.max_train_sentences=200", "data.max_eval_sentences=16", "data.max_length=64", "data.stride=16",
-        "training.epochs=3", "training.learning_rate=1e-3", "training.warmup_ratio=0", "training.checkpointing=no",
+        "training.epochs=3", "training.learning_rate=1e-3", "training.warmup_ratio=0", "training.checkpointing='no'",
         "training.max_tokens_per_batch=1024", "loss.name=ce", "loss.class_weights=inverse_frequency",
         "sweep.losses=[]", "sweep.seeds=[]", f"output.output_dir={out}", "output.report_to=none",
     ]
