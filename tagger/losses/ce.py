@@ -21,7 +21,8 @@ class CrossEntropy(TokenLoss):
 
     name = "ce"
     formula = "-w_t log p_t"
-    citation = "cross-entropy; class weights by effective number: Cui et al. 2019, Class-Balanced Loss Based on Effective Number of Samples (CVPR)"
+    citation = ("cross-entropy; class weights by effective number: Cui et al. 2019, Class-Balanced Loss "
+                "Based on Effective Number of Samples (CVPR)")
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
                  detach_weight: bool = False, class_weights: Any = None, beta: Any = None) -> None:

@@ -7,7 +7,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, margin_loss, one_vs_rest_logits, one_vs_rest_loss, target_margin
+from tagger.losses.base import (
+    TokenLoss,
+    check_number,
+    margin_loss,
+    one_vs_rest_logits,
+    one_vs_rest_loss,
+    target_margin,
+)
 from tagger.losses.weights import resolve_class_weights
 
 FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"

@@ -13,7 +13,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_choice, check_number, one_vs_rest_logits, one_vs_rest_loss, target_margin
+from tagger.losses.base import (
+    TokenLoss,
+    check_choice,
+    check_number,
+    one_vs_rest_logits,
+    one_vs_rest_loss,
+    target_margin,
+)
 
 VARIANTS = ("neg_softmax", "one_minus_softmax")
 
@@ -107,7 +114,8 @@ class SoftTruncation(TokenLoss):
 
     name = "soft_truncation"
     formula = "-w log p_t, w = softmax(-k x)_t (neg_softmax) or 1 - softmax(k x)_t (one_minus_softmax)"
-    citation = "softened truncated cross-entropy; k = 1 one_minus_softmax is focal loss gamma = 1 (Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)"
+    citation = ("softened truncated cross-entropy; k = 1 one_minus_softmax is focal loss gamma = 1 "
+                "(Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)")
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
@@ -138,7 +146,8 @@ class SigmoidSoftTruncation(TokenLoss):
 
     name = "sigmoid_soft_truncation"
     formula = "sum_c y_c (-sigmoid(-k x_c) log sigmoid(x_c)) + (1 - y_c)(-sigmoid(k x_c) log sigmoid(-x_c))"
-    citation = "one-vs-rest (sigmoid) form of the softened truncated loss; at k = 1 it is sigmoid focal loss gamma = 1 (Lin et al. 2017, ICCV)"
+    citation = ("one-vs-rest (sigmoid) form of the softened truncated loss; at k = 1 it is sigmoid focal "
+                "loss gamma = 1 (Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)")
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
