@@ -40,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--max-length needs --tokenizer (lengths are counted in subwords)")
     if args.max_length is not None and args.max_length < 1:
         raise InputError(f"--max-length must be positive, got {args.max_length}")
+    if not os.path.exists(args.data) and os.path.splitext(args.data)[1].lower() in (".conll", ".txt", ".tsv", ".jsonl", ".json"):
+        raise InputError("file not found", path=args.data)
     if os.path.isfile(args.data):
         data = load_ner_dataset(test_file=args.data)
         data.splits = type(data.splits)({"data": data.splits["test"]})
