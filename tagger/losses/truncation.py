@@ -26,7 +26,7 @@ VARIANTS = ("neg_softmax", "one_minus_softmax")
 
 
 class _SoftTruncationFn(torch.autograd.Function):
-    """``-w log p_t`` with w from a second softmax, fused (two log-softmaxes forward, one pass back).
+    """``-w log p_t`` with w from a second softmax, fused (two softmaxes forward, one pass back).
 
     x: [N, C], target: [N] -> [N]. neg_softmax: ``w = r_t``, ``r = softmax(-k x)``, ``dw/dx = -k w (e_t - r)``;
     one_minus_softmax: ``w = 1 - s_t``, ``s = softmax(k x)``, ``dw/dx = -k s_t (e_t - s)``. With ``u`` the
@@ -43,27 +43,31 @@ class _SoftTruncationFn(torch.autograd.Function):
         p = logp.exp_()
         p_t = p.gather(1, idx)
         if variant == "one_minus_softmax" and k == 1.0:
-            u = p.clone()  # the second softmax is the first: skip a log-softmax
+            u = p  # the second softmax is the first: skip it
         else:
             u = torch.softmax(x * (k if variant == "one_minus_softmax" else -k), dim=1)
         u_t = u.gather(1, idx)
-        # Both softmaxes are kept with the target column zeroed, so their sums are 1 - p_t and 1 - u_t
-        # without cancellation near 1; backward adds the target columns back.
+        # p, and u for one_minus_softmax, are kept with the target column zeroed, so their sums are
+        # 1 - p_t and 1 - u_t without cancellation near 1; backward adds the target columns back.
         zeros = torch.zeros_like(u_t)
         p.scatter_(1, idx, zeros)
-        u.scatter_(1, idx, zeros)
-        w = u_t if variant == "neg_softmax" else u.sum(dim=1, keepdim=True)
+        if variant == "one_minus_softmax":
+            if u is not p:
+                u.scatter_(1, idx, zeros)
+            w = u.sum(dim=1, keepdim=True)
+        else:
+            w = u_t
         # log p_t from log-softmax rounds to 0 once p_t is within 6e-8 of 1; log1p(-(1 - p_t)) does not.
         rest = p.sum(dim=1, keepdim=True)
         logp_t = torch.where(rest < 0.5, torch.log1p(-rest), logp_t)
         ctx.save_for_backward(p, p_t, logp_t, u, u_t, w, idx)
-        ctx.k, ctx.detach_weight = k, detach_weight
+        ctx.k, ctx.detach_weight, ctx.u_target_zeroed = k, detach_weight, variant == "one_minus_softmax"
         return (w * logp_t).neg_().squeeze(1)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_loss: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        p_others, p_t, logp_t, u_others, u_t, w, idx = ctx.saved_tensors
+        p_others, p_t, logp_t, u, u_t, w, idx = ctx.saved_tensors
         g = grad_loss.unsqueeze(1)
         wg = w * g
         grad = p_others * wg
@@ -71,8 +75,11 @@ class _SoftTruncationFn(torch.autograd.Function):
             return grad.scatter_add_(1, idx, wg * (p_t - 1.0)), None, None, None, None
         # c = u_t for both variants (see the class docstring)
         kcl = (ctx.k * u_t) * logp_t * g
-        grad.addcmul_(u_others, kcl, value=-1.0)
-        return grad.scatter_add_(1, idx, wg * (p_t - 1.0) + kcl * (1.0 - u_t)), None, None, None, None
+        grad.addcmul_(u, kcl, value=-1.0)
+        # the target column: w p_t - k c log p_t u_t + (k c log p_t - w); -k c log p_t u_t is already
+        # in grad unless u's target column was zeroed
+        target_col = wg * (p_t - 1.0) + (kcl * (1.0 - u_t) if ctx.u_target_zeroed else kcl)
+        return grad.scatter_add_(1, idx, target_col), None, None, None, None
 
 
 class HardTruncation(TokenLoss):
