@@ -4,8 +4,8 @@
     python scripts/bench_losses.py            # 32,768 tokens x 13 classes, float32, CPU (~1-2 minutes)
     python scripts/bench_losses.py --no-model # skip the training-step share
 
-Losses are timed interleaved (round-robin over the losses, median over rounds) so that load from
-other processes hits all of them alike. The second part times one training step of the default
+Losses are timed interleaved (round-robin over the losses) so that load from other processes hits
+all of them alike; the table gives the best and the median round. The second part times one training step of the default
 model (the packaged MiniLM encoder, AdamW) and reports the share of it the loss takes.
 """
 
@@ -52,8 +52,12 @@ def fwd_bwd(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.T
     return step
 
 
-def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, inner: int) -> dict[str, float]:
-    """Median over rounds of the mean ms per call; each round runs every step once, in turn."""
+def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, inner: int) -> dict[str, tuple[float, float]]:
+    """(best, median) over rounds of the mean ms per call; each round runs every step once, in turn.
+
+    The best round is the ratio that matters on a shared machine (as ``timeit`` recommends: slower
+    rounds measure the other processes); the median is printed alongside.
+    """
     for step in steps.values():  # warm-up
         for _ in range(3):
             step()
@@ -64,10 +68,10 @@ def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, inner: int
             for _ in range(inner):
                 step()
             times[key].append((time.perf_counter() - t0) * 1000 / inner)
-    return {k: statistics.median(v) for k, v in times.items()}
+    return {k: (min(v), statistics.median(v)) for k, v in times.items()}
 
 
-def bench_losses(tokens: int, classes: int, rounds: int, inner: int) -> dict[str, float]:
+def bench_losses(tokens: int, classes: int, rounds: int, inner: int) -> dict[str, tuple[float, float]]:
     torch.manual_seed(0)
     x = (3 * torch.randn(tokens, classes)).requires_grad_()
     # realistic NER labels: mostly O, some padding/continuation subwords ignored
@@ -105,7 +109,7 @@ def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step_ms = interleaved_ms({"step": train_step}, rounds, 1)["step"]
+    step_ms = interleaved_ms({"step": train_step}, rounds, 1)["step"][0]
     logits = torch.randn(batch, length, classes).requires_grad_()
     counts = torch.bincount(y[y >= 0], minlength=classes).tolist()
     steps = {label(n, p): fwd_bwd(build_loss(n, classes, 0, counts, **p), logits, y) for n, p in SPECS}
@@ -113,7 +117,7 @@ def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None
     print(f"\nOne training step of the default model (MiniLM-L6, {batch} sentences x {length} subwords, "
           f"forward + backward + AdamW): {step_ms:.1f} ms")
     print(f"{'loss':<52} {'loss fwd+bwd ms':>15} {'share of step':>14}")
-    for key, ms in loss_ms.items():
+    for key, (ms, _) in loss_ms.items():
         print(f"{key:<52} {ms:>15.3f} {100 * ms / step_ms:>13.2f}%")
 
 
@@ -129,17 +133,17 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32, "
-          f"{args.tokens} tokens x {args.classes} classes, forward + backward, median of {args.rounds} rounds")
+          f"{args.tokens} tokens x {args.classes} classes, forward + backward, {args.rounds} rounds")
     ms = bench_losses(args.tokens, args.classes, args.rounds, args.inner)
-    base = ms["F.cross_entropy"]
-    print(f"{'loss':<52} {'ms':>8} {'x CE':>6}  target <= {TARGET}x")
+    base, base_median = ms["F.cross_entropy"]
+    print(f"{'loss':<52} {'best ms':>8} {'x CE':>6} {'median ms':>10} {'x CE':>6}  target <= {TARGET}x (best)")
     failed = 0
-    for key, value in ms.items():
-        ratio = value / base
+    for key, (best, median) in ms.items():
+        ratio = best / base
         verdict = "" if key == "F.cross_entropy" else ("PASS" if ratio <= TARGET else "FAIL")
         failed += verdict == "FAIL"
-        print(f"{key:<52} {value:>8.3f} {ratio:>6.2f}  {verdict}")
-    print(f"{'all within target' if not failed else f'{failed} over target'}")
+        print(f"{key:<52} {best:>8.3f} {ratio:>6.2f} {median:>10.3f} {median / base_median:>6.2f}  {verdict}")
+    print("all within target" if not failed else f"{failed} over target")
     if not args.no_model:
         bench_step_share(batch=32, length=40, classes=args.classes, rounds=7)
 
