@@ -3,7 +3,7 @@
 
     python scripts/bench_predict.py --model outputs/wnut17-minilm/runs/ce-seed1/model
     python scripts/bench_predict.py                  # trains a quick model with the recipe first (~3 min)
-    python scripts/bench_predict.py --smoke          # tiny: 64 sentences, one round (the test)
+    python scripts/bench_predict.py --smoke          # tiny: 32 sentences, one round (the test)
 
 Both predict the 1,287 WNUT-17 test sentences (given as word lists) on CPU:
 
@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per variant (alternating)")
     p.add_argument("--no-strings", action="store_true", help="skip timing the pipeline on joined strings")
     p.add_argument("--cli", action="store_true", help="also time the `tagger predict` command (process start included)")
-    p.add_argument("--smoke", action="store_true", help="tiny: 64 sentences, 1 round")
+    p.add_argument("--smoke", action="store_true", help="tiny: 32 sentences, 1 round")
     p.add_argument("--json", help="write the figures to this JSON file")
     args = p.parse_args(argv)
     if args.smoke:
-        args.sentences = args.sentences or 64
+        args.sentences = args.sentences or 32
         args.rounds = 1
     with tempfile.TemporaryDirectory(prefix="bench_predict-") as tmp:
         return bench(args, Path(tmp))

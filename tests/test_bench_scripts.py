@@ -39,7 +39,7 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
                  "--json", str(tmp_path / "predict.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     pred = json.loads((tmp_path / "predict.json").read_text())
-    assert pred["sentences"] == 64 and pred["ratio"] > 0
+    assert pred["sentences"] == 32 and pred["ratio"] > 0
     assert pred["same_on_clean"], proc.stdout[-2000:]
     assert "words/s tagger / pipeline" in proc.stdout
 
