@@ -41,7 +41,7 @@ class _SoftTruncationFn(torch.autograd.Function):
         logp_t = logp.gather(1, idx)  # [N, 1]
         # Backward needs p, not log p: exponentiate in place (a fresh [N, C] buffer costs as much as the op).
         p = logp.exp_()
-        p_t = p.gather(1, idx)
+        p_t = logp_t.exp()  # on [N]: cheaper than another gather from [N, C]
         if variant == "one_minus_softmax" and k == 1.0:
             u = p  # the second softmax is the first: skip it
         else:
