@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from accelerate import Accelerator
+from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, gather_object, set_seed
 from safetensors.torch import load_file, save_file
@@ -93,7 +93,10 @@ def evaluate(
     batches = pack_by_length(split.lengths, cfg.training.eval_max_tokens_per_batch, 10**9, order)
     mine = batches[accelerator.process_index :: accelerator.num_processes]
     dataset = WindowDataset(split.columns)
-    windows = predict_windows(model, (collate([dataset[i] for i in b]) for b in mine), accelerator.device)
+    # The unwrapped module: a DDP forward broadcasts buffers, a collective that would hang when the
+    # processes have different numbers of evaluation batches. Autocast stays on the unwrapped forward.
+    windows = predict_windows(accelerator.unwrap_model(model), (collate([dataset[i] for i in b]) for b in mine),
+                              accelerator.device)
     # The shards are disjoint by construction, so a plain gather counts every window once.
     # (gather_for_metrics would trim "duplicates" using the fixed batch size of a prepared loader,
     # which a token-budget batch sampler does not have: it dropped real windows in a test.)
@@ -414,7 +417,11 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     out_dir = Path(cfg.output.output_dir)
+    # Under torchrun without GPUs, Accelerate sets up gloo only when told it is on CPU.
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    PartialState(cpu=multi_cpu)  # before the trackers, which ask the state who the main process is
     accelerator = Accelerator(
+        cpu=multi_cpu,
         gradient_accumulation_steps=tc.gradient_accumulation_steps,
         mixed_precision=tc.mixed_precision,
         log_with=choose_trackers(cfg.output.report_to, str(out_dir / "logs"), "sweep"),
