@@ -189,6 +189,9 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{key}: expected a number, got {value!r} ({type(value).__name__})")
         return float(value)
     if tp is str:
+        if isinstance(value, bool):
+            # YAML 1.1 reads a bare no/yes as a boolean; for a string option it meant the word
+            return "yes" if value else "no"
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r} ({type(value).__name__})")
         return value
@@ -287,10 +290,23 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         if isinstance(tree["sweep"], dict):
             tree["sweep"]["losses"] = []
     cfg = _build(RecipeConfig, tree)
+    for key, allowed in CHOICES.items():
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
     for i, spec in enumerate(cfg.run_specs()):
         if "name" not in spec[0]:
             raise ConfigError(f"loss spec {spec[0]!r} has no 'name'")
     return cfg
+
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "training.metric_mode": ("conlleval", "strict"),
+    "training.checkpointing": ("epoch", "no"),
+    "training.mixed_precision": ("no", "bf16", "fp16"),
+    "output.report_to": ("auto", "jsonl", "tensorboard", "none"),
+}
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

@@ -74,3 +74,10 @@ def test_help_lists_every_key():
     text = help_text()
     for key in ("training.learning_rate", "data.stride", "output.push_to_hub", "model.trust_remote_code"):
         assert key in text
+
+
+def test_yaml_no_for_string_options_and_choices():
+    cfg = load_config(None, ["training.checkpointing=no", "training.mixed_precision=no"])
+    assert cfg.training.checkpointing == "no" and cfg.training.mixed_precision == "no"
+    with pytest.raises(ConfigError, match=r"training.metric_mode: 'loose' is not one of conlleval, strict"):
+        load_config(None, ["training.metric_mode=loose"])

@@ -28,6 +28,7 @@ def tiny_args(tiny_encoder_dir: str, data_dir: Path, out: Path, *extra: str) -> 
         "data.max_length=32", "data.stride=8",
         "training.epochs=2", "training.learning_rate=1e-3", "training.max_tokens_per_batch=512",
         "training.log_every_steps=1", f"output.output_dir={out}", "output.report_to=jsonl",
+        "sweep.losses=[{name: ce}]", "sweep.seeds=[1]",  # later overrides win
         *extra,
     ]
 
