@@ -37,7 +37,7 @@ import tagger
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, config_to_dict, help_text, load_config
 from tagger.data import load_ner_dataset
-from tagger.errors import ConfigError, TaggerError
+from tagger.errors import ConfigError, InputError, TaggerError
 from tagger.io import atomic_dir, atomic_open, atomic_write_json
 from tagger.losses import build_loss
 from tagger.metrics import score_sequences
@@ -216,14 +216,19 @@ def train_one(
 
     state: dict[str, Any] = {"epoch": 0, "batches_done": 0, "global_step": 0, "best_f1": -1.0, "best_epoch": 0,
                              "stale_epochs": 0, "history": [], "train_seconds": 0.0, "nonfinite_skipped": 0,
-                             "train_tokens": 0, "train_padded_tokens": 0, "best_validation": None}
+                             "train_tokens": 0, "train_padded_tokens": 0, "best_validation": None,
+                             "label_list": label_list}
     best_state: dict[str, torch.Tensor] | None = None
     ckpt = find_checkpoint(run_dir, tc.resume_from_checkpoint)
     if ckpt is not None:
-        accelerator.load_state(str(ckpt))
         import json
 
-        state = json.loads((ckpt / "tagger_state.json").read_text())
+        saved = json.loads((ckpt / "tagger_state.json").read_text())
+        if saved.get("label_list", label_list) != label_list:
+            raise InputError(f"the checkpoint was trained with labels {saved['label_list']}, the data have "
+                             f"{label_list}; resume with the same data or start a new run", path=ckpt)
+        accelerator.load_state(str(ckpt))
+        state = saved
         if (ckpt / "best_model.safetensors").is_file():
             best_state = load_file(str(ckpt / "best_model.safetensors"))
         logger.info("resumed from %s at epoch %d, optimizer step %d", ckpt.name, state["epoch"], state["global_step"],
@@ -454,6 +459,10 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
             cache_dir=(out_dir / ".cache") if cfg.data.cache else None,
         )
     label_list = data.label_list
+    o_id = label_list.index("O") if "O" in label_list else -1
+    if not any(tag != o_id for row in data.splits["train"]["ner_tags"] for tag in row):
+        raise InputError("the training split has no entities (every tag is O): there is nothing to learn",
+                         path=data.sources.get("train", "train"))
     logger.info("labels (%d): %s", len(label_list), ", ".join(label_list), main_process_only=True)
 
     run_info = {

@@ -121,3 +121,43 @@ def test_pickle_weights_refused_unless_allowed(tmp_path, tiny_encoder_dir):
     with pytest.raises(InputError, match="pickle"):
         Tagger.from_pretrained(tmp_path)
     assert Tagger.from_pretrained(tmp_path, allow_pickle_weights=True).predict([["a", "b"]])[0].__len__() == 2
+
+
+def _write_conll(path: Path, sentences: list[list[tuple[str, str]]]) -> None:
+    path.write_text("\n\n".join("\n".join(f"{w} {t}" for w, t in s) for s in sentences) + "\n")
+
+
+def test_five_thousand_word_sentence_trains_and_every_word_is_scored(tmp_path, tiny_encoder_dir):
+    long = [(f"w{i}", "B-PER" if i % 97 == 0 else "O") for i in range(5000)]
+    short = [[("Anna", "B-PER"), ("sings", "O")], [("in", "O"), ("Oslo", "B-LOC")]]
+    for split in ("train", "validation", "test"):
+        _write_conll(tmp_path / f"{split}.conll", [long, *short])
+    args = [f"model.name_or_path={tiny_encoder_dir}", f"data.train_file={tmp_path / 'train.conll'}",
+            f"data.validation_file={tmp_path / 'validation.conll'}", f"data.test_file={tmp_path / 'test.conll'}",
+            "data.max_length=32", "data.stride=8", "training.epochs=1", "training.max_tokens_per_batch=512",
+            "sweep.losses=[{name: ce}]", "sweep.seeds=[1]", f"output.output_dir={tmp_path / 'out'}",
+            "output.report_to=none"]
+    proc = run_recipe(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(next((tmp_path / "out" / "runs").glob("*/all_results.json")).read_text())
+    assert result["test"]["gold"] == len(range(0, 5000, 97)) + 2  # every gold entity counted
+    words = [l for l in next((tmp_path / "out" / "runs").glob("*/test_predictions.conll")).read_text().splitlines() if l]
+    assert len(words) == 5004
+
+
+def test_data_without_entities_is_refused(tmp_path, tiny_encoder_dir):
+    for split in ("train", "validation", "test"):
+        _write_conll(tmp_path / f"{split}.conll", [[("a", "O"), ("b", "O")]])
+    proc = run_recipe([f"model.name_or_path={tiny_encoder_dir}", f"data.train_file={tmp_path / 'train.conll'}",
+                       f"data.validation_file={tmp_path / 'validation.conll'}",
+                       f"data.test_file={tmp_path / 'test.conll'}", f"output.output_dir={tmp_path / 'out'}"], tmp_path)
+    assert proc.returncode == 2 and "no entities" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_resume_with_other_labels_is_refused(tmp_path, tiny_encoder_dir, data_dir):
+    ckpt = tmp_path / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "tagger_state.json").write_text(json.dumps({"label_list": ["O", "B-X", "I-X"]}))
+    proc = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "o", f"training.resume_from_checkpoint={ckpt}"),
+                      tmp_path)
+    assert proc.returncode == 2 and "the checkpoint was trained with labels" in proc.stderr, proc.stderr[-2000:]
