@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
+# model_cards/template.md in a checkout; a wheel carries it as package data (a symlink in the repo).
+_REPO_TEMPLATE = Path(__file__).resolve().parents[1] / "model_cards" / "template.md"
+TEMPLATE_PATH = _REPO_TEMPLATE if _REPO_TEMPLATE.is_file() else Path(__file__).resolve().parent / "model_card_template.md"
 CARD_NAME = "README.md"
 RUN_INFO_NAME = "tagger_run.json"
 
