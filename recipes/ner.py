@@ -14,10 +14,11 @@ summary over the sweep. The parts come from the ``tagger`` library.
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import math
 import os
 import platform
-import re
 import shutil
 import sys
 import time
@@ -221,8 +222,6 @@ def train_one(
     best_state: dict[str, torch.Tensor] | None = None
     ckpt = find_checkpoint(run_dir, tc.resume_from_checkpoint)
     if ckpt is not None:
-        import json
-
         saved = json.loads((ckpt / "tagger_state.json").read_text())
         if saved.get("label_list", label_list) != label_list:
             raise InputError(f"the checkpoint was trained with labels {saved['label_list']}, the data have "
@@ -401,8 +400,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.help_config:
         sys.stdout.write(help_text() + "\n")
         return 0
-    import logging
-
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         return run(args.config or str(DEFAULT_CONFIG), overrides, " ".join(["accelerate launch recipes/ner.py", *(sys.argv[1:] if argv is None else argv)]))
@@ -491,8 +488,6 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
         run_dir = out_dir / "runs" / run_folder_name(spec, seed)
         done_file = run_dir / "all_results.json"
         if done_file.is_file() and not cfg.output.overwrite:
-            import json
-
             logger.info("[%d/%d] %s: results exist, skipped (output.overwrite=true redoes it)", i, len(specs),
                         run_dir.name, main_process_only=True)
             results.append(json.loads(done_file.read_text()))
@@ -511,8 +506,6 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
             for r in results:
                 model_dir = out_dir / "runs" / r["run"] / "model"
                 if (model_dir / "tagger_run.json").is_file():
-                    import json
-
                     info = json.loads((model_dir / "tagger_run.json").read_text())
                     info["sweep"] = {"table": summary["table"], "best": summary["best"]}
                     atomic_write_json(model_dir / "tagger_run.json", info)
