@@ -88,7 +88,7 @@ class TrainingConfig:
     max_nonfinite_steps: int = field(
         default=10, metadata={"help": "Stop a run after this many consecutive optimizer steps with a NaN/inf loss or gradient."}
     )
-    num_threads: int | None = field(default=None, metadata={"help": "torch intra-op threads on CPU (null: torch's default)."})
+    num_threads: int | None = field(default=None, metadata={"help": "torch intra-op threads on CPU (null: the cores available divided by the local processes)."})
     log_every_steps: int = field(default=20, metadata={"help": "Optimizer steps between logged training losses."})
     mixed_precision: str | None = field(
         default=None, metadata={"help": "'no', 'bf16' or 'fp16'; null takes the Accelerate config / launch flag."}
