@@ -81,3 +81,8 @@ def test_yaml_no_for_string_options_and_choices():
     assert cfg.training.checkpointing == "no" and cfg.training.mixed_precision == "no"
     with pytest.raises(ConfigError, match=r"training.metric_mode: 'loose' is not one of conlleval, strict"):
         load_config(None, ["training.metric_mode=loose"])
+
+
+def test_untrusted_code_and_pickle_are_off_by_default():
+    cfg = load_config(REPO / "recipes" / "configs" / "default.yaml")
+    assert cfg.model.trust_remote_code is False and cfg.model.allow_pickle_weights is False
