@@ -161,3 +161,12 @@ def test_resume_with_other_labels_is_refused(tmp_path, tiny_encoder_dir, data_di
     proc = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "o", f"training.resume_from_checkpoint={ckpt}"),
                       tmp_path)
     assert proc.returncode == 2 and "the checkpoint was trained with labels" in proc.stderr, proc.stderr[-2000:]
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        atomic_write_json(tmp_path / "x.json", {})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
