@@ -347,7 +347,7 @@ def train_one(
     # The best epoch's weights score the test split and become the saved model.
     unwrapped = accelerator.unwrap_model(model)
     if (run_dir / BEST).is_file():
-        load_model(unwrapped, str(run_dir / BEST), device=str(accelerator.device))
+        load_model(unwrapped, str(run_dir / BEST))  # read on CPU; load_state_dict copies to the device
     test_metrics, test_tags = evaluate(model, features["test"], accelerator, cfg, id2label, pad_id)
     val_metrics = state["best_validation"]
     if val_metrics is None:  # no epoch finished (max_steps=0): score what we have
