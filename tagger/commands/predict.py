@@ -53,18 +53,13 @@ def _detect_format(path: str) -> str:
 
 
 def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
-            tokens = obj.get("tokens") if isinstance(obj, dict) else None
-            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-                raise InputError("expected an object with \"tokens\": a list of strings", path=path, line=lineno)
-            yield obj, tokens
+    from tagger.data.readers import iter_json_lines
+
+    for obj, lineno in iter_json_lines(path):
+        tokens = obj.get("tokens") if isinstance(obj, dict) else None
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise InputError("expected an object with \"tokens\": a list of strings", path=path, line=lineno)
+        yield obj, tokens
 
 
 def _iter_text(path: str) -> Iterator[str]:

@@ -145,17 +145,9 @@ def _labels_file(path: Path) -> list[str] | None:
     return None
 
 
-def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None, tags_column: str | None = None,
-               label_list: Sequence[str] | None = None) -> list[Sentence]:
-    """Sentences of a JSON-lines file: ``{"tokens": [...], "ner_tags": [...]}`` per line.
-
-    Tags are strings, or ints indexing ``label_list`` (else a ``labels.json`` list next to the file).
-    """
-    if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
-    tok_key, tag_key = tokens_column or "tokens", tags_column or "ner_tags"
-    names = list(label_list) if label_list is not None else None
-    out: list[Sentence] = []
+def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[Any, int]]:
+    """Stream the JSON value of each non-blank line with its line number; UTF-8 (BOM allowed) and JSON
+    errors name the file, the line and, for bad bytes, the byte offset."""
     with open(path, "rb") as fh:
         offset = 0
         for lineno, raw in enumerate(fh, 1):
@@ -172,31 +164,46 @@ def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None
                 obj = json.loads(line)
             except json.JSONDecodeError as err:
                 raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
-            if not isinstance(obj, dict) or tok_key not in obj or tag_key not in obj:
-                raise InputError(f"expected an object with {tok_key!r} and {tag_key!r}", path=path, line=lineno)
-            tokens, tags = obj[tok_key], obj[tag_key]
-            if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
-                raise InputError(f"{tok_key!r} must be a list of strings", path=path, line=lineno)
-            if not isinstance(tags, list) or len(tags) != len(tokens):
-                raise InputError(f"{tag_key!r} must be a list as long as {tok_key!r} ({len(tokens)})", path=path, line=lineno)
-            if tags and all(isinstance(t, int) and not isinstance(t, bool) for t in tags):
-                if names is None:
-                    names = _labels_file(Path(path))
-                if names is None:
-                    raise InputError("integer tags need a label list (label_list=..., or labels.json next to the file)",
-                                     path=path, line=lineno)
-                if any(t < 0 or t >= len(names) for t in tags):
-                    raise InputError(f"tag id out of range for {len(names)} labels", path=path, line=lineno)
-                tags = [names[t] for t in tags]
-            elif not all(isinstance(t, str) for t in tags):
-                raise InputError(f"{tag_key!r} must hold tag strings or integer ids", path=path, line=lineno)
-            for t in tags:
-                try:
-                    parse_tag(t)
-                except ValueError as err:
-                    raise InputError(str(err), path=path, line=lineno) from None
-            if tokens:
-                out.append((list(tokens), list(tags), lineno))
+            yield obj, lineno
+
+
+def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None, tags_column: str | None = None,
+               label_list: Sequence[str] | None = None) -> list[Sentence]:
+    """Sentences of a JSON-lines file: ``{"tokens": [...], "ner_tags": [...]}`` per line.
+
+    Tags are strings, or ints indexing ``label_list`` (else a ``labels.json`` list next to the file).
+    """
+    if not os.path.isfile(path):
+        raise InputError("file not found", path=path)
+    tok_key, tag_key = tokens_column or "tokens", tags_column or "ner_tags"
+    names = list(label_list) if label_list is not None else None
+    out: list[Sentence] = []
+    for obj, lineno in iter_json_lines(path):
+        if not isinstance(obj, dict) or tok_key not in obj or tag_key not in obj:
+            raise InputError(f"expected an object with {tok_key!r} and {tag_key!r}", path=path, line=lineno)
+        tokens, tags = obj[tok_key], obj[tag_key]
+        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+            raise InputError(f"{tok_key!r} must be a list of strings", path=path, line=lineno)
+        if not isinstance(tags, list) or len(tags) != len(tokens):
+            raise InputError(f"{tag_key!r} must be a list as long as {tok_key!r} ({len(tokens)})", path=path, line=lineno)
+        if tags and all(isinstance(t, int) and not isinstance(t, bool) for t in tags):
+            if names is None:
+                names = _labels_file(Path(path))
+            if names is None:
+                raise InputError("integer tags need a label list (label_list=..., or labels.json next to the file)",
+                                 path=path, line=lineno)
+            if any(t < 0 or t >= len(names) for t in tags):
+                raise InputError(f"tag id out of range for {len(names)} labels", path=path, line=lineno)
+            tags = [names[t] for t in tags]
+        elif not all(isinstance(t, str) for t in tags):
+            raise InputError(f"{tag_key!r} must hold tag strings or integer ids", path=path, line=lineno)
+        for t in tags:
+            try:
+                parse_tag(t)
+            except ValueError as err:
+                raise InputError(str(err), path=path, line=lineno) from None
+        if tokens:
+            out.append((list(tokens), list(tags), lineno))
     return out
 
 
