@@ -91,7 +91,9 @@ def test_minilm_one_epoch_learns(tmp_path, data_dir):
     """The packaged MiniLM, one epoch on 500 WNUT-17 sentences, reaches validation F1 above 0."""
     out = tmp_path / "out"
     proc = run_recipe(["data.max_train_sentences=500", "data.max_eval_sentences=300", f"data.data_dir={data_dir}",
-                       "training.epochs=1", "sweep.losses=[]", "sweep.seeds=[]", f"output.output_dir={out}"], tmp_path,
+                       "training.epochs=1", "training.learning_rate=5e-4", "training.max_sentences_per_batch=16",
+                       "training.warmup_ratio=0.05", "sweep.losses=[]", "sweep.seeds=[]", f"output.output_dir={out}"],
+                      tmp_path,
                       timeout=1200)
     assert proc.returncode == 0, proc.stderr[-3000:]
     run = json.loads((out / "summary.json").read_text())["runs"][0]
