@@ -63,6 +63,29 @@ def iter_conll_columns(path: str | os.PathLike[str]) -> Iterator[tuple[list[list
         raise InputError("file not found", path=path)
     rows: list[list[str]] = []
     first = 0
+    for lineno, line in utf8_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            if rows:
+                yield rows, first
+                rows = []
+            continue
+        cols = _COLUMN_SPLIT.split(line.strip(" \t"))
+        if cols[0] == "-DOCSTART-":
+            if rows:
+                yield rows, first
+                rows = []
+            continue
+        if not rows:
+            first = lineno
+        rows.append(cols)
+    if rows:
+        yield rows, first
+
+
+def utf8_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """Stream (line number, decoded line) without a BOM; bytes that are not UTF-8 raise
+    :class:`InputError` naming the line and the byte offset."""
     offset = 0
     with open(path, "rb") as fh:
         for lineno, raw in enumerate(fh, 1):
@@ -74,23 +97,7 @@ def iter_conll_columns(path: str | os.PathLike[str]) -> Iterator[tuple[list[list
             offset += len(raw)
             if lineno == 1 and line.startswith("\ufeff"):
                 line = line[1:]
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                if rows:
-                    yield rows, first
-                    rows = []
-                continue
-            cols = _COLUMN_SPLIT.split(line.strip(" \t"))
-            if cols[0] == "-DOCSTART-":
-                if rows:
-                    yield rows, first
-                    rows = []
-                continue
-            if not rows:
-                first = lineno
-            rows.append(cols)
-    if rows:
-        yield rows, first
+            yield lineno, line
 
 
 def iter_conll(path: str | os.PathLike[str], require_tags: bool = True) -> Iterator[tuple[list[str], list[str] | None, int]]:
@@ -148,23 +155,14 @@ def _labels_file(path: Path) -> list[str] | None:
 def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[Any, int]]:
     """Stream the JSON value of each non-blank line with its line number; UTF-8 (BOM allowed) and JSON
     errors name the file, the line and, for bad bytes, the byte offset."""
-    with open(path, "rb") as fh:
-        offset = 0
-        for lineno, raw in enumerate(fh, 1):
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise InputError(f"not UTF-8: byte 0x{raw[err.start]:02x} at byte offset {offset + err.start}",
-                                 path=path, line=lineno) from None
-            offset += len(raw)
-            line = line.lstrip("\ufeff") if lineno == 1 else line
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
-            yield obj, lineno
+    for lineno, line in utf8_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"not valid JSON: {err.msg}", path=path, line=lineno) from None
+        yield obj, lineno
 
 
 def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None, tags_column: str | None = None,
