@@ -17,32 +17,44 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 
 
-def data_dir() -> Path:
-    """Folder holding ``wnut17/`` ($TAGGER_DATA_DIR, else ``../shared/data`` beside the repository)."""
+DATA_SETS = {"wnut17": "WNUT-17", "conll2003": "CoNLL-2003"}  # folder name -> display name
+
+
+def data_dir(name: str = "wnut17") -> Path:
+    """Folder holding ``<name>/`` ($TAGGER_DATA_DIR, else ``../shared/data`` beside the repository)."""
     env = os.environ.get("TAGGER_DATA_DIR")
     for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", REPO / "data", Path("/work/shared/data")]:
-        if (cand / "wnut17" / "train.conll").is_file():
+        if (cand / name / "train.conll").is_file():
             return cand
-    raise SystemExit("WNUT-17 not found: set TAGGER_DATA_DIR to the folder holding wnut17/{train,validation,test}.conll")
+    raise SystemExit(f"{DATA_SETS.get(name, name)} not found: set TAGGER_DATA_DIR to the folder holding "
+                     f"{name}/{{train,validation,test}}.conll")
 
 
 def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """(words, tags) per sentence of a ``token<TAB>tag`` file; a line of only blanks separates sentences.
+    """(words, tags) per sentence of a CoNLL column file: the token is the first column, the tag the last.
+
+    Both published layouts: WNUT-17's ``token<TAB>tag`` (a line holding a tab splits on tabs only)
+    and CoNLL-2003's four space-separated columns ``token POS chunk NER`` (a line without a tab
+    splits on runs of blanks). A line of only blanks (a lone tab, spaces) separates sentences;
+    ``-DOCSTART-`` lines (in other copies of CoNLL-2003) end a sentence and are skipped. Tags are
+    returned as written (no scheme conversion).
 
     Written independently of ``tagger.data`` on purpose: it feeds the transformers-only reference.
     """
     sents: list[tuple[list[str], list[str]]] = []
     words: list[str] = []
     tags: list[str] = []
-    with open(path, encoding="utf-8") as fh:
+    with open(path, encoding="utf-8-sig") as fh:
         for line in fh:
             line = line.rstrip("\r\n")
-            if not line.strip():
+            if not line.strip() or line.split()[0] == "-DOCSTART-":
                 if words:
                     sents.append((words, tags))
                     words, tags = [], []
                 continue
             parts = line.split("\t") if "\t" in line else line.split()
+            if len(parts) < 2:
+                raise ValueError(f"{path}: a line with one column: {line!r}")
             words.append(parts[0])
             tags.append(parts[-1].strip())
     if words:
@@ -50,8 +62,15 @@ def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
     return sents
 
 
+def read_split(name: str, split: str) -> list[tuple[list[str], list[str]]]:
+    """(words, tags) per sentence of ``<data_dir>/<name>/<split>.conll`` (name: wnut17 | conll2003)."""
+    if name not in DATA_SETS:
+        raise ValueError(f"unknown data set {name!r}: one of {', '.join(DATA_SETS)}")
+    return read_conll(data_dir(name) / name / f"{split}.conll")
+
+
 def wnut(split: str) -> list[tuple[list[str], list[str]]]:
-    return read_conll(data_dir() / "wnut17" / f"{split}.conll")
+    return read_split("wnut17", split)
 
 
 def peak_rss_mb() -> float:

