@@ -2,23 +2,24 @@
 """Publish a finished sweep as a reference card in model_cards/.
 
     python scripts/reference_card.py outputs/wnut17-minilm --name wnut17-minilm \
-        --command "accelerate launch recipes/ner.py"
+        --command "accelerate launch recipes/ner.py" --peer outputs/peer-wnut17.json
 
 Writes ``model_cards/<name>.md`` (the card of the sweep's best model, rendered from
 ``model_cards/template.md``, which carries the comparison of every loss), followed by the sweep's
-summary (table, paired bootstrap against ce) and its plot, copied to ``model_cards/<name>.png``.
+summary (table, paired bootstrap against ce) and its plot, drawn to ``model_cards/<name>.png``.
+``--peer`` adds the row of a peer run (``scripts/bench_train.py --peer-json``) to the tables and the plot.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 
 from tagger.cards import assert_card_clean, render_model_card, sanitize_info
 from tagger.io import atomic_write_text
+from tagger.sweep import add_peer, format_table, plot_summary, summary_markdown
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,11 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("sweep_dir", help="output_dir of a finished sweep (holds summary.json and runs/)")
     p.add_argument("--name", required=True, help="card name, e.g. wnut17-minilm")
     p.add_argument("--command", required=True, help="the exact command that reproduces the sweep")
+    p.add_argument("--peer", action="append", default=[],
+                   help="a peer's JSON from scripts/bench_train.py --peer-json (repeatable): one more table row")
     p.add_argument("--note", default="", help="a paragraph added under the summary (e.g. fewer seeds than usual)")
     args = p.parse_args(argv)
 
     sweep = Path(args.sweep_dir)
     summary = json.loads((sweep / "summary.json").read_text())
+    summary["table_text"] = format_table(summary)
+    for peer_file in args.peer:
+        summary = add_peer(summary, json.loads(Path(peer_file).read_text()))
     best_run = summary["best_run"]
     info = json.loads((sweep / "runs" / best_run / "model" / "tagger_run.json").read_text())
     info["command"] = args.command
@@ -40,9 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     card = str(render_model_card(sanitize_info(info)))
 
     out_png = REPO / "model_cards" / f"{args.name}.png"
-    shutil.copyfile(sweep / "summary.png", out_png)
-    md_summary = (sweep / "summary.md").read_text().replace("# Sweep summary", "## The whole sweep")
-    md_summary = md_summary.replace("(summary.png)", f"({out_png.name})")
+    plot_summary(summary, out_png)
+    md_summary = summary_markdown(summary, out_png.name).replace("# Sweep summary", "## The whole sweep")
     text = card.rstrip() + "\n\n" + md_summary
     if args.note:
         text += "\n" + args.note.strip() + "\n"

@@ -385,13 +385,14 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
     this_row = None
     for row in table:
         label = row.get("loss") or row.get("name") or "?"
-        is_this = row.get("name", label) == loss.get("name") and (row.get("params") or {}) == (loss.get("params") or {})
+        is_this = (not row.get("peer") and row.get("name", label) == loss.get("name")
+                   and (row.get("params") or {}) == (loss.get("params") or {}))
         if is_this:
             this_row = label
         per_type = row.get("per_type_f1_mean") or {}
         marks = (" **(best)**" if label == best else "") + (" ← this model" if is_this else "")
         rows.append({
-            "label": f"`{label}`{marks}",
+            "label": f"*{label}*" if row.get("peer") else f"`{label}`{marks}",
             "seeds": ", ".join(str(s) for s in row.get("seeds", [])) or "–",
             "val_f1": _pm(row.get("validation_f1_mean"), row.get("validation_f1_std")),
             "test_f1": _pm(row.get("test_f1_mean"), row.get("test_f1_std")),
@@ -399,8 +400,9 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
             "recall": _pct(row.get("recall_mean", row.get("test_recall_mean")), 1),
             "per_type": [_pct(per_type.get(t), 1) for t in types],
         })
+    peers = [f"*{row.get('loss')}*: {row['description']}" for row in table if row.get("peer") and row.get("description")]
     return {"types": types, "rows": rows, "best": best, "this": this_row, "is_best": this_row is not None and this_row == best,
-            "n_seeds": max((len(r.get("seeds", [])) for r in table), default=0)}
+            "n_seeds": max((len(r.get("seeds", [])) for r in table if not r.get("peer")), default=0), "peers": peers}
 
 
 def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:

@@ -157,26 +157,50 @@ def significance_against_baseline(
 # ----------------------------------------------------------------------------------------- summary
 
 
+def _table_row(label: str, group: Sequence[dict[str, Any]], types: Sequence[str]) -> dict[str, Any]:
+    """One table row: the runs of one loss (or of the peer), mean +- std over their seeds."""
+    row: dict[str, Any] = {"loss": label, "name": group[0]["loss"], "params": group[0]["params"],
+                           "seeds": [r["seed"] for r in group]}
+    for split in ("validation", "test"):
+        for metric in ("f1", "precision", "recall"):
+            mean, std = _mean_std([r[split][metric] for r in group])
+            row[f"{split}_{metric}_mean"], row[f"{split}_{metric}_std"] = mean, std
+    row["precision_mean"], row["recall_mean"] = row["test_precision_mean"], row["test_recall_mean"]
+    per_type = {t: _mean_std([r["test"]["per_type"].get(t, {}).get("f1", 0.0) for r in group]) for t in types}
+    row["per_type_f1_mean"] = {t: m for t, (m, _) in per_type.items()}
+    row["per_type_f1_std"] = {t: sd for t, (_, sd) in per_type.items()}
+    row["train_seconds_mean"] = _mean_std([r["train_seconds"] for r in group])[0]
+    return row
+
+
+def add_peer(summary: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+    """The summary with the peer's row added (after the losses): the same table, plot and CSV columns.
+
+    ``peer`` is what ``scripts/bench_train.py --peer-json`` writes: ``{"label": ..., "description": ...,
+    "runs": [{"seed", "validation": {"f1", "precision", "recall"}, "test": {..., "per_type": {type: {"f1"}}},
+    "train_seconds"}], ...}``. The peer takes no part in choosing the best loss and is not bootstrapped
+    (its predictions come from another program); its 'vs ce' cell says so.
+    """
+    label = str(peer["label"])
+    if not peer.get("runs"):
+        raise ValueError(f"peer {label!r} has no runs")
+    runs = [{**r, "label": label, "loss": "peer", "params": {}, "peer": True} for r in peer["runs"]]
+    row = _table_row(label, runs, summary["types"])
+    row["peer"] = True
+    row["description"] = peer.get("description", "")
+    row["vs_ce"] = "peer (not bootstrapped)"
+    out = {**summary, "runs": [*summary["runs"], *runs], "table": [*summary["table"], row]}
+    out["peers"] = [*summary.get("peers", []), {k: v for k, v in peer.items() if k != "runs"}]
+    out["table_text"] = format_table(out)
+    return out
+
+
 def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), runs_dir: Path | None = None,
               bootstrap_samples: int = 1000) -> dict[str, Any]:
     """Group runs by loss label; mean +- std over seeds of validation and test metrics."""
     types = sorted({t for r in runs for t in r["test"].get("per_type", {})})
-    table: list[dict[str, Any]] = []
-    for label in dict.fromkeys(r["label"] for r in runs):
-        group = [r for r in runs if r["label"] == label]
-        row: dict[str, Any] = {"loss": label, "name": group[0]["loss"], "params": group[0]["params"],
-                               "seeds": [r["seed"] for r in group]}
-        for split in ("validation", "test"):
-            for metric in ("f1", "precision", "recall"):
-                mean, std = _mean_std([r[split][metric] for r in group])
-                row[f"{split}_{metric}_mean"], row[f"{split}_{metric}_std"] = mean, std
-        row["precision_mean"], row["recall_mean"] = row["test_precision_mean"], row["test_recall_mean"]
-        row["per_type_f1_mean"] = {t: _mean_std([r["test"]["per_type"].get(t, {}).get("f1", 0.0) for r in group])[0]
-                                   for t in types}
-        row["per_type_f1_std"] = {t: _mean_std([r["test"]["per_type"].get(t, {}).get("f1", 0.0) for r in group])[1]
-                                  for t in types}
-        row["train_seconds_mean"] = _mean_std([r["train_seconds"] for r in group])[0]
-        table.append(row)
+    table = [_table_row(label, [r for r in runs if r["label"] == label], types)
+             for label in dict.fromkeys(r["label"] for r in runs)]
     best_row = max(table, key=lambda r: r["validation_f1_mean"]) if table else None
     best = best_row["loss"] if best_row else None
     best_run = None
@@ -252,7 +276,8 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     y = np.arange(len(labels))
     means = [r["test_f1_mean"] * 100 for r in table]
     stds = [r["test_f1_std"] * 100 for r in table]
-    colors = ["tab:orange" if r["loss"] == summary["best"] else "tab:blue" for r in table]
+    colors = ["tab:orange" if r["loss"] == summary["best"] else "tab:gray" if r.get("peer") else "tab:blue"
+              for r in table]
     ax.barh(y, means, xerr=stds, color=colors, alpha=0.6, capsize=3)
     for i, label in enumerate(labels):
         vals = [r["test"]["f1"] * 100 for r in summary["runs"] if r["label"] == label]
@@ -280,21 +305,29 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def summary_markdown(summary: dict[str, Any], png_name: str = "summary.png") -> str:
+    """summary.md: the table, the plot, the peer's description and the paired bootstrap against ce."""
+    sig_lines = []
+    for label, sig in summary.get("significance", {}).items():
+        per = "; ".join(f"seed {s['seed']}: ΔF1 {s['delta_f1'] * 100:+.1f} [{s['ci_low'] * 100:+.1f}, {s['ci_high'] * 100:+.1f}], "
+                        f"p={s['p_value']:.3f}" for s in sig["per_seed"])
+        sig_lines.append(f"- {label}: **{sig['verdict']}** ({per})")
+    md = "# Sweep summary\n\n" + summary["table_text"] + f"\n\n![test F1 per loss]({png_name})\n"
+    for row in summary["table"]:
+        if row.get("peer") and row.get("description"):
+            md += f"\n*{row['loss']}*: {row['description']}\n"
+    if sig_lines:
+        md += "\n## Paired bootstrap against ce (test sentences)\n\n" + "\n".join(sig_lines) + "\n"
+    return md
+
+
 def write_summary(out_dir: Path, summary: dict[str, Any], **_: Any) -> None:
     """summary.json (every run in full), summary.csv, summary.md, summary.png."""
     out_dir = Path(out_dir)
     data = {k: v for k, v in summary.items() if k != "table_text"}
     atomic_write_json(out_dir / "summary.json", data)
     atomic_write_text(out_dir / "summary.csv", _csv_text(summary))
-    sig_lines = []
-    for label, sig in summary.get("significance", {}).items():
-        per = "; ".join(f"seed {s['seed']}: ΔF1 {s['delta_f1'] * 100:+.1f} [{s['ci_low'] * 100:+.1f}, {s['ci_high'] * 100:+.1f}], "
-                        f"p={s['p_value']:.3f}" for s in sig["per_seed"])
-        sig_lines.append(f"- {label}: **{sig['verdict']}** ({per})")
-    md = "# Sweep summary\n\n" + summary["table_text"] + "\n\n![test F1 per loss](summary.png)\n"
-    if sig_lines:
-        md += "\n## Paired bootstrap against ce (test sentences)\n\n" + "\n".join(sig_lines) + "\n"
-    atomic_write_text(out_dir / "summary.md", md)
+    atomic_write_text(out_dir / "summary.md", summary_markdown(summary))
     try:
         plot_summary(summary, out_dir / "summary.png")
     except Exception as err:  # a plot must never cost the numbers

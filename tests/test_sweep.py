@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from tagger.sweep import (
+    add_peer,
+    summary_markdown,
     loss_label,
     paired_bootstrap,
     read_predictions,
@@ -92,3 +94,42 @@ def test_write_summary_files_and_significance(tmp_path):
     data = json.loads((tmp_path / "summary.json").read_text())
     assert len(data["runs"]) == 4 and {"loss", "params", "seed", "validation", "test", "train_seconds"} <= set(data["runs"][0])
     assert (tmp_path / "summary.csv").read_text().splitlines()[0].startswith("loss,seeds,validation_f1_mean")
+
+
+def test_peer_row_joins_the_table_without_changing_the_best():
+    ce, foc = {"name": "ce"}, {"name": "focal", "gamma": 2.0}
+    runs = [make_run(ce, s, v, t) for s, v, t in [(1, 0.40, 0.30), (2, 0.44, 0.34)]]
+    runs += [make_run(foc, s, v, t) for s, v, t in [(1, 0.45, 0.33), (2, 0.47, 0.36)]]
+    summary = summarize(runs)
+    peer = {"label": "peer: Trainer", "description": "run_ner.py-style Trainer, 3 epochs at 5e-5",
+            "runs": [{"seed": s, "validation": metrics(v), "test": metrics(t), "train_seconds": 30.0}
+                     for s, v, t in [(1, 0.50, 0.40), (2, 0.52, 0.44)]]}
+    out = add_peer(summary, peer)
+    row = out["table"][-1]
+    assert row["peer"] and row["loss"] == "peer: Trainer" and row["seeds"] == [1, 2]
+    assert row["validation_f1_mean"] == pytest.approx(0.51) and row["test_f1_mean"] == pytest.approx(0.42)
+    assert row["test_f1_std"] == pytest.approx(statistics.stdev([0.40, 0.44]))
+    # a higher validation F1 than every loss, but the peer is not a candidate
+    assert out["best"] == summary["best"] == "focal(gamma=2.0)"
+    assert "| peer: Trainer | 2 | 51.0 ± 1.4 | 42.0 ± 2.8 |" in out["table_text"]
+    assert "peer (not bootstrapped)" in out["table_text"]
+    md = summary_markdown(out, "card.png")
+    assert "(card.png)" in md and "run_ner.py-style Trainer, 3 epochs at 5e-5" in md
+    assert len(summary["table"]) == 2  # the input summary is left as it was
+    with pytest.raises(ValueError, match="no runs"):
+        add_peer(summary, {"label": "x", "runs": []})
+
+
+def test_model_card_shows_the_peer_row_and_its_description():
+    from tagger.cards import render_model_card
+
+    ce = {"name": "ce"}
+    summary = summarize([make_run(ce, 1, 0.40, 0.30), make_run(ce, 2, 0.42, 0.32)])
+    out = add_peer(summary, {"label": "peer: Trainer", "description": "the peer's settings",
+                             "runs": [{"seed": 1, "validation": metrics(0.5), "test": metrics(0.4), "train_seconds": 1}]})
+    info = {"base_model": "m", "dataset": {"name": "wnut17"}, "label_list": ["O", "B-PER", "I-PER"],
+            "loss": {"name": "ce", "params": {}}, "hyperparameters": {}, "seed": 1,
+            "validation": metrics(0.42), "test": metrics(0.32), "sweep": {"table": out["table"], "best": out["best"]}}
+    card = str(render_model_card(info))
+    assert "| *peer: Trainer* | 1 |" in card and "*peer: Trainer*: the peer's settings" in card
+    assert card.count("← this model") == 1
