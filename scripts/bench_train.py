@@ -877,7 +877,20 @@ def peer_record(report: dict[str, Any], args: argparse.Namespace) -> dict[str, A
     types = sorted({t for r in rs for t in r["test_all_words"]["per_type"]})
     per_type = {t: {k: [r["test_all_words"]["per_type"].get(t, {}).get(k) for r in rs]
                     for k in ("f1", "precision", "recall", "support")} for t in types}
+    def split_scores(sc: dict[str, Any]) -> dict[str, Any]:
+        return {"f1": sc["f1"], "precision": sc["precision"], "recall": sc["recall"], "per_type": sc["per_type"]}
+
+    epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
     return {
+        # what tagger.sweep.add_peer reads: the row's label, a sentence for the card, the runs
+        "label": f"peer: Trainer (run_ner.py), ce, {epochs} at {args.learning_rate:g}",
+        "description": (f"transformers' Trainer written as run_ner.py does it (scripts/bench_train.py variant (b)): "
+                        f"DataCollatorForTokenClassification, random batches of {args.batch_size} sentences, "
+                        f"truncation at {args.max_length} subwords, {epochs} at learning rate {args.learning_rate:g}, "
+                        f"linear decay without warm-up, CE on first subwords; same data and encoder; every word scored "
+                        f"by tagger on the final model. Command: `{peer_command(args, seeds)}`"),
+        "runs": [{"seed": r["seed"], "validation": split_scores(r["validation_all_words"]),
+                  "test": split_scores(r["test_all_words"]), "train_seconds": r["train_seconds"]} for r in rs],
         "name": PEER_NAME,
         "data": args.data,
         "model": portable_model(args.model),

@@ -126,7 +126,9 @@ def _fake_run(variant: str, seed: int, f1: float) -> dict:
             "padding_share": 0.1, "train_seconds": 10.0, "optimizer_steps": 5, "peak_rss_mb": 500.0,
             "validation_f1_all_words": f1, "test_f1_all_words": f1 / 2, "validation_f1_truncated": f1,
             "validation": {"f1": f1}, "best_epoch": 1, "achieved_flops": 1e9, "utilisation": 0.3,
-            "fastest_epoch_tokens_per_second": 1100.0, "test_all_words": {"f1": f1 / 2, "per_type": per_type}}
+            "fastest_epoch_tokens_per_second": 1100.0,
+            "validation_all_words": {"f1": f1, "precision": f1, "recall": f1, "per_type": per_type},
+            "test_all_words": {"f1": f1 / 2, "precision": f1 / 2, "recall": f1 / 2, "per_type": per_type}}
 
 
 @pytest.mark.parametrize("variants", ["a", "b", "c", "ab", "ac", "bc", "abc"])
@@ -152,6 +154,14 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
         peer = bench_train.peer_record(report, args)
         assert peer["seeds"] == [1, 2] and peer["test_f1"] == pytest.approx([0.3, 0.35])
         assert peer["test_per_type"]["PER"]["f1"] == pytest.approx([0.6, 0.7])
+        # the record is what the sweep's card reads for its peer row
+        from tagger.sweep import add_peer
+
+        fake = {"runs": [], "table": [], "types": ["PER"], "best": None, "best_by": "mean validation F1 over seeds"}
+        row = add_peer(fake, peer)["table"][-1]
+        assert row["peer"] and row["loss"].startswith("peer: Trainer (run_ner.py), ce, 3 epochs at 5e-05")
+        assert row["test_f1_mean"] == pytest.approx(0.325) and row["seeds"] == [1, 2]
+        assert "bench_train.py" in row["description"]
 
 
 def test_bench_train_peer_command_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
