@@ -41,9 +41,10 @@ class _SoftTruncationFn(torch.autograd.Function):
     second softmax and ``c`` its factor, ``dl/dx = w p - k c log p_t u + e_t (k c log p_t - w)``.
 
     For one_minus_softmax, ``softmax(k x) = p^k / sum_c p_c^k`` with ``p = softmax(x)``: k = 1 reuses p,
-    k = 2 is one square, other k one exp of ``k log p``, instead of a second softmax kernel (on CPU with
-    ~10 classes ``softmax`` costs 3x an ``exp``). u is kept unnormalised (``u = u_raw * scale``, scale
-    per row) and the scale folded into the per-row factors.
+    k = 2 is one product, other k one exp of ``k log p``, instead of a second softmax kernel (on CPU with
+    ~10 classes ``softmax`` costs 3x an ``exp``); neg_softmax likewise takes ``exp(-k log p)`` on CPU.
+    u is kept unnormalised (``u = u_raw * scale``, scale per row) and the scale folded into the
+    per-row factors.
     """
 
     @staticmethod
@@ -56,6 +57,17 @@ class _SoftTruncationFn(torch.autograd.Function):
         one_minus = variant == "one_minus_softmax"
         power = one_minus and k * math.log(num_classes) <= _POWER_LIMIT
         u_raw = torch.mul(logp, k).exp_() if power and k not in (1.0, 2.0) else None
+        scale = None
+        if not one_minus and x.device.type == "cpu":
+            # softmax(-k x) = exp(-k log p) / sum: every term >= 1 (log p <= 0), so the sum cannot
+            # underflow, and it overflows only where some log p_c < -88 / k, which the check below
+            # catches (then softmax). A host sync, cheap on CPU only; other devices take softmax.
+            u_raw = torch.mul(logp, -k).exp_()
+            total = row_sum(u_raw)
+            if bool(torch.isfinite(total).all()):
+                scale = total.reciprocal_()
+            else:
+                u_raw = None
         # Backward needs p, not log p: exponentiate in place (a fresh [N, C] buffer costs as much as the op).
         p = logp.exp_()
         p_t = logp_t.exp()  # on [N]: cheaper than another index into [N, C]
@@ -63,10 +75,10 @@ class _SoftTruncationFn(torch.autograd.Function):
             u_raw = p  # the second softmax is the first
         elif power and k == 2.0:
             u_raw = p * p  # not square(): that is pow(x, 2), 3x slower on CPU
-        elif not power:
+        elif u_raw is None:
             u_raw = torch.softmax(x * (k if one_minus else -k), dim=1)
-        assert u_raw is not None
-        scale = row_sum(u_raw).reciprocal_() if power and k != 1.0 else None
+        if power and k != 1.0:
+            scale = row_sum(u_raw).reciprocal_()
         u_t = take(u_raw, flat)
         if scale is not None:
             u_t.mul_(scale)
