@@ -206,3 +206,11 @@ def run_pipeline(model_dir: str, sentences: list[list[str]], batch_size: int = 3
     pipe = pipeline("token-classification", model=model_dir, aggregation_strategy="first", device="cpu")
     outs = pipe(sentences, is_split_into_words=True, batch_size=batch_size)
     return [pipeline_entities(o) for o in outs]
+
+
+def run_pipeline_on_text(model_dir: str, texts: list[str], batch_size: int = 32) -> list[list[tuple[str, int, int]]]:
+    """Entities of ``pipeline("token-classification", aggregation_strategy="first")`` on raw strings."""
+    from transformers import pipeline
+
+    pipe = pipeline("token-classification", model=model_dir, aggregation_strategy="first", device="cpu")
+    return [pipeline_entities(o) for o in pipe(texts, batch_size=batch_size)]

@@ -4,6 +4,19 @@ The same word-level rule as in training and evaluation (:mod:`tagger.data.align`
 predicted from its first subword in the window where it has the most context; a word that
 tokenizes to nothing is read as the unknown token. Input is processed in chunks of sentences, each
 sorted by length and packed into token-budget batches, so memory stays flat on any input size.
+
+Raw text is split into words by one of two pre-tokenizers (:data:`PRE_TOKENIZERS`):
+
+* ``"words"`` (default), :func:`split_words`: runs of letters/digits with inner ``-`` ``'`` ``.``, any
+  other non-space character alone. ``U.S``, ``don't``, ``state-of-the-art`` stay one word as in
+  CoNLL and WNUT data (``@user`` does not: ``@`` + ``user``), so such words are predicted from the
+  subword that training labelled.
+* ``"tokenizer"``, :func:`tokenizer_words`: the words that ``pipeline("token-classification",
+  aggregation_strategy="first")`` sees: the model tokenizer's own encoding of the text (normalizer,
+  pre-tokenizer, subwords; offsets into the original text), a word being a subword that the pipeline
+  does not take for a continuation plus the continuations after it. The model input is the
+  pipeline's input (text that tokenizes to nothing, such as U+FE0F, is not part of it) and the
+  entities are the pipeline's, up to its truncation at the tokenizer's length where tagger windows.
 """
 
 from __future__ import annotations
@@ -15,12 +28,12 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-from tagger.data.align import encode_sentences
+from tagger.data.align import encode_sentences, encode_subwords
 from tagger.errors import InputError
 from tagger.train.batching import WindowCollator, pack_by_length
 from tagger.train.evaluate import merge_window_predictions, predict_windows
@@ -31,9 +44,20 @@ logger = logging.getLogger(__name__)
 # "state-of-the-art", "don't", "U.S"), or any other single non-space character (punctuation, emoji).
 WORD_PATTERN = re.compile(r"\w+(?:[-'’.]\w+)*|[^\w\s]")
 
+PreTokenizer = Literal["words", "tokenizer"]
+#: pre-tokenizers for raw text: "words" (:func:`split_words`) or "tokenizer" (:func:`tokenizer_words`)
+PRE_TOKENIZERS: tuple[str, ...] = get_args(PreTokenizer)
+
+
+def check_pre_tokenizer(name: str) -> str:
+    """``name`` if it is one of :data:`PRE_TOKENIZERS`, else ValueError listing them."""
+    if name not in PRE_TOKENIZERS:
+        raise ValueError(f"unknown pre-tokenizer {name!r}: choose from {', '.join(map(repr, PRE_TOKENIZERS))}")
+    return name
+
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """The documented pre-tokenizer for raw text: words and their character offsets."""
+    """The ``"words"`` pre-tokenizer for raw text: words and their character offsets."""
     words, offsets = [], []
     for m in WORD_PATTERN.finditer(text):
         words.append(m.group())
@@ -41,11 +65,106 @@ def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     return words, offsets
 
 
+@dataclass
+class TextEncoding:
+    """One text as the token-classification pipeline encodes it (see :func:`encode_like_pipeline`).
+
+    ``subword_ids``: the tokenizer's ids without special tokens; ``word_ids``: the word of each
+    subword (None for a special token written in the text, which the pipeline skips); ``offsets``:
+    (start, end) of each word in the text, from its first subword's start to its last subword's end.
+    """
+
+    subword_ids: list[int]
+    word_ids: list[int | None]
+    offsets: list[tuple[int, int]]
+
+
+_warned_fallback: list[bool] = []  # the fallback heuristic is logged once per process
+
+
+def encode_like_pipeline(texts: Sequence[str], tokenizer: Any) -> list[TextEncoding]:
+    """Tokenize texts and group the subwords into words exactly as ``TokenClassificationPipeline`` does.
+
+    The pipeline (``gather_pre_entities`` and ``aggregate_words``; read in transformers 5.24) tokenizes
+    the text with offsets into the original string and starts a new word at every subword that is not a
+    continuation. With a word-aware tokenizer (one with a continuing-subword prefix, such as
+    WordPiece's ``##``) a subword is a continuation when its token string and the text it covers
+    differ in length; otherwise (fallback heuristic) when it neither starts the text nor follows a
+    space. The unknown token is never a continuation, and the first subword of a text always starts a
+    word. Text that the tokenizer drops (U+FE0F, control characters, accents it strips) belongs to no
+    subword and so to no word.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("a fast tokenizer is needed (character offsets of subwords)")
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    word_aware = bool(backend is not None and getattr(backend.model, "continuing_subword_prefix", None))
+    if not word_aware and not _warned_fallback:
+        _warned_fallback.append(True)
+        logger.warning("the tokenizer marks no continuation subwords; words follow the pipeline's fallback "
+                       "heuristic (a subword after a non-space character continues the word)")
+    enc = tokenizer(list(texts), add_special_tokens=False, return_offsets_mapping=True,
+                    return_special_tokens_mask=True, return_attention_mask=False, return_token_type_ids=False,
+                    verbose=False)
+    unk = tokenizer.unk_token_id
+    out = []
+    rows = zip(texts, enc["input_ids"], enc["offset_mapping"], enc["special_tokens_mask"])
+    for text, ids, offs, special in rows:
+        tokens = tokenizer.convert_ids_to_tokens(ids)
+        word_ids: list[int | None] = []
+        offsets: list[tuple[int, int]] = []
+        for tok, tid, (s, e), sp in zip(tokens, ids, offs, special):
+            if sp:
+                word_ids.append(None)
+                continue
+            if word_aware:
+                cont = len(tok) != len(text[s:e])
+            else:
+                cont = s > 0 and " " not in text[s - 1 : s + 1]
+            if tid == unk:
+                cont = False
+            if cont and offsets:
+                offsets[-1] = (offsets[-1][0], e)
+            else:
+                offsets.append((s, e))
+            word_ids.append(len(offsets) - 1)
+        out.append(TextEncoding(list(ids), word_ids, offsets))
+    return out
+
+
+def tokenizer_words(text: str, tokenizer: Any) -> tuple[list[str], list[tuple[int, int]]]:
+    """The ``"tokenizer"`` pre-tokenizer: the pipeline's words of ``text`` and their character offsets.
+
+    For BERT's tokenizer these are its pre-tokenizer's pieces (split at spaces and at every
+    punctuation character: ``@paulwalk`` -> ``@``, ``paulwalk``; ``don't`` -> ``don``, ``'``, ``t``),
+    minus the text its normalizer drops (a lone U+FE0F is no word, ``Cafe`` + U+0301 ends before the
+    accent). See :func:`encode_like_pipeline`.
+    """
+    (enc,) = encode_like_pipeline([text], tokenizer)
+    return [text[s:e] for s, e in enc.offsets], enc.offsets
+
+
 def tags_to_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """(type, first word, last word) of each entity, chunked like conlleval (seqeval's default)."""
+    """(type, first word, last word) of each entity, chunked like conlleval (seqeval's default reader).
+
+    An ``I-X`` after ``O`` or after another type starts an entity, a type change splits one; ``E-``
+    and ``S-`` (IOBES) close one; BILOU's ``L-``/``U-`` are read as ``E-``/``S-`` (seqeval's reader does
+    not know them and would merge two ``U-X`` words), as ``tagger score`` does. On IOB2 tags this is
+    exactly how ``pipeline(..., aggregation_strategy="first")`` groups words into entities; the
+    pipeline does not know ``E-``/``S-``/``L-``/``U-``, so on IOBES/BILOU models the two differ.
+    """
     from seqeval.metrics.sequence_labeling import get_entities
 
-    return [(t, s, e) for t, s, e in get_entities(list(tags))]
+    swap = {"L-": "E-", "U-": "S-"}
+    seq = [swap[t[:2]] + t[2:] if t[:2] in swap else t for t in tags]
+    return [(t, s, e) for t, s, e in get_entities(seq)]
+
+
+def _char_entities(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[dict[str, Any]]:
+    ents = []
+    for typ, s, e in tags_to_entities(tags):
+        start, end = offsets[s][0], offsets[e][1]
+        ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
+    return ents
 
 
 @dataclass
@@ -59,6 +178,10 @@ class Tagger:
     batch_tokens: int = 8192
     chunk_sentences: int = 2048
     device: torch.device = torch.device("cpu")
+    pre_tokenizer: PreTokenizer = "words"
+
+    def __post_init__(self) -> None:
+        check_pre_tokenizer(self.pre_tokenizer)
 
     @classmethod
     def from_pretrained(
@@ -71,12 +194,15 @@ class Tagger:
         max_length: int | None = None,
         stride: int | None = None,
         batch_tokens: int = 8192,
+        pre_tokenizer: PreTokenizer = "words",
     ) -> Tagger:
         """Load a model folder saved by the recipe (or any HF token classifier with a fast tokenizer).
 
         Weights load from safetensors only unless ``allow_pickle_weights``: a pickle file can run
-        code when loaded.
+        code when loaded. ``max_length``/``stride`` default to the run's training values (else 128/32);
+        ``pre_tokenizer`` is the default of :meth:`predict_text` (one of :data:`PRE_TOKENIZERS`).
         """
+        check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
         if Path(model_dir).is_dir():
             has_safe = any(Path(model_dir).glob("*.safetensors"))
@@ -96,7 +222,8 @@ class Tagger:
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model.to(dev).eval()
         return cls(model=model, tokenizer=tokenizer, max_length=max_length or hp.get("max_length", 128),
-                   stride=stride or hp.get("stride", 32), batch_tokens=batch_tokens, device=dev)
+                   stride=stride or hp.get("stride", 32), batch_tokens=batch_tokens, device=dev,
+                   pre_tokenizer=pre_tokenizer)
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -109,6 +236,14 @@ class Tagger:
             return out
         words = [list(sentences[i]) for i in nonempty]
         enc = encode_sentences(words, self.tokenizer, max_length=self.max_length, stride=self.stride)
+        for i, tags in zip(nonempty, self._predict_windows(enc, [len(w) for w in words])):
+            out[i] = tags
+        return out
+
+    def _predict_windows(self, enc: dict[str, list], num_words: Sequence[int]) -> list[list[str]]:
+        """Tags per sentence from windows of :mod:`tagger.data.align` (sentences without words get [])."""
+        if not enc["input_ids"]:
+            return [[] for _ in num_words]
         lengths = [len(x) for x in enc["input_ids"]]
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
         collate = WindowCollator(self.tokenizer.pad_token_id or 0)
@@ -116,11 +251,9 @@ class Tagger:
                 for i in range(len(lengths))]
         batches = (collate([rows[i] for i in b]) for b in pack_by_length(lengths, self.batch_tokens, 10**9, order))
         windows = predict_windows(self.model, batches, self.device)
-        ids = merge_window_predictions([len(w) for w in words], windows)
+        ids = merge_window_predictions(num_words, windows)
         id2label = self.id2label
-        for j, i in enumerate(nonempty):
-            out[i] = [id2label[k] for k in ids[j]]
-        return out
+        return [[id2label[k] for k in row] for row in ids]
 
     def predict_stream(self, sentences: Iterable[Sequence[str]]) -> Iterator[list[str]]:
         """Tags for each sentence, in input order, reading ``chunk_sentences`` at a time."""
@@ -137,15 +270,38 @@ class Tagger:
             return self.predict_text(sentences)  # type: ignore[arg-type]
         return list(self.predict_stream(sentences))  # type: ignore[arg-type]
 
-    def predict_text(self, texts: Sequence[str]) -> list[list[dict[str, Any]]]:
-        """Raw text, split by :func:`split_words`: entities ``{"type", "start", "end", "text"}`` per text."""
-        split = [split_words(t) for t in texts]
-        tags = self.predict_stream(w for w, _ in split)
-        out = []
-        for text, (words, offsets), seq in zip(texts, split, tags):
-            ents = []
-            for typ, s, e in tags_to_entities(seq):
-                start, end = offsets[s][0], offsets[e][1]
-                ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
-            out.append(ents)
-        return out
+    def predict_text(
+        self, texts: Sequence[str], pre_tokenizer: PreTokenizer | None = None
+    ) -> list[list[dict[str, Any]]]:
+        """Raw text -> entities ``{"type", "start", "end", "text"}`` per text, offsets into the text.
+
+        ``pre_tokenizer`` (default: the Tagger's, ``"words"`` unless set at load time) splits the text
+        into words: ``"words"`` with :func:`split_words`, ``"tokenizer"`` as the token-classification
+        pipeline does (:func:`encode_like_pipeline`). Words are chunked into entities by
+        :func:`tags_to_entities`; an entity runs from its first word's start to its last word's end.
+        """
+        return list(self.predict_text_stream(texts, pre_tokenizer))
+
+    def predict_text_stream(
+        self, texts: Iterable[str], pre_tokenizer: PreTokenizer | None = None
+    ) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`predict_text` over any iterable, in input order, reading ``chunk_sentences`` at a time."""
+        mode = check_pre_tokenizer(pre_tokenizer if pre_tokenizer is not None else self.pre_tokenizer)
+        it = iter(texts)
+        while True:
+            chunk = list(itertools.islice(it, self.chunk_sentences))
+            if not chunk:
+                return
+            if mode == "words":
+                split = [split_words(t) for t in chunk]
+                offsets = [o for _, o in split]
+                tags = self._predict_chunk([w for w, _ in split])
+            else:
+                encs = encode_like_pipeline(chunk, self.tokenizer)
+                offsets = [e.offsets for e in encs]
+                num_words = [len(o) for o in offsets]
+                windows = encode_subwords([e.subword_ids for e in encs], [e.word_ids for e in encs], num_words,
+                                          self.tokenizer, max_length=self.max_length, stride=self.stride)
+                tags = self._predict_windows(windows, num_words)
+            for text, offs, seq in zip(chunk, offsets, tags):
+                yield _char_entities(text, offs, seq)

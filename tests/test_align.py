@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from tagger.data.align import IGNORE, encode_sentences, words_from_windows
+from tagger.data.align import IGNORE, encode_sentences, encode_subwords, words_from_windows
 from tagger.metrics import score_sequences
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -52,6 +52,27 @@ def test_windows_overlap_and_ownership_by_context(tokenizer):
     assert owned == [[0, 1, 2, 3, 4, 5], [6, 7, 8, 9], [10, 11, 12, 13], [14, 15, 16, 17, 18, 19]]
     with pytest.raises(ValueError, match="stride"):
         encode_sentences([words], tokenizer, max_length=10, stride=8)
+
+
+def test_encode_subwords_windows_like_encode_sentences(tokenizer):
+    words = ["the", "unaffable", "cat", "sat", "on", "Zürich", "and", "the", "dog", "ran"] * 3
+    enc = tokenizer([words], is_split_into_words=True, add_special_tokens=False)
+    ids, wids = enc["input_ids"], [enc.word_ids(0)]
+    for max_length, stride in ((128, 32), (10, 4)):
+        ref = encode_sentences([words], tokenizer, max_length=max_length, stride=stride)
+        got = encode_subwords(ids, wids, [len(words)], tokenizer, max_length=max_length, stride=stride)
+        assert got == ref
+    # a subword of no word (a special token written in the text) stays in the input, unpredicted
+    special = tokenizer.convert_tokens_to_ids("[SEP]")
+    got = encode_subwords([[ids[0][0], special, ids[0][1]]], [[0, None, 1]], [2], tokenizer)
+    assert got["input_ids"][0][1:-1] == [ids[0][0], special, ids[0][1]]
+    assert got["word_index"][0] == [-1, 0, -1, 1, -1]
+    with pytest.raises(ValueError, match="word id outside"):
+        encode_subwords([[5, 6]], [[0, 2]], [2], tokenizer)
+    with pytest.raises(ValueError, match="word 1 has no subword"):
+        encode_subwords([[5, 6]], [[0, 0]], [2], tokenizer)
+    with pytest.raises(ValueError, match="2 subwords but 1 word ids"):
+        encode_subwords([[5, 6]], [[0]], [1], tokenizer)
 
 
 def test_thousand_words_every_word_predicted_every_entity_counted(tokenizer):

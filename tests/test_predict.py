@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tagger.predict import Tagger, split_words, tags_to_entities
+from tagger.predict import PRE_TOKENIZERS, Tagger, split_words, tags_to_entities, tokenizer_words
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -44,6 +44,20 @@ def test_split_words_offsets():
 
 def test_entities_from_tags():
     assert tags_to_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4)]
+    # IOBES and BILOU close chunks at E-/S- and L-/U- (seqeval alone would merge two U-X words)
+    assert tags_to_entities(["S-PER", "S-PER", "B-LOC", "E-LOC", "I-LOC"]) == [
+        ("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3), ("LOC", 4, 4)]
+    assert tags_to_entities(["U-PER", "U-PER", "B-LOC", "L-LOC", "O"]) == [("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3)]
+
+
+def test_tokenizer_words_are_the_pipelines_words(tokenizer):
+    """BERT's pre-tokenizer splits at punctuation; what its normalizer drops belongs to no word."""
+    text = "don't @paulwalk U.S. I \u2764\ufe0f NY Cafe\u0301 \ufe0f x"
+    words, offsets = tokenizer_words(text, tokenizer)
+    assert words == ["don", "'", "t", "@", "paulwalk", "U", ".", "S", ".", "I", "\u2764", "NY", "Cafe", "x"]
+    assert all(text[s:e] == w for w, (s, e) in zip(words, offsets))
+    assert tokenizer_words("", tokenizer) == ([], [])
+    assert PRE_TOKENIZERS == ("words", "tokenizer")
 
 
 def test_every_word_gets_a_tag_even_long_and_empty_words(model_dir):
@@ -57,6 +71,49 @@ def test_every_word_gets_a_tag_even_long_and_empty_words(model_dir):
     # chunked streaming gives the same answer as one call
     tagger.chunk_sentences = 1
     assert list(tagger.predict_stream(sents)) == tags
+
+
+def test_pre_tokenizer_choice(model_dir):
+    text = "Anna met @paulwalk in the U.S. \ufe0f today " + " ".join(f"w{i}" for i in range(60))
+    words_mode = Tagger.from_pretrained(model_dir)
+    assert words_mode.pre_tokenizer == "words"
+    tok_mode = Tagger.from_pretrained(model_dir, pre_tokenizer="tokenizer")
+    for tagger in (words_mode, tok_mode):
+        for pre in (None, "words", "tokenizer"):
+            (ents,) = tagger.predict_text([text], pre_tokenizer=pre)  # 16-subword windows: several per text
+            assert all(text[e["start"]:e["end"]] == e["text"] and e["text"] for e in ents)
+    # the stored default applies when none is given
+    assert tok_mode.predict_text([text]) == tok_mode.predict_text([text], pre_tokenizer="tokenizer")
+    assert tok_mode.predict([text]) == words_mode.predict_text([text], pre_tokenizer="tokenizer")
+    assert words_mode.predict_text([text]) == words_mode.predict_text([text], pre_tokenizer="words")
+    assert words_mode.predict_text(["", " ", "\ufe0f"], pre_tokenizer="tokenizer") == [[], [], []]
+    with pytest.raises(ValueError, match="'words', 'tokenizer'"):
+        words_mode.predict_text([text], pre_tokenizer="spaces")
+    with pytest.raises(ValueError, match="unknown pre-tokenizer 'bert'"):
+        Tagger.from_pretrained(model_dir, pre_tokenizer="bert")
+
+
+def test_predict_cli_pre_tokenizer(tmp_path, model_dir):
+    txt = tmp_path / "in.txt"
+    txt.write_text("Anna met @paulwalk in the U.S.\nI \u2764\ufe0f NY\n", encoding="utf-8")
+    rows = {}
+    for pre in ("words", "tokenizer"):
+        out = tmp_path / f"{pre}.jsonl"
+        proc = cli("predict", "--model", str(model_dir), "--input", str(txt), "--output", str(out), "--pre-tokenizer", pre)
+        assert proc.returncode == 0, proc.stderr
+        rows[pre] = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    tagger = Tagger.from_pretrained(model_dir)
+    texts = ["Anna met @paulwalk in the U.S.", "I \u2764\ufe0f NY"]
+    for pre, got in rows.items():
+        assert [r["entities"] for r in got] == tagger.predict_text(texts, pre_tokenizer=pre)
+    bad = cli("predict", "--model", str(model_dir), "--input", str(txt), "--output", str(tmp_path / "o"),
+              "--pre-tokenizer", "bert")
+    assert bad.returncode == 2 and "choose from" in bad.stderr and "'tokenizer'" in bad.stderr
+    conll = tmp_path / "in.conll"
+    conll.write_text("Anna\n")
+    bad = cli("predict", "--model", str(model_dir), "--input", str(conll), "--output", str(tmp_path / "o"),
+              "--pre-tokenizer", "tokenizer")
+    assert bad.returncode == 2 and "text input only" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_predict_cli_conll_with_gold_is_scorable(tmp_path, model_dir):

@@ -14,6 +14,7 @@ from typing import Any
 from tagger.errors import InputError
 
 FORMATS = ("conll", "jsonl", "text")
+PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.predict.PRE_TOKENIZERS (not imported here: it loads torch)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,8 +26,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "  conll  token per line (tag in the last column if present), blank line between sentences;\n"
             "         output 'token gold pred' when gold tags are present (scorable by `tagger score`), else 'token pred'\n"
             "  jsonl  one {\"tokens\": [...]} object per line; output adds \"tags\" and \"entities\"\n"
-            "  text   one sentence per line, split into words (runs of letters/digits with inner - ' . ;\n"
-            "         any other non-space character alone); output JSON lines with entities and character offsets"
+            "  text   one sentence per line, split into words by --pre-tokenizer; output JSON lines with\n"
+            "         entities and character offsets into the line\n"
+            "\n"
+            "Pre-tokenizers for text input:\n"
+            "  words      (default) runs of letters/digits kept whole with inner - ' . (U.S, don't,\n"
+            "             state-of-the-art), any other non-space character alone (@user -> @ user)\n"
+            "  tokenizer  the model tokenizer's own words, as pipeline(\"token-classification\",\n"
+            "             aggregation_strategy=\"first\") sees them (BERT: split at every punctuation mark);\n"
+            "             gives the pipeline's entities exactly (up to its truncation at 512 subwords)"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -34,6 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, help="input file")
     p.add_argument("--output", required=True, help="output file (written atomically)")
     p.add_argument("--format", choices=FORMATS, help="input format (default: from the extension: .jsonl/.json, .txt, else conll)")
+    p.add_argument("--pre-tokenizer", choices=PRE_TOKENIZERS, default=None,
+                   help="how --format text splits lines into words (default: words; see above)")
     p.add_argument("--batch-tokens", type=int, default=8192, help="token budget of a batch (default 8192)")
     p.add_argument("--max-length", type=int, help="window length in subwords (default: the model's training value)")
     p.add_argument("--stride", type=int, help="window overlap in subwords (default: the model's training value)")
@@ -73,16 +83,20 @@ def run(args: argparse.Namespace) -> int:
 
     from tagger.data.readers import iter_conll
     from tagger.io import atomic_open
-    from tagger.predict import Tagger, split_words, tags_to_entities
+    from tagger.predict import Tagger, tags_to_entities
 
     if not os.path.isfile(args.input):
         raise InputError("input file not found", path=args.input)
     if not os.path.isdir(args.model):
         raise InputError("model folder not found", path=args.model)
     fmt = args.format or _detect_format(args.input)
+    if args.pre_tokenizer is not None and fmt != "text":
+        raise InputError(f"--pre-tokenizer applies to text input only, not to {fmt} (its words are given)",
+                         path=args.input)
     tagger = Tagger.from_pretrained(args.model, device=args.device, allow_pickle_weights=args.allow_pickle,
                                     trust_remote_code=args.trust_remote_code, max_length=args.max_length,
-                                    stride=args.stride, batch_tokens=args.batch_tokens)
+                                    stride=args.stride, batch_tokens=args.batch_tokens,
+                                    pre_tokenizer=args.pre_tokenizer or "words")
     bar = tqdm(unit="sent", desc="predict", disable=None, file=sys.stderr)
     n = 0
     with atomic_open(args.output) as out:
@@ -105,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
         else:
             first, second = itertools.tee(_iter_text(args.input))
-            for text, ents in zip(first, _text_entities(tagger, second, split_words, tags_to_entities)):
+            for text, ents in zip(first, tagger.predict_text_stream(second)):
                 out.write(json.dumps({"text": text, "entities": ents}, ensure_ascii=False) + "\n")
                 n += 1
                 bar.update(1)
@@ -113,14 +127,3 @@ def run(args: argparse.Namespace) -> int:
     sys.stderr.write(f"tagger predict: {n} sentences -> {args.output}\n")
     return 0
 
-
-def _text_entities(tagger: Any, texts: Iterator[str], split_words: Any, tags_to_entities: Any) -> Iterator[list[dict]]:
-    first, second = itertools.tee(texts)
-    splits = (split_words(t) for t in first)
-    a, b = itertools.tee(splits)
-    for text, (words, offsets), tags in zip(second, a, tagger.predict_stream(w for w, _ in b)):
-        ents = []
-        for typ, s, e in tags_to_entities(tags):
-            start, end = offsets[s][0], offsets[e][1]
-            ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
-        yield ents

@@ -12,6 +12,10 @@ prediction and every gold entity is scored:
   the earlier window; only the owner labels and predicts it;
 * a word that the tokenizer turns into zero subwords (a lone U+FE0F, an empty string, a space) is
   encoded as the tokenizer's unknown token instead, so it still has a position and a prediction.
+
+:func:`encode_subwords` windows text that is already tokenized (subword ids and the word of each
+subword, as ``tagger predict --pre-tokenizer tokenizer`` gets them from the tokenizer's own encoding
+of raw text) by the same rules.
 """
 
 from __future__ import annotations
@@ -75,12 +79,7 @@ def encode_sentences(
     """
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("a fast tokenizer is needed (word_ids() maps subwords to words)")
-    n_special = tokenizer.num_special_tokens_to_add()
-    content = max_length - n_special
-    if content < 1:
-        raise ValueError(f"max_length={max_length} leaves no room next to {n_special} special tokens")
-    if not 0 <= stride < content:
-        raise ValueError(f"stride={stride} must be >= 0 and < max_length - special tokens = {content}")
+    content = _content_length(tokenizer, max_length, stride)
     if tag_ids is not None and len(tag_ids) != len(tokens):
         raise ValueError(f"{len(tag_ids)} tag sequences for {len(tokens)} sentences")
     continuation: list[int] | None = None
@@ -111,15 +110,76 @@ def encode_sentences(
         for k, i in enumerate(fix):
             all_ids[i] = list(enc2["input_ids"][k])
             all_wids[i] = enc2.word_ids(k)
+    return _windows(all_ids, all_wids, [len(w) for w in words], tokenizer, content, stride,
+                    tag_rows=tag_rows, continuation=continuation)
+
+
+def encode_subwords(
+    subword_ids: Sequence[Sequence[int]],
+    word_ids: Sequence[Sequence[int | None]],
+    num_words: Sequence[int],
+    tokenizer: Any,
+    *,
+    max_length: int = 128,
+    stride: int = 32,
+) -> dict[str, list]:
+    """Window sentences that are already tokenized, by the same rules as :func:`encode_sentences`.
+
+    Args:
+        subword_ids: S sentences of subword ids, without special tokens.
+        word_ids: S rows as long as ``subword_ids``: the word (0-based, ascending) of each subword, or
+            None for a subword that belongs to no word (it stays in the model input, unpredicted).
+        num_words: words per sentence; every word must own at least one subword.
+        tokenizer: gives the special tokens put around each window.
+        max_length, stride: as in :func:`encode_sentences`.
+
+    Returns:
+        The columns of :func:`encode_sentences` without ``labels``.
+    """
+    content = _content_length(tokenizer, max_length, stride)
+    if not len(subword_ids) == len(word_ids) == len(num_words):
+        raise ValueError(f"{len(subword_ids)} id rows, {len(word_ids)} word-id rows, {len(num_words)} word counts")
+    for sid, (ids, wids) in enumerate(zip(subword_ids, word_ids)):
+        if len(ids) != len(wids):
+            raise ValueError(f"sentence {sid}: {len(ids)} subwords but {len(wids)} word ids")
+        if any(w is not None and not 0 <= w < num_words[sid] for w in wids):
+            raise ValueError(f"sentence {sid}: a word id outside 0..{num_words[sid] - 1}")
+    return _windows([list(x) for x in subword_ids], [list(x) for x in word_ids], list(num_words), tokenizer,
+                    content, stride)
+
+
+def _content_length(tokenizer: Any, max_length: int, stride: int) -> int:
+    """Subwords of text per window (``max_length`` less the special tokens); ValueError on a bad stride."""
+    n_special = tokenizer.num_special_tokens_to_add()
+    content = max_length - n_special
+    if content < 1:
+        raise ValueError(f"max_length={max_length} leaves no room next to {n_special} special tokens")
+    if not 0 <= stride < content:
+        raise ValueError(f"stride={stride} must be >= 0 and < max_length - special tokens = {content}")
+    return content
+
+
+def _windows(
+    all_ids: list[list[int]],
+    all_wids: list[list[int | None]],
+    num_words: list[int],
+    tokenizer: Any,
+    content: int,
+    stride: int,
+    *,
+    tag_rows: list[list[int]] | None = None,
+    continuation: list[int] | None = None,
+) -> dict[str, list]:
+    """Cut tokenized sentences into windows, choose the owner window of each word, label and index them."""
     prefix, suffix = _special_affixes(tokenizer)
     pre_pad, suf_pad = [-1] * len(prefix), [-1] * len(suffix)
     pre_ign, suf_ign = [IGNORE] * len(prefix), [IGNORE] * len(suffix)
 
     out: dict[str, list] = {"input_ids": [], "word_index": [], "sentence_id": [], "num_words": []}
-    if tag_ids is not None:
+    if tag_rows is not None:
         out["labels"] = []
     for sid, (ids, wids) in enumerate(zip(all_ids, all_wids)):
-        n_words = len(words[sid])
+        n_words = num_words[sid]
         if n_words == 0:
             continue
         length = len(ids)
@@ -132,7 +192,7 @@ def encode_sentences(
                     first_pos[w] = p
             prev = w
         if min(first_pos) < 0:
-            raise ValueError(f"sentence {sid}: a word still has no subword after the unknown-token fallback")
+            raise ValueError(f"sentence {sid}: word {first_pos.index(-1)} has no subword")
         starts = _window_starts(length, content, stride)
         if len(starts) == 1:
             owner = [0] * n_words
@@ -156,6 +216,10 @@ def encode_sentences(
             labels = []
             for p in range(s, e):
                 w = wids[p]
+                if w is None:  # a subword outside every word (only from encode_subwords)
+                    windex.append(-1)
+                    labels.append(IGNORE)
+                    continue
                 own = owner[w] == k
                 if own and first_pos[w] == p:
                     windex.append(w)
@@ -168,7 +232,7 @@ def encode_sentences(
             out["word_index"].append(pre_pad + windex + suf_pad)
             out["sentence_id"].append(sid)
             out["num_words"].append(n_words)
-            if tag_ids is not None:
+            if tag_rows is not None:
                 out["labels"].append(pre_ign + labels + suf_ign)
     return out
 
