@@ -270,7 +270,7 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     table = summary["table"]
     labels = [r["loss"] for r in table]
     types = summary["types"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(4, len(labels)) + 1.8),
+    fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(4, len(labels)) + 2.6),
                              gridspec_kw={"width_ratios": [1, 1.4]})
     ax = axes[0]
     y = np.arange(len(labels))
@@ -298,10 +298,11 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
         ax.set_xticks(x + 0.4 - width / 2, types, rotation=20)
         ax.set_ylabel("test F1 (%)")
         ax.set_title("Per-type test F1 (mean ± std over seeds)")
-        ax.legend(fontsize=7, ncol=2)
+        # below the axes: inside, it hid the bars and long loss names ran off the figure
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
     fig.tight_layout()
     with atomic_open(path, "wb") as fh:
-        fig.savefig(fh, format="png", dpi=110)
+        fig.savefig(fh, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
