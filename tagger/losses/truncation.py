@@ -56,9 +56,13 @@ class _SoftTruncationFn(torch.autograd.Function):
         logp_t = take(logp, flat)  # [N]
         one_minus = variant == "one_minus_softmax"
         power = one_minus and k * math.log(num_classes) <= _POWER_LIMIT
-        u_raw = torch.mul(logp, k).exp_() if power and k not in (1.0, 2.0) else None
+        # The second softmax, unnormalised (u = u_raw * scale), from log p wherever that beats a softmax
+        # kernel; what needs p itself (k = 1, 2) comes after p below, the softmax fallback last.
+        u_raw: torch.Tensor | None = None
         scale = None
-        if not one_minus and x.device.type == "cpu":
+        if power and k not in (1.0, 2.0):
+            u_raw = torch.mul(logp, k).exp_()
+        elif not one_minus and x.device.type == "cpu":
             # softmax(-k x) = exp(-k log p) / sum: every term >= 1 (log p <= 0), so the sum cannot
             # underflow, and it overflows only where some log p_c < -88 / k, which the check below
             # catches (then softmax). A host sync, cheap on CPU only; other devices take softmax.
