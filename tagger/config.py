@@ -89,6 +89,12 @@ class TrainingConfig:
         default=10, metadata={"help": "Stop a run after this many consecutive optimizer steps with a NaN/inf loss or gradient."}
     )
     num_threads: int | None = field(default=None, metadata={"help": "torch intra-op threads on CPU (null: the cores available divided by the local processes)."})
+    fast_dropout: bool = field(
+        default=True,
+        metadata={"help": "On CPU, draw dropout masks 4 per 64-bit random word instead of PyTorch's per-element "
+                          "Bernoulli (about 8% faster steps on MiniLM; drop probability rounded to a multiple of 2^-15). "
+                          "No effect on GPU or in evaluation."},
+    )
     log_every_steps: int = field(default=20, metadata={"help": "Optimizer steps between logged training losses."})
     mixed_precision: str | None = field(
         default=None, metadata={"help": "'no', 'bf16' or 'fp16'; null takes the Accelerate config / launch flag."}

@@ -27,7 +27,7 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     # (a), (b), (c) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
     proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir, "--data", "conll2003",
-                 "--seeds", "1", "2", "--variants-extra-seeds", "b", "--work-dir", str(work),
+                 "--seeds", "1", "2", "--variants-extra-seeds", "b", "--work-dir", str(work), "--dropout-check",
                  "--json", str(tmp_path / "train.json"), "--peer-json", str(tmp_path / "out" / "peer.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "train.json").read_text())
@@ -47,6 +47,13 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
                                                     "validation_f1_a_minus_b"}
     assert report["efficiency"]["matmul_2048_fp32_flops"] > 0
     assert [r["loss"] for r in report["loss_costs"]][0] == "ce"
+    # (a) batches by the same mean subwords per batch as (b), with no cap on sentences
+    budget = report["settings"]["token_budget"]
+    assert budget >= 128 and f"training.max_tokens_per_batch={budget} " in report["runs"][0]["command"]
+    assert "training.max_sentences_per_batch=1000000" in report["runs"][0]["command"]
+    drop = report["dropout"]
+    assert drop["speedup"] > 0 and drop["swapped"]["dropout_modules"] > 0 and set(drop["step_ms_min"]) == {"torch", "fast"}
+    assert "Dropout (training.fast_dropout)" in proc.stdout
     for needle in ("CoNLL-2003 train (64 sentences)", "(a) tagger loop", "(b) Trainer", "(c) Trainer + group_by_length",
                    "tokens/s tagger / (b)", "test F1 all", "mean +- sample std", "Loss cost", "utilisation"):
         assert needle in proc.stdout, needle
@@ -118,6 +125,28 @@ def test_bench_train_arguments() -> None:
                 ["--data", "ontonotes"]):
         with pytest.raises(SystemExit):
             bench_train.parse_args(bad)
+
+
+class _Tok:
+    """Stands in for a tokenizer: n words -> n + 2 subwords, truncated."""
+
+    def __call__(self, words: list, is_split_into_words: bool, truncation: bool, max_length: int) -> dict:
+        return {"input_ids": [[0] * min(len(w) + 2, max_length) for w in words]}
+
+
+def test_same_tokens_budget_is_b_mean_batch() -> None:
+    sents = [(["w"] * n, ["O"] * n) for n in range(1, 11)]  # 10 sentences, 3..12 subwords: 75
+    assert bench_train.same_tokens_budget(_Tok(), sents, 16, 4) == 25  # 3 batches of 4 sentences
+    assert bench_train.same_tokens_budget(_Tok(), sents, 32, 4) == 32  # never below one full window
+    sents.append((["w"] * 40, ["O"] * 40))  # truncated at 16 as (b) sees it: 75 + 16 over 3 batches
+    assert bench_train.same_tokens_budget(_Tok(), sents, 16, 4) == 30
+    args = bench_train.parse_args(["--tagger-batches", "sentences"])
+    assert bench_train.batch_overrides(args) == ["training.max_sentences_per_batch=32",
+                                                 "training.max_tokens_per_batch=4096"]
+    args = bench_train.parse_args([])
+    args.token_budget = 993
+    assert bench_train.batch_overrides(args) == ["training.max_tokens_per_batch=993",
+                                                 "training.max_sentences_per_batch=1000000"]
 
 
 def _fake_run(variant: str, seed: int, f1: float) -> dict:
