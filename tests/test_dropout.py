@@ -179,3 +179,15 @@ def test_attention_leaves_what_it_does_not_model_to_sdpa() -> None:
     ref = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=0.2,
                                                            scale=0.5).transpose(1, 2)
     torch.testing.assert_close(out, ref)
+
+
+def test_models_that_refuse_a_custom_attention_keep_sdpa(monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _tiny_bert()
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"{name} is not supported")
+
+    monkeypatch.setattr(model, "set_attn_implementation", refuse)
+    info = use_fast_dropout(model)
+    assert info["dropout_modules"] == 8 and info["attention"] is None
+    assert model.config._attn_implementation == "sdpa"

@@ -168,8 +168,11 @@ def use_fast_dropout(model: nn.Module) -> dict[str, Any]:
     attention = None
     if before == "sdpa" and hasattr(model, "set_attn_implementation"):
         _register_attention()
-        model.set_attn_implementation(ATTENTION_NAME)
-        attention = ATTENTION_NAME
+        try:
+            model.set_attn_implementation(ATTENTION_NAME)
+            attention = ATTENTION_NAME
+        except (ValueError, KeyError, ImportError) as err:  # an architecture without attention backends
+            logger.info("attention dropout stays with SDPA: %s", err)
     logger.info("fast CPU dropout: %d dropout modules swapped, attention %s", swapped, attention or before)
     return {"dropout_modules": swapped, "attention_before": before, "attention": attention}
 
