@@ -270,10 +270,13 @@ def same_tokens_budget(tokenizer: Any, sents: list, max_length: int, batch_size:
     return max(max_length, round(total / -(-len(sents) // batch_size)))
 
 
+NO_SENTENCE_CAP = 1_000_000  # with --tagger-batches tokens the budget alone decides, like fairseq's --max-tokens
+
+
 def batch_overrides(args: argparse.Namespace) -> list[str]:
     if args.tagger_batches == "tokens":
-        # no cap on sentences: the budget alone decides, like fairseq's --max-tokens
-        return [f"training.max_tokens_per_batch={args.token_budget}", "training.max_sentences_per_batch=1000000"]
+        return [f"training.max_tokens_per_batch={args.token_budget}",
+                f"training.max_sentences_per_batch={NO_SENTENCE_CAP}"]
     return [f"training.max_sentences_per_batch={args.batch_size}",
             f"training.max_tokens_per_batch={args.batch_size * args.max_length}"]
 
@@ -769,7 +772,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         r["fastest_epoch_tokens_per_second"] = fastest_epoch(r)
 
     # ---- padding share by batching scheme (shapes only)
-    budget_args = (args.token_budget, 1000000) if args.tagger_batches == "tokens" else None
+    budget_args = (args.token_budget, NO_SENTENCE_CAP) if args.tagger_batches == "tokens" else None
     report["padding_by_batching"] = batching_padding(tokenizer, train, args.max_length, args.batch_size, args.seed,
                                                      budget_args)
 
