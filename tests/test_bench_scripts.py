@@ -23,16 +23,25 @@ def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Completed
 
 
 def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
-    # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: four runs,
-    # (a), (b), (c) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
+    # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: five runs,
+    # (a), (b), (c), (d) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
     proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir, "--data", "conll2003",
-                 "--seeds", "1", "2", "--variants-extra-seeds", "b", "--work-dir", str(work), "--dropout-check",
+                 "--seeds", "1", "2", "--variants", "abcd", "--variants-extra-seeds", "b", "--work-dir", str(work), "--dropout-check", "--precision-check",
                  "--json", str(tmp_path / "train.json"), "--peer-json", str(tmp_path / "out" / "peer.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["data"]["name"] == "conll2003"
-    assert [(r["variant"], r["seed"]) for r in report["runs"]] == [("a", 1), ("b", 1), ("c", 1), ("b", 2)]
+    assert [(r["variant"], r["seed"]) for r in report["runs"]] == [("a", 1), ("b", 1), ("c", 1), ("d", 1), ("b", 2)]
+    # (a) runs in the precision training.mixed_precision=auto picks here, (d) is the Trainer with bf16=True
+    from tagger.train.precision import resolve_mixed_precision
+
+    auto = resolve_mixed_precision("auto", "cpu")[0]
+    assert [r["precision"] for r in report["runs"]] == [auto, "no", "no", "bf16", "no"]
+    assert report["settings"]["tagger_precision"] == auto
+    assert "training.mixed_precision=auto" in report["runs"][0]["command"]
+    assert report["efficiency"]["matmul_2048_bf16_flops"] > 0  # (d) is judged against the bf16 peak
+    assert "tokens_per_second_d_over_c" in {c["key"] for c in report["checks"]}
     for run in report["runs"]:
         assert run["train_tokens_per_second"] > 0 and 0 <= run["padding_share"] < 1
         assert run["peak_rss_mb"] > 0 and 0 <= run["validation_f1_all_words"] <= 1 and 0 <= run["test_f1_all_words"] <= 1
@@ -54,6 +63,9 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     drop = report["dropout"]
     assert drop["speedup"] > 0 and drop["swapped"]["dropout_modules"] > 0 and set(drop["step_ms_min"]) == {"torch", "fast"}
     assert "Dropout (training.fast_dropout)" in proc.stdout
+    prec = report["precision"]
+    assert prec["speedup"] > 0 and set(prec["step_ms_min"]) == {"fp32", "bf16"} and prec["rounds"] == 2
+    assert "Precision (training.mixed_precision)" in proc.stdout
     for needle in ("CoNLL-2003 train (64 sentences)", "(a) tagger loop", "(b) Trainer", "(c) Trainer + group_by_length",
                    "tokens/s tagger / (b)", "test F1 all", "mean +- sample std", "Loss cost", "utilisation"):
         assert needle in proc.stdout, needle
@@ -112,7 +124,13 @@ def test_bench_reader_formats(tmp_path: Path) -> None:
 
 def test_bench_train_arguments() -> None:
     args = bench_train.parse_args([])
-    assert (args.data, args.variants, args.seeds, args.variants_extra_seeds) == ("wnut17", "abc", [1], "abc")
+    # (d), the Trainer in bf16, joins by default where (a) trains in bf16 (training.mixed_precision=auto)
+    default = "abcd" if args.tagger_precision == "bf16" else "abc"
+    assert (args.data, args.variants, args.seeds, args.variants_extra_seeds) == ("wnut17", default, [1], default)
+    args = bench_train.parse_args(["--precision", "no"])
+    assert (args.tagger_precision, args.variants) == ("no", "abc")
+    args = bench_train.parse_args(["--precision", "bf16"])
+    assert (args.tagger_precision, args.variants) == ("bf16", "abcd")
     assert bench_train.parse_args(["--skip-reference"]).variants == "a"
     assert bench_train.parse_args(["--seed", "7"]).seeds == [7]
     args = bench_train.parse_args(["--variants", "ca", "--seeds", "1", "2", "3", "--variants-extra-seeds", "a"])
@@ -120,7 +138,8 @@ def test_bench_train_arguments() -> None:
     assert bench_train.plan(args) == [("a", 1), ("c", 1), ("a", 2), ("a", 3)]
     args = bench_train.parse_args(["--variants", "ab", "--seeds", "2", "1"])
     assert bench_train.plan(args) == [("a", 2), ("b", 2), ("a", 1), ("b", 1)]
-    for bad in (["--variants", "abd"], ["--variants", "b", "--skip-reference"], ["--seeds", "1", "1"],
+    assert bench_train.plan(bench_train.parse_args(["--skip-training"])) == []
+    for bad in (["--skip-training", "--peer-json", "p.json"], ["--variants", "abe"], ["--precision", "fp16"], ["--variants", "b", "--skip-reference"], ["--seeds", "1", "1"],
                 ["--variants", "ab", "--variants-extra-seeds", "c"], ["--variants", "a", "--peer-json", "x.json"],
                 ["--data", "ontonotes"]):
         with pytest.raises(SystemExit):
@@ -160,13 +179,15 @@ def _fake_run(variant: str, seed: int, f1: float) -> dict:
             "test_all_words": {"f1": f1 / 2, "precision": f1 / 2, "recall": f1 / 2, "per_type": per_type}}
 
 
-@pytest.mark.parametrize("variants", ["a", "b", "c", "ab", "ac", "bc", "abc"])
+@pytest.mark.parametrize("variants", ["a", "b", "c", "ab", "ac", "bc", "abc", "ad", "abcd"])
 def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixture) -> None:
-    args = bench_train.parse_args(["--data", "conll2003", "--variants", variants, "--seeds", "1", "2"])
+    args = bench_train.parse_args(["--data", "conll2003", "--variants", variants, "--seeds", "1", "2",
+                                   "--precision", "bf16"])
     runs = [_fake_run(v, s, 0.5 + 0.1 * s) for v, s in bench_train.plan(args)]
     report = {"runs": runs, "variants": bench_train.summarise(runs), "cpu_count": 2, "torch_threads": 2,
-              "total_seconds": 1.0, "padding_by_batching": {"x": 0.1},
-              "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_measurements": [1e10], "non_embedding_params": 1,
+              "total_seconds": 1.0, "padding_by_batching": {"x": 0.1}, "settings": {"tagger_precision": "bf16"},
+              "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_2048_bf16_flops": 4e10,
+                             "matmul_measurements": [{"no": 1e10, "bf16": 4e10}], "non_embedding_params": 1,
                              "layers": 1, "hidden": 1, "train_flops_per_epoch": 1.0}}
     report["checks"] = bench_train.checks(report)
     bench_train.print_report(report, args)
@@ -178,6 +199,12 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
     assert ("tokens/s tagger / (c)" in out) == ("a" in variants and "c" in variants)
     assert ("mean validation F1 tagger - (b)" in out) == ("a" in variants and "b" in variants)
     assert ("utilisation of tagger's loop" in out) == ("a" in variants)
+    # a bf16 run is judged against the bf16 matmul peak, its share of the fp32 peak shown beside it
+    assert ("of a 40 GFLOP/s bf16 matmul" in out) == ("a" in variants)
+    assert ("% of the 10 GFLOP/s fp32 matmul" in out) == ("a" in variants)
+    assert ("tokens/s tagger / (d) = 2.00x" in out) == ("a" in variants and "d" in variants)
+    assert ("tokens/s (d) / (c) = 1.00x" in out) == ("c" in variants and "d" in variants)
+    assert "fp32 10; bf16 40 GFLOP/s" in out
     if "b" in variants:
         args.peer_json = "outputs/peer.json"
         peer = bench_train.peer_record(report, args)

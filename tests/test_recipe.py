@@ -63,6 +63,10 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
     for name in ("summary.csv", "summary.md", "summary.png"):
         assert (out / name).stat().st_size > 0
     assert "| ce" in proc.stdout and "focal(gamma=2.0)" in proc.stdout  # the printed table
+    # training.mixed_precision=auto (the default) says what it chose and why
+    from tagger.train.precision import resolve_mixed_precision
+
+    assert f"mixed precision: {resolve_mixed_precision('auto', 'cpu')[0]} (auto: this CPU" in proc.stderr
     # the tracker wrote training losses
     assert any(json.loads(line).get("ce-seed1/train_loss") is not None
                for line in (out / "logs").rglob("*.jsonl").__next__().read_text().splitlines()[1:])
