@@ -530,77 +530,60 @@ def compile_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
     return res
 
 
-def dropout_check(path: str, batches: list, num_labels: int, rounds: int, bf16: bool = False) -> dict[str, Any]:
-    """PyTorch's dropout against tagger's CPU-fast one (``training.fast_dropout``), interleaved on the same batches.
-
-    Two copies of the model, one with :func:`tagger.train.dropout.use_fast_dropout`; each round
-    runs both on the round's batch, in alternating order. Ratios compare the minimum per batch and
-    the median of the paired per-round times.
-    """
+def interleaved_ab(setups: dict[str, tuple[Any, bool]], batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
+    """Training steps of two set-ups, interleaved on the same batches: ``{name: (model, bf16)}``, the
+    baseline first. Each round runs both on the round's batch, in alternating order. ``speedup``
+    compares the sums over batches of the minimum step time, ``speedup_median_paired`` the median of
+    the per-round ratios (baseline over candidate)."""
     from tagger.losses import build_loss
-    from tagger.train.dropout import use_fast_dropout
     from tagger.train.optim import build_optimizer
 
     ce = build_loss("ce", num_labels=num_labels)
+    (base, _), (cand, _) = list(setups.items())
     steps = {}
-    swapped: dict[str, Any] = {}
-    for mode in ("torch", "fast"):
-        model = new_model(path, num_labels)
-        if mode == "fast":
-            swapped = use_fast_dropout(model)
+    for name, (model, bf16) in setups.items():
         model.train()
         opt = build_optimizer(model, 5e-5, 0.0)
-        steps[mode] = (model, opt)
+        steps[name] = (model, opt, bf16)
         train_step_fn(model, ce, opt, batches[0], bf16)()  # warm-up
-    times: dict[str, dict[int, list[float]]] = {"torch": {}, "fast": {}}
+    times: dict[str, dict[int, list[float]]] = {base: {}, cand: {}}
     for r in range(rounds):
         bi = r % len(batches)
-        for mode in (("torch", "fast") if r % 2 == 0 else ("fast", "torch")):
-            model, opt = steps[mode]
+        for name in ((base, cand) if r % 2 == 0 else (cand, base)):
+            model, opt, bf16 = steps[name]
             step = train_step_fn(model, ce, opt, batches[bi], bf16)
             t0 = time.perf_counter()
             step()
-            times[mode].setdefault(bi, []).append(time.perf_counter() - t0)
+            times[name].setdefault(bi, []).append(time.perf_counter() - t0)
     mins = {m: sum(min(ts) for ts in per.values()) for m, per in times.items()}
-    paired = [t / f for bi in times["torch"] for t, f in zip(times["torch"][bi], times["fast"][bi])]
+    paired = [x / y for bi in times[base] for x, y in zip(times[base][bi], times[cand][bi])]
     return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
-            "speedup": mins["torch"] / mins["fast"], "speedup_median_paired": statistics.median(paired),
-            "swapped": swapped, "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
+            "speedup": mins[base] / mins[cand], "speedup_median_paired": statistics.median(paired),
+            "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
+
+
+def dropout_check(path: str, batches: list, num_labels: int, rounds: int, bf16: bool = False) -> dict[str, Any]:
+    """PyTorch's dropout ("torch") against tagger's CPU-fast one ("fast", ``training.fast_dropout``), interleaved
+    on the same batches (:func:`interleaved_ab`), in (a)'s precision."""
+    from tagger.train.dropout import use_fast_dropout
+
+    fast = new_model(path, num_labels)
+    swapped = use_fast_dropout(fast)
+    res = interleaved_ab({"torch": (new_model(path, num_labels), bf16), "fast": (fast, bf16)}, batches, num_labels,
+                         rounds)
+    return {**res, "swapped": swapped}
 
 
 def precision_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
-    """fp32 against bf16 autocast training steps (both with tagger's fast dropout), interleaved on the same batches.
-
-    Two copies of the model; each round runs both on the round's batch, in alternating order. Ratios
-    compare the minimum per batch and the median of the paired per-round times.
-    """
-    from tagger.losses import build_loss
+    """fp32 against bf16 autocast training steps (both with tagger's fast dropout), interleaved on the same
+    batches (:func:`interleaved_ab`)."""
     from tagger.train.dropout import use_fast_dropout
-    from tagger.train.optim import build_optimizer
 
-    ce = build_loss("ce", num_labels=num_labels)
-    steps = {}
-    for mode in ("fp32", "bf16"):
-        model = new_model(path, num_labels)
+    models = {mode: new_model(path, num_labels) for mode in ("fp32", "bf16")}
+    for model in models.values():
         use_fast_dropout(model)
-        model.train()
-        opt = build_optimizer(model, 5e-5, 0.0)
-        steps[mode] = (model, opt)
-        train_step_fn(model, ce, opt, batches[0], mode == "bf16")()  # warm-up
-    times: dict[str, dict[int, list[float]]] = {"fp32": {}, "bf16": {}}
-    for r in range(rounds):
-        bi = r % len(batches)
-        for mode in (("fp32", "bf16") if r % 2 == 0 else ("bf16", "fp32")):
-            model, opt = steps[mode]
-            step = train_step_fn(model, ce, opt, batches[bi], mode == "bf16")
-            t0 = time.perf_counter()
-            step()
-            times[mode].setdefault(bi, []).append(time.perf_counter() - t0)
-    mins = {m: sum(min(ts) for ts in per.values()) for m, per in times.items()}
-    paired = [a / b for bi in times["fp32"] for a, b in zip(times["fp32"][bi], times["bf16"][bi])]
-    return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
-            "speedup": mins["fp32"] / mins["bf16"], "speedup_median_paired": statistics.median(paired),
-            "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
+    return interleaved_ab({"fp32": (models["fp32"], False), "bf16": (models["bf16"], True)}, batches, num_labels,
+                          rounds)
 
 
 def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:

@@ -100,7 +100,7 @@ class TrainingConfig:
         default="auto",
         metadata={"help": "'auto': bf16/fp16 if `accelerate launch --mixed_precision` or `accelerate config` asks "
                           "for it, else bf16 autocast where the hardware multiplies bf16 natively (a CPU with "
-                          "AVX512-BF16/AMX: MiniLM steps 1.8x faster on Zen 4; a GPU from Ampere on), else fp32. "
+                          "AVX512-BF16/AMX: MiniLM steps 1.7-1.9x faster on Zen 4; a GPU from Ampere on), else fp32. "
                           "'no' (fp32), 'bf16' or 'fp16' force it; null leaves it to Accelerate. Weights, "
                           "optimizer and loss stay fp32."},
     )
