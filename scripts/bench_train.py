@@ -329,7 +329,7 @@ def run_tagger(seed: int, args: argparse.Namespace, work: Path) -> Any:
         if not found:
             raise SystemExit(f"recipe wrote no runs/*/all_results.json under {out}")
         res = json.loads(found[0].read_text())
-        res["variant"], res["seed"] = "a", seed
+        res["variant"], res["seed"], res["precision"] = "a", seed, args.tagger_precision
         res["model_dir"] = str(found[0].parent / "model")
         res["process_seconds"] = time.perf_counter() - t0
         res["command"] = " ".join(["python", "recipes/ner.py", *recipe_overrides(args, seed, Path("OUT"))])
@@ -810,14 +810,11 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if args.smoke:
         finishers = [start(v, seed) for v, seed in todo]
         runs = [finish() for finish in finishers]
-        for r in runs:
-            r.setdefault("precision", args.tagger_precision if r["variant"] == "a" else "no")
     else:
         for v, seed in todo:
             print(f"  {NAMES[v]}, seed {seed} ...", flush=True)
             load0 = os.getloadavg()[0]
             r = start(v, seed)()
-            r.setdefault("precision", args.tagger_precision if v == "a" else "no")
             # the 1-minute load average before and after: other processes share the cores
             r["load_average"] = [load0, os.getloadavg()[0]]
             runs.append(r)

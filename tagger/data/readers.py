@@ -22,7 +22,7 @@ from tagger.data.schemes import chunks, convert_tags, detect_scheme, labels_for_
 from tagger.errors import InputError
 
 if TYPE_CHECKING:
-    import datasets  # imported where used: ~0.8 s that `tagger predict` (which only reads files) never needs
+    import datasets  # imported where used: `tagger predict` (which only reads files) starts 0.4 s sooner
 
 logger = logging.getLogger(__name__)
 
