@@ -41,9 +41,9 @@ from tagger.config import RecipeConfig, config_to_dict, help_text, load_config
 from tagger.data import load_ner_dataset
 from tagger.errors import ConfigError, InputError, TaggerError
 from tagger.io import atomic_dir, atomic_open, atomic_write_json
-from tagger.losses import build_loss
+from tagger.losses import build_loss, loss_label
 from tagger.metrics import score_sequences
-from tagger.sweep import loss_label, run_folder_name, summarize, write_summary
+from tagger.sweep import run_folder_name, summarize, write_summary
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import merge_window_predictions, predict_windows

@@ -21,6 +21,8 @@ import yaml
 
 from tagger.catalog import PACKAGED_ENCODER
 from tagger.errors import ConfigError
+from tagger.metrics import MODES
+from tagger.train.precision import PRECISIONS
 
 
 
@@ -313,9 +315,9 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
 
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "training.metric_mode": ("conlleval", "strict"),
+    "training.metric_mode": MODES,
     "training.checkpointing": ("epoch", "no"),
-    "training.mixed_precision": ("auto", "no", "bf16", "fp16"),
+    "training.mixed_precision": PRECISIONS,
     "output.report_to": ("auto", "jsonl", "tensorboard", "none"),
 }
 

@@ -14,19 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from tagger.losses.labels import loss_label
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 BASELINE = "ce"
-
-
-def loss_label(spec: dict[str, Any]) -> str:
-    """A readable, unique name for a loss and its parameters: ``focal(alpha=0.25, gamma=2.0)``."""
-    params = {k: v for k, v in spec.items() if k != "name"}
-    if not params:
-        return str(spec["name"])
-    return f"{spec['name']}(" + ", ".join(f"{k}={params[k]}" for k in sorted(params)) + ")"
 
 
 def run_folder_name(spec: dict[str, Any], seed: int) -> str:

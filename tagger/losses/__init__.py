@@ -19,6 +19,7 @@ from tagger.losses.base import IGNORE_INDEX, TokenLoss, _suggest
 from tagger.losses.ce import CrossEntropy
 from tagger.losses.dice import Dice
 from tagger.losses.focal import Focal, SigmoidFocal
+from tagger.losses.labels import loss_label
 from tagger.losses.poly import Poly1
 from tagger.losses.smoothing import LabelSmoothing
 from tagger.losses.truncation import HardTruncation, SigmoidSoftTruncation, SoftTruncation
@@ -73,4 +74,4 @@ def build_loss(
                         reduction=reduction, detach_weight=detach_weight, **params)
 
 
-__all__ = ["LOSSES", "IGNORE_INDEX", "TokenLoss", "build_loss", "loss_params"]
+__all__ = ["LOSSES", "IGNORE_INDEX", "TokenLoss", "build_loss", "loss_label", "loss_params"]
