@@ -8,13 +8,15 @@ percent and makes every batch cost about the same.
 
 from __future__ import annotations
 
-import math
+import logging
 import random
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch.utils.data import Sampler
+
+logger = logging.getLogger(__name__)
 
 
 def pack_by_length(lengths: Sequence[int], max_tokens: int, max_sentences: int, order: Sequence[int]) -> list[list[int]]:
@@ -41,7 +43,10 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
     Windows are sorted by length (ties broken at random per epoch, so equal-length windows meet
     different partners) and packed greedily; with ``shuffle`` the order of the batches is random.
     The number of batches is the same in every epoch (it depends only on the sorted lengths), which
-    keeps the learning-rate schedule exact. ``set_epoch`` must be called before each epoch for a new
+    keeps the learning-rate schedule exact. With ``num_shards`` n > 1 (one per process), the number of
+    batches is made a multiple of n by halving the fullest batches, and batches are ordered in
+    rounds of n of similar cost, so that Accelerate's sharding (batch i to process i mod n) gives
+    every process the same number of non-empty steps and each window once per epoch. ``set_epoch`` must be called before each epoch for a new
     order; the order is a pure function of (seed, epoch), so a resumed run sees the same batches.
     """
 
@@ -52,21 +57,31 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         max_sentences: int = 10**9,
         shuffle: bool = True,
         seed: int = 0,
+        num_shards: int = 1,
     ) -> None:
         if max_tokens <= 0 or max_sentences <= 0:
             raise ValueError("max_tokens and max_sentences must be positive")
         longest = max(lengths) if len(lengths) else 0
         if longest > max_tokens:
             raise ValueError(f"max_tokens_per_batch={max_tokens} is below the longest window ({longest} subwords)")
+        if num_shards < 1:
+            raise ValueError("num_shards must be at least 1")
         self.lengths = list(lengths)
         self.max_tokens = max_tokens
         self.max_sentences = max_sentences
         self.shuffle = shuffle
         self.seed = seed
+        self.num_shards = num_shards
         self.epoch = 0
+        self.repeated_windows = 0  # windows trained twice per epoch to give every shard a batch (tiny data only)
         self._num_batches = len(self._batches(0))
-        # Accelerate reads these attributes when it shards a batch sampler across processes.
-        self.batch_size = max(1, math.floor(max_tokens / max(1, longest)))
+        if self.repeated_windows:
+            logger.warning("%d windows for %d processes: %d windows repeat in the last round of every epoch",
+                           len(self.lengths), num_shards, self.repeated_windows)
+        # Accelerate's BatchSamplerShard hands batch i to process i mod n. With a batch_size it would take
+        # every batch of another length for the incomplete last one and rebuild batches from its remainder
+        # logic (empty batches on some ranks); None tells it that batches have a dynamic length.
+        self.batch_size = None
         self.drop_last = False
 
     def set_epoch(self, epoch: int) -> None:
@@ -80,9 +95,42 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         else:
             order = sorted(range(len(self.lengths)), key=self.lengths.__getitem__)
         batches = pack_by_length(self.lengths, self.max_tokens, self.max_sentences, order)
+        if self.num_shards > 1:
+            batches = self._even_rounds(batches)
+            return self._balanced_order(batches, rng if self.shuffle else None)
         if self.shuffle:
             rng.shuffle(batches)
         return batches
+
+    def _even_rounds(self, batches: list[list[int]]) -> list[list[int]]:
+        """Split the fullest batches until every shard gets the same number of batches.
+
+        Halving a batch keeps each window exactly once per epoch; only when there are fewer windows
+        than shards do windows repeat (counted in ``repeated_windows``).
+        """
+        batches = [list(b) for b in batches]
+        while len(batches) % self.num_shards:
+            fullest = max(range(len(batches)), key=lambda i: len(batches[i]))
+            if len(batches[fullest]) < 2:
+                break
+            half = len(batches[fullest]) // 2
+            batches[fullest:fullest + 1] = [batches[fullest][:half], batches[fullest][half:]]
+        missing = -len(batches) % self.num_shards
+        self.repeated_windows = sum(len(b) for b in batches[:missing])
+        return batches + [list(b) for b in batches[:missing]]
+
+    def _cost(self, batch: list[int]) -> int:
+        return len(batch) * max(self.lengths[i] for i in batch)  # padded subwords: what a step computes
+
+    def _balanced_order(self, batches: list[list[int]], rng: random.Random | None) -> list[list[int]]:
+        """Rounds of ``num_shards`` batches of similar cost (a rank waits for the slowest), rounds shuffled."""
+        by_cost = sorted(batches, key=self._cost, reverse=True)
+        rounds = [by_cost[i:i + self.num_shards] for i in range(0, len(by_cost), self.num_shards)]
+        if rng is not None:
+            rng.shuffle(rounds)
+            for r in rounds:  # which rank gets the bigger batch of a round changes from round to round
+                rng.shuffle(r)
+        return [b for r in rounds for b in r]
 
     def __iter__(self) -> Iterator[list[int]]:
         yield from self._batches(self.epoch)
