@@ -94,7 +94,8 @@ def test_library_defaults_are_the_measured_default_sweep():
     library = load_config(None)
     shipped = load_config(REPO / "recipes" / "configs" / "default.yaml")
     for section in ("model", "data", "training", "output"):
-        assert dataclasses.asdict(getattr(library, section)) == dataclasses.asdict(getattr(shipped, section)), section
+        got, want = dataclasses.asdict(getattr(library, section)), dataclasses.asdict(getattr(shipped, section))
+        assert got == want, section
     t = library.training
     assert (t.epochs, t.learning_rate, t.max_tokens_per_batch, t.max_sentences_per_batch) == (2, 1.5e-4, 1024, 32)
 
