@@ -44,72 +44,6 @@ class CardSafetyError(TaggerError, ValueError):
 _GENERIC_DOMAIN = ("the domain, language and time period of the training data set; check its documentation "
                    "before using the model on other text")
 
-# ---------------------------------------------------------------------------------------- known losses
-
-_LOSS_BIBTEX: dict[str, str] = {
-    "focal": """@inproceedings{lin2017focal,
-    title = {Focal Loss for Dense Object Detection},
-    author = {Lin, Tsung-Yi and Goyal, Priya and Girshick, Ross and He, Kaiming and Doll{\\'a}r, Piotr},
-    booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
-    year = {2017},
-    pages = {2980--2988},
-}""",
-    "dice": """@inproceedings{li-etal-2020-dice,
-    title = "Dice Loss for Data-imbalanced {NLP} Tasks",
-    author = "Li, Xiaoya and Sun, Xiaofei and Meng, Yuxian and Liang, Junjun and Wu, Fei and Li, Jiwei",
-    booktitle = "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics",
-    year = "2020",
-    pages = "465--476",
-    url = "https://aclanthology.org/2020.acl-main.45",
-}""",
-    "poly1": """@inproceedings{leng2022polyloss,
-    title = {PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions},
-    author = {Leng, Zhaoqi and Tan, Mingxing and Liu, Chenxi and Cubuk, Ekin Dogus and Shi, Xiaojie and Cheng, Shuyang and Anguelov, Dragomir},
-    booktitle = {International Conference on Learning Representations (ICLR)},
-    year = {2022},
-}""",
-    "label_smoothing": """@inproceedings{szegedy2016rethinking,
-    title = {Rethinking the Inception Architecture for Computer Vision},
-    author = {Szegedy, Christian and Vanhoucke, Vincent and Ioffe, Sergey and Shlens, Jon and Wojna, Zbigniew},
-    booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
-    year = {2016},
-    pages = {2818--2826},
-}""",
-    "ce": """@inproceedings{cui2019class,
-    title = {Class-Balanced Loss Based on Effective Number of Samples},
-    author = {Cui, Yin and Jia, Menglin and Lin, Tsung-Yi and Song, Yang and Belongie, Serge},
-    booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
-    year = {2019},
-    pages = {9268--9277},
-}""",
-}
-_LOSS_BIBTEX["sigmoid_focal"] = _LOSS_BIBTEX["focal"]
-_LOSS_BIBTEX["soft_truncation"] = _LOSS_BIBTEX["focal"]
-_LOSS_BIBTEX["sigmoid_soft_truncation"] = _LOSS_BIBTEX["focal"]
-
-# Why a practitioner would pick each loss for NER, where most tokens are the easy class O.
-_LOSS_WHY: dict[str, str] = {
-    "ce": ("Cross-entropy is the standard baseline; optional class weights raise the weight of rare entity "
-           "labels against the dominant O label."),
-    "focal": ("Focal loss scales each token's cross-entropy by (1 - p_t)^gamma, so the many tokens the model "
-              "already gets right (mostly O) contribute little and training concentrates on hard, usually "
-              "entity, tokens."),
-    "sigmoid_focal": ("The one-vs-rest (sigmoid) focal loss down-weights easy decisions per label, so the "
-                      "abundant, easy O decisions do not dominate the gradient."),
-    "dice": ("Dice loss approximates F1 rather than accuracy, which matches the entity-level evaluation and is "
-             "less swayed by the many O tokens."),
-    "poly1": ("Poly-1 adds eps (1 - p_t) to cross-entropy, a one-parameter change to how strongly confident "
-              "tokens keep contributing."),
-    "label_smoothing": ("Label smoothing keeps the model from becoming over-confident, which helps with noisy "
-                        "or inconsistent annotation."),
-    "hard_truncation": ("Truncated cross-entropy drops tokens that are already predicted with high confidence "
-                        "(mostly O), so training time goes to the uncertain tokens."),
-    "soft_truncation": ("Softened truncation down-weights confidently correct tokens smoothly, the continuous "
-                        "counterpart of dropping them."),
-    "sigmoid_soft_truncation": ("The one-vs-rest form of softened truncation: easy per-label decisions get "
-                                "small weights."),
-}
-
 _HP_NAMES: dict[str, str] = {
     "learning_rate": "learning rate",
     "epochs": "epochs",
@@ -373,6 +307,19 @@ def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:
     return [f"{t} (F1 {_pct(f1, 1)}, {support} entities)" for f1, support, t in scored[:n]]
 
 
+def _loss_facts(name: str) -> tuple[str, str]:
+    """``(why, bibtex)`` from the loss class registered as ``name``, or ``("", "")``.
+
+    A name the registry does not know (an old run folder whose loss was since renamed or removed)
+    still renders: the card then shows the formula and citation text the run recorded.
+    """
+    # Imported here: the losses bring torch, which checking or rendering a card does not otherwise need.
+    from tagger.losses import LOSSES
+
+    cls = LOSSES.get(name)
+    return (cls.why, cls.bibtex) if cls is not None else ("", "")
+
+
 def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: DatasetInfo | None) -> list[dict[str, str]]:
     out: list[dict[str, str]] = []
     if ds_entry is not None:
@@ -380,7 +327,7 @@ def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Datas
     elif (info.get("dataset") or {}).get("citation"):
         out.append({"what": "Data set", "bibtex": "", "text": str(info["dataset"]["citation"])})
     name = str(loss.get("name") or "")
-    bib = _LOSS_BIBTEX.get(name, "")
+    bib = _loss_facts(name)[1]
     text = str(loss.get("citation") or "")
     if bib or text:
         out.append({"what": f"Loss: {name}", "bibtex": bib, "text": text})
@@ -422,7 +369,7 @@ def _view(info: Mapping[str, Any]) -> dict[str, Any]:
         "loss_params": _params_text(loss.get("params")),
         "loss_param_rows": [(k, _fmt_value(v)) for k, v in (loss.get("params") or {}).items()],
         "loss_formula": loss.get("formula") or "",
-        "loss_why": _LOSS_WHY.get(str(loss.get("name")), ""),
+        "loss_why": _loss_facts(str(loss.get("name") or ""))[0],
         "hyperparameters": [(_HP_NAMES.get(k, k.replace("_", " ")), _fmt_value(v)) for k, v in hyper.items()],
         "first_subword_labels": first_sub,
         "best_epoch": info.get("best_epoch"),

@@ -12,6 +12,7 @@ from huggingface_hub import ModelCard
 
 from tagger.cards import CardSafetyError, assert_card_clean, card_problems, render_model_card, write_model_card
 from tagger.errors import TaggerError
+from tagger.losses import LOSSES
 
 TOKEN_LIKE = "hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
 
@@ -220,3 +221,38 @@ def test_custom_template(tmp_path: Path) -> None:
     card = render_model_card(INFO, template_path=str(tpl))
     assert card.text.strip() == f"# {card.data.model_name} on WNUT-17 Emerging and Rare Entities"
     assert len(card.data.eval_results) == 8
+
+
+LIN_2017_BIBTEX = r"""@inproceedings{lin2017focal,
+    title = {Focal Loss for Dense Object Detection},
+    author = {Lin, Tsung-Yi and Goyal, Priya and Girshick, Ross and He, Kaiming and Doll{\'a}r, Piotr},
+    booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+    year = {2017},
+    pages = {2980--2988},
+}"""
+
+
+def test_focal_card_carries_the_focal_why_and_lin_et_al_bibtex(card_path: Path) -> None:
+    text = ModelCard.load(card_path).text
+    assert ("Focal loss scales each token's cross-entropy by (1 - p_t)^gamma, so the many tokens the model "
+            "already gets right (mostly O) contribute little and training concentrates on hard, usually "
+            "entity, tokens.") in text
+    assert f"```bibtex\n{LIN_2017_BIBTEX}\n```" in text
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_loss_card_shows_the_why_and_bibtex_of_its_class(name: str) -> None:
+    cls = LOSSES[name]
+    text = render_model_card(info(loss={"name": name, "params": {}, "formula": cls.formula,
+                                        "citation": cls.citation})).text
+    assert cls.why in text and f"```bibtex\n{cls.bibtex}\n```" in text
+    assert f"**Loss: {name}**: {cls.citation}" in text
+
+
+def test_card_of_a_loss_the_registry_does_not_know_still_renders() -> None:
+    # e.g. a card rendered again from an old run folder whose loss was since renamed
+    run = info(loss={"name": "old_focal", "params": {"gamma": 2.0}, "formula": "-(1 - p_t)^gamma log p_t",
+                     "citation": "Lin et al. 2017"})
+    text = render_model_card(run).text
+    assert "## Training objective: old_focal" in text and "**Loss: old_focal**: Lin et al. 2017" in text
+    assert "lin2017focal" not in text and "Focal loss scales" not in text

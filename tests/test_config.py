@@ -1,3 +1,4 @@
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -86,3 +87,20 @@ def test_yaml_no_for_string_options_and_choices():
 def test_untrusted_code_and_pickle_are_off_by_default():
     cfg = load_config(REPO / "recipes" / "configs" / "default.yaml")
     assert cfg.model.trust_remote_code is False and cfg.model.allow_pickle_weights is False
+
+
+def test_library_defaults_are_the_measured_default_sweep():
+    # A config file that leaves a key out must train as the measured default sweep did.
+    library = load_config(None)
+    shipped = load_config(REPO / "recipes" / "configs" / "default.yaml")
+    for section in ("model", "data", "training", "output"):
+        got, want = dataclasses.asdict(getattr(library, section)), dataclasses.asdict(getattr(shipped, section))
+        assert got == want, section
+    t = library.training
+    assert (t.epochs, t.learning_rate, t.max_tokens_per_batch, t.max_sentences_per_batch) == (2, 1.5e-4, 1024, 32)
+
+
+def test_help_shows_the_defaults_a_run_uses():
+    text = help_text()
+    assert "training.epochs (int, default 2)" in text and "training.learning_rate (float, default 0.00015)" in text
+    assert "training.max_sentences_per_batch (int, default 32)" in text

@@ -1,18 +1,23 @@
 """The loss library against independent float64 references, identities, pinned numbers and numerics.
 
-The references below are written from the formulas of the issue, one token and one class at a time
-with naive float64 maths (no log-softmax, no margins), so they share no code with tagger.losses.
+The references below are written from the losses' published formulas and TokenLoss's documented
+reductions, one token and one class at a time with naive float64 maths (no log-softmax, no margins),
+so they share no code with tagger.losses.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
 from tagger.errors import ConfigError
+import tagger.losses
 from tagger.losses import LOSSES, build_loss
 
 C = 5
@@ -99,7 +104,7 @@ def ref_token(name: str, params: dict, x: torch.Tensor, t: int, weights, detach:
 
 
 def ref_loss(name, params, x, labels, reduction="mean", detach=False, counts=None):
-    """x [..., C] float64, labels [...] -> reference loss with the issue's reductions."""
+    """x [..., C] float64, labels [...] -> reference loss with TokenLoss's documented reductions."""
     spec = params.get("class_weights", params.get("alpha")) if name in ("ce", "focal") else None
     weights = ref_class_weights(spec, counts, params.get("beta", 0.999), x.shape[-1])
     flat_x, flat_y = x.reshape(-1, x.shape[-1]), labels.reshape(-1)
@@ -365,7 +370,8 @@ def test_one_minus_softmax_weight_is_accurate_near_p_t_one():
     assert float(got) == pytest.approx(want, rel=1e-5, abs=0)
 
 
-def test_precision_follows_the_issue():
+def test_precision_follows_the_documented_rule():
+    # float16 / bfloat16 / float32 logits are computed and returned in float32, float64 stays float64
     x, y = _batch()
     for dtype, out in [(torch.float16, torch.float32), (torch.bfloat16, torch.float32),
                        (torch.float32, torch.float32), (torch.float64, torch.float64)]:
@@ -522,3 +528,69 @@ def test_repr_lists_parameters():
     assert repr(build_loss("focal", 13, gamma=0.5, alpha="inverse_frequency", class_counts=[1] * 13)) == (
         "Focal(num_labels=13, o_label_id=0, gamma=0.5, alpha='inverse_frequency', reduction='mean', "
         "detach_weight=False)")
+
+
+def _bibtex_entries(text: str) -> list[tuple[str, str, str]]:
+    """(type, key, body) of each ``@type{key, body}`` in ``text``; AssertionError if not only entries."""
+    entries = []
+    i = 0
+    while True:
+        m = re.compile(r"@([A-Za-z]+)\s*\{\s*([^\s,{}]+)\s*,").search(text, i)
+        if m is None:
+            assert text[i:].strip() == "", f"text outside an entry: {text[i:]!r}"
+            return entries
+        assert text[i:m.start()].strip() == "", f"text outside an entry: {text[i:m.start()]!r}"
+        depth, j = 1, m.end()
+        while depth:
+            assert j < len(text), "unbalanced braces"
+            depth += {"{": 1, "}": -1}.get(text[j], 0)
+            j += 1
+        entries.append((m.group(1).lower(), m.group(2), text[m.end():j - 1]))
+        i = j
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_every_registered_loss_states_name_formula_citation_why_and_bibtex(name):
+    cls = LOSSES[name]
+    assert cls.name == name
+    for attr in ("formula", "citation", "why", "bibtex"):
+        value = getattr(cls, attr)
+        assert isinstance(value, str) and value.strip(), f"{cls.__name__}.{attr} is empty"
+    entries = _bibtex_entries(cls.bibtex)
+    assert len(entries) == 1, f"{cls.__name__}.bibtex must hold exactly one entry"
+    kind, key, body = entries[0]
+    assert kind in ("inproceedings", "article", "misc", "book", "techreport")
+    fields = {f.lower() for f in re.findall(r"(?:^|,)\s*([A-Za-z]+)\s*=", body)}
+    assert {"title", "author", "year"} <= fields, fields
+
+
+def test_bibtex_check_rejects_what_is_not_one_entry():
+    assert len(_bibtex_entries("@misc{a, title = {x}}")) == 1
+    assert len(_bibtex_entries("@misc{a, title = {x}}\n@misc{b, title = {y}}")) == 2
+    for bad in ("@misc{a, title = {x}", "Lin et al. 2017 @misc{a, title = {x}}", "Lin et al. 2017"):
+        with pytest.raises(AssertionError):
+            _bibtex_entries(bad)
+    assert _bibtex_entries("") == []
+
+
+def test_no_loss_module_imports_the_package_that_imports_it():
+    # tagger/losses/__init__.py imports every module here; one importing the package back (even inside
+    # a function) is a cycle that works only as long as the import happens late enough.
+    folder = Path(tagger.losses.__file__).parent
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                assert not (node.level and not node.module), f"{path.name}: from . import"
+                assert node.level or node.module != "tagger.losses", f"{path.name} imports tagger.losses"
+            elif isinstance(node, ast.Import):
+                assert all(a.name != "tagger.losses" for a in node.names), f"{path.name} imports tagger.losses"
+
+
+def test_detach_weight_is_refused_by_the_class_itself_too():
+    # build_loss lists the losses with a weight; the base class refuses on its own when built directly
+    with pytest.raises(ConfigError, match=r"only to losses with a modulating weight; 'poly1' has none"):
+        LOSSES["poly1"](num_labels=C, detach_weight=True)
+    with pytest.raises(ConfigError, match="detach_weight must be true or false"):
+        build_loss("focal", C, detach_weight="yes")

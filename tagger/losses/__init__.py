@@ -3,8 +3,20 @@
 >>> loss_fn = build_loss("focal", num_labels=13, o_label_id=0, gamma=2.0)
 >>> loss = loss_fn(logits, labels)  # logits [..., 13], labels [...] int64 (-100 ignored) -> scalar
 
-Adding a loss: a :class:`~tagger.losses.base.TokenLoss` subclass (``name``, ``formula``,
-``citation``, ``per_token``), one line in :data:`LOSSES`, and a test; the recipe needs no change.
+Adding a loss, in three steps; the recipe, the config and the model card need no change:
+
+1. a :class:`~tagger.losses.base.TokenLoss` subclass in its own module with the class attributes
+   ``name`` (its key in :data:`LOSSES`), ``formula`` (the per-token loss in one line), ``citation``
+   (the source in one line), ``why`` (why one would pick it for NER, shown on the model card) and
+   ``bibtex`` (one BibTeX entry for the citation), ``has_weight = True`` if it has a modulating
+   weight ``detach_weight`` can hold constant, and ``per_token(x [N, C], target [N]) -> [N]``;
+   parameters are keyword arguments of ``__init__`` after the common ones, checked with
+   :mod:`tagger.losses.checks`; :mod:`tagger.losses.kernels` has the stable target margin
+   (``log p_t`` and ``log(1 - p_t)`` without cancellation), :mod:`tagger.losses.weights` the
+   per-class weights;
+2. one line ``"name": Class`` in :data:`LOSSES`;
+3. a test: its formula in ``ref_token`` and a case in ``SPECS`` (``tests/test_losses.py``), which
+   also checks that its ``name``, ``formula``, ``citation``, ``why`` and ``bibtex`` are filled in.
 """
 
 from __future__ import annotations
@@ -15,8 +27,9 @@ from typing import Any
 from torch import nn
 
 from tagger.errors import ConfigError
-from tagger.losses.base import IGNORE_INDEX, TokenLoss, _suggest
+from tagger.losses.base import IGNORE_INDEX, TokenLoss
 from tagger.losses.ce import CrossEntropy
+from tagger.losses.checks import check_bool, suggest
 from tagger.losses.dice import Dice
 from tagger.losses.focal import Focal, SigmoidFocal
 from tagger.losses.labels import loss_label
@@ -61,15 +74,20 @@ def build_loss(
     ``"effective_number"`` weights and ignored by the rest. Nothing passed in is modified.
     """
     if not isinstance(name, str) or name not in LOSSES:
-        hint = _suggest(name, LOSSES) if isinstance(name, str) else ""
+        hint = suggest(name, LOSSES) if isinstance(name, str) else ""
         raise ConfigError(f"unknown loss {name!r}{hint}; valid losses: {', '.join(LOSSES)}")
     valid = loss_params(name)
     unknown = sorted(set(params) - set(valid))
     if unknown:
-        hint = _suggest(unknown[0], valid)
+        hint = suggest(unknown[0], valid)
         shown = ", ".join(f"{k} (default {v!r})" for k, v in valid.items()) or "none"
         raise ConfigError(f"unknown parameter {', '.join(map(repr, unknown))} for loss {name!r}{hint}; "
                           f"valid parameters: {shown}")
+    if check_bool("detach_weight", detach_weight) and not LOSSES[name].has_weight:
+        # Checked here rather than in TokenLoss, which would have to import this package to list them.
+        with_weight = ", ".join(sorted(n for n, c in LOSSES.items() if c.has_weight))
+        raise ConfigError(f"detach_weight applies only to losses with a modulating weight ({with_weight}); "
+                          f"{name!r} has none")
     return LOSSES[name](num_labels=num_labels, o_label_id=o_label_id, class_counts=class_counts,
                         reduction=reduction, detach_weight=detach_weight, **params)
 

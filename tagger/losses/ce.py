@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from tagger.losses.base import TokenLoss
-from tagger.losses.weights import resolve_class_weights
+from tagger.losses.weights import apply_class_weights, register_class_weights
 
 
 class CrossEntropy(TokenLoss):
@@ -23,25 +23,26 @@ class CrossEntropy(TokenLoss):
     formula = "-w_t log p_t"
     citation = ("cross-entropy; class weights by effective number: Cui et al. 2019, Class-Balanced Loss "
                 "Based on Effective Number of Samples (CVPR)")
+    why = ("Cross-entropy is the standard baseline; optional class weights raise the weight of rare entity "
+           "labels against the dominant O label.")
+    bibtex = """@inproceedings{cui2019class,
+    title = {Class-Balanced Loss Based on Effective Number of Samples},
+    author = {Cui, Yin and Jia, Menglin and Lin, Tsung-Yi and Song, Yang and Belongie, Serge},
+    booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+    year = {2019},
+    pages = {9268--9277},
+}"""
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
                  detach_weight: bool = False, class_weights: Any = None, beta: Any = None) -> None:
         super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
-        self._spec = class_weights if isinstance(class_weights, (str, int, float, type(None))) else "list"
-        self._beta = beta
-        weights = resolve_class_weights("class_weights", class_weights, num_labels=num_labels, o_label_id=o_label_id,
-                                        class_counts=class_counts, beta=beta)
         self.class_weights: torch.Tensor | None
-        self.register_buffer("class_weights", weights, persistent=False)
+        self._weight_params = register_class_weights(
+            self, "class_weights", class_weights, num_labels=num_labels, o_label_id=o_label_id,
+            class_counts=class_counts, beta=beta)
 
     def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"class_weights": self._spec}
-        if self._beta is not None:
-            out["beta"] = self._beta
-        return out
+        return dict(self._weight_params)
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        nll = F.cross_entropy(x, target, reduction="none")
-        if self.class_weights is None:
-            return nll
-        return self.class_weights.to(x.dtype)[target] * nll
+        return apply_class_weights(self.class_weights, target, F.cross_entropy(x, target, reduction="none"))

@@ -7,7 +7,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number, margin_loss, target_margin
+from tagger.losses.base import TokenLoss
+from tagger.losses.checks import check_number
+from tagger.losses.kernels import margin_loss, target_margin
 
 
 class Dice(TokenLoss):
@@ -19,6 +21,16 @@ class Dice(TokenLoss):
     name = "dice"
     formula = "1 - (2 (1 - p_t)^alpha p_t + s) / ((1 - p_t)^alpha p_t + 1 + s)"
     citation = "Li et al. 2020, Dice Loss for Data-imbalanced NLP Tasks (ACL)"
+    why = ("Dice loss approximates F1 rather than accuracy, which matches the entity-level evaluation and is "
+           "less swayed by the many O tokens.")
+    bibtex = """@inproceedings{li-etal-2020-dice,
+    title = "Dice Loss for Data-imbalanced {NLP} Tasks",
+    author = "Li, Xiaoya and Sun, Xiaofei and Meng, Yuxian and Liang, Junjun and Wu, Fei and Li, Jiwei",
+    booktitle = "Proceedings of the 58th Annual Meeting of the Association for Computational Linguistics",
+    year = "2020",
+    pages = "465--476",
+    url = "https://aclanthology.org/2020.acl-main.45",
+}"""
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",

@@ -7,17 +7,20 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import (
-    TokenLoss,
-    check_number,
-    margin_loss,
-    one_vs_rest_logits,
-    one_vs_rest_loss,
-    target_margin,
-)
-from tagger.losses.weights import resolve_class_weights
+from tagger.losses.base import TokenLoss
+from tagger.losses.checks import check_number
+from tagger.losses.kernels import margin_loss, one_vs_rest_logits, one_vs_rest_loss, target_margin
+from tagger.losses.weights import apply_class_weights, register_class_weights
 
 FOCAL_CITATION = "Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)"
+# Also the reference of the truncation family, whose smooth forms are focal loss at gamma = 1.
+FOCAL_BIBTEX = r"""@inproceedings{lin2017focal,
+    title = {Focal Loss for Dense Object Detection},
+    author = {Lin, Tsung-Yi and Goyal, Priya and Girshick, Ross and He, Kaiming and Doll{\'a}r, Piotr},
+    booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+    year = {2017},
+    pages = {2980--2988},
+}"""
 
 
 class Focal(TokenLoss):
@@ -32,24 +35,23 @@ class Focal(TokenLoss):
     name = "focal"
     formula = "-alpha_t (1 - p_t)^gamma log p_t"
     citation = FOCAL_CITATION
+    why = ("Focal loss scales each token's cross-entropy by (1 - p_t)^gamma, so the many tokens the model "
+           "already gets right (mostly O) contribute little and training concentrates on hard, usually "
+           "entity, tokens.")
+    bibtex = FOCAL_BIBTEX
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
                  detach_weight: bool = False, gamma: Any = 2.0, alpha: Any = None, beta: Any = None) -> None:
         super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
         self.gamma = check_number("gamma", gamma, low=0.0)
-        self._spec = alpha if isinstance(alpha, (str, int, float, type(None))) else "list"
-        self._beta = beta
-        weights = resolve_class_weights("alpha", alpha, num_labels=num_labels, o_label_id=o_label_id,
-                                        class_counts=class_counts, beta=beta)
         self.alpha: torch.Tensor | None
-        self.register_buffer("alpha", weights, persistent=False)
+        self._weight_params = register_class_weights(
+            self, "alpha", alpha, num_labels=num_labels, o_label_id=o_label_id,
+            class_counts=class_counts, beta=beta)
 
     def params(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"gamma": self.gamma, "alpha": self._spec}
-        if self._beta is not None:
-            out["beta"] = self._beta
-        return out
+        return {"gamma": self.gamma, **self._weight_params}
 
     def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The modulating weight ``(1 - p_t)^gamma`` (without alpha): x [N, C], target [N] -> [N]."""
@@ -68,10 +70,7 @@ class Focal(TokenLoss):
         return loss, slope
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = margin_loss(x, target, self._loss_and_slope)
-        if self.alpha is not None:
-            loss = self.alpha.to(x.dtype)[target] * loss
-        return loss
+        return apply_class_weights(self.alpha, target, margin_loss(x, target, self._loss_and_slope))
 
 
 class SigmoidFocal(TokenLoss):
@@ -84,6 +83,9 @@ class SigmoidFocal(TokenLoss):
     name = "sigmoid_focal"
     formula = "sum_c a_c (1 - q_c)^gamma BCE(sigmoid(x_c), y_c), y = one-hot(t)"
     citation = FOCAL_CITATION
+    why = ("The one-vs-rest (sigmoid) focal loss down-weights easy decisions per label, so the abundant, "
+           "easy O decisions do not dominate the gradient.")
+    bibtex = FOCAL_BIBTEX
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number
+from tagger.losses.base import TokenLoss
+from tagger.losses.checks import check_number
 
 
 class Poly1(TokenLoss):
@@ -17,6 +18,15 @@ class Poly1(TokenLoss):
     formula = "-log p_t + eps (1 - p_t)"
     citation = ("Leng et al. 2022, PolyLoss: A Polynomial Expansion Perspective of Classification "
                 "Loss Functions (ICLR)")
+    why = ("Poly-1 adds eps (1 - p_t) to cross-entropy, a one-parameter change to how strongly confident "
+           "tokens keep contributing.")
+    bibtex = ("""@inproceedings{leng2022polyloss,
+    title = {PolyLoss: A Polynomial Expansion Perspective of Classification Loss Functions},
+    author = {Leng, Zhaoqi and Tan, Mingxing and Liu, Chenxi and Cubuk, Ekin Dogus and Shi, Xiaojie and """
+              """Cheng, Shuyang and Anguelov, Dragomir},
+    booktitle = {International Conference on Learning Representations (ICLR)},
+    year = {2022},
+}""")
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
                  detach_weight: bool = False, epsilon: Any = 1.0) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import TokenLoss, check_number
+from tagger.losses.base import TokenLoss
+from tagger.losses.checks import check_number
 
 
 class LabelSmoothing(TokenLoss):
@@ -16,6 +17,15 @@ class LabelSmoothing(TokenLoss):
     name = "label_smoothing"
     formula = "(1 - eps)(-log p_t) + eps * mean_c(-log p_c)"
     citation = "Szegedy et al. 2016, Rethinking the Inception Architecture for Computer Vision (CVPR)"
+    why = ("Label smoothing keeps the model from becoming over-confident, which helps with noisy or "
+           "inconsistent annotation.")
+    bibtex = """@inproceedings{szegedy2016rethinking,
+    title = {Rethinking the Inception Architecture for Computer Vision},
+    author = {Szegedy, Christian and Vanhoucke, Vincent and Ioffe, Sergey and Shlens, Jon and Wojna, Zbigniew},
+    booktitle = {Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition (CVPR)},
+    year = {2016},
+    pages = {2818--2826},
+}"""
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
                  detach_weight: bool = False, epsilon: Any = 0.1) -> None:

@@ -14,15 +14,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from tagger.losses.base import (
-    TokenLoss,
+from tagger.losses.base import TokenLoss
+from tagger.losses.checks import check_choice, check_number
+from tagger.losses.focal import FOCAL_BIBTEX
+from tagger.losses.kernels import (
     flat_index,
-    row_sum,
-    take,
-    check_choice,
-    check_number,
     one_vs_rest_logits,
     one_vs_rest_loss,
+    row_sum,
+    take,
     target_margin,
 )
 
@@ -130,6 +130,9 @@ class HardTruncation(TokenLoss):
     formula = "-1[p_t <= threshold] log p_t"
     citation = ("cross-entropy truncated at a confidence threshold (no single source paper); its smooth "
                 "counterpart is focal loss, Lin et al. 2017, Focal Loss for Dense Object Detection (ICCV)")
+    why = ("Truncated cross-entropy drops tokens that are already predicted with high confidence (mostly O), "
+           "so training time goes to the uncertain tokens.")
+    bibtex = FOCAL_BIBTEX  # no source paper of its own: its smooth counterpart's, as in the citation
     has_weight = True  # the step weight is already a constant; detach_weight changes nothing
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
@@ -164,6 +167,9 @@ class SoftTruncation(TokenLoss):
     formula = "-w log p_t, w = softmax(-k x)_t (neg_softmax) or 1 - softmax(k x)_t (one_minus_softmax)"
     citation = ("softened truncated cross-entropy; k = 1 one_minus_softmax is focal loss gamma = 1 "
                 "(Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)")
+    why = ("Softened truncation down-weights confidently correct tokens smoothly, the continuous "
+           "counterpart of dropping them.")
+    bibtex = FOCAL_BIBTEX
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
@@ -196,6 +202,8 @@ class SigmoidSoftTruncation(TokenLoss):
     formula = "sum_c y_c (-sigmoid(-k x_c) log sigmoid(x_c)) + (1 - y_c)(-sigmoid(k x_c) log sigmoid(-x_c))"
     citation = ("one-vs-rest (sigmoid) form of the softened truncated loss; at k = 1 it is sigmoid focal "
                 "loss gamma = 1 (Lin et al. 2017, Focal Loss for Dense Object Detection, ICCV)")
+    why = "The one-vs-rest form of softened truncation: easy per-label decisions get small weights."
+    bibtex = FOCAL_BIBTEX
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",

@@ -1,5 +1,8 @@
 """Per-class weights for ``ce`` (``class_weights``) and ``focal`` (``alpha``), resolved once at build time.
 
+:func:`register_class_weights` is all a loss needs: it resolves the spec, keeps the result as a buffer
+and returns the parameters for ``repr``; :func:`apply_class_weights` scales the per-token loss.
+
 Forms: ``None`` (no weights); a number ``a`` (``a`` for every entity label, ``1 - a`` for O); a list
 of C numbers; ``"inverse_frequency"`` or ``"effective_number"`` (Cui et al. 2019, ``beta``) from the
 training counts, normalised so that the mean weight over training tokens is 1.
@@ -13,9 +16,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 from tagger.errors import ConfigError
-from tagger.losses.base import check_number
+from tagger.losses.checks import check_number
 
 logger = logging.getLogger(__name__)
 
@@ -97,3 +101,37 @@ def resolve_class_weights(
         checked = [check_number(f"{param}[{i}]", v, low=0.0) for i, v in enumerate(values)]
         return torch.tensor(checked, dtype=torch.float32)
     raise ConfigError(f"{forms}; got {spec!r}")
+
+
+def register_class_weights(
+    module: nn.Module,
+    param: str,
+    spec: Any,
+    *,
+    num_labels: int,
+    o_label_id: int,
+    class_counts: Any,
+    beta: Any = None,
+) -> dict[str, Any]:
+    """Resolve ``spec`` and keep it on ``module`` as the buffer ``param`` (float32 [C], or None).
+
+    The buffer is not persistent: it follows ``.to()`` but stays out of the state dict, since it is
+    rebuilt from the config. Returns the parameters as the user gave them, for ``TokenLoss.params``:
+    ``{param: spec}`` (a list or tensor shown as ``"list"``), plus ``beta`` when given.
+    """
+    weights = resolve_class_weights(param, spec, num_labels=num_labels, o_label_id=o_label_id,
+                                    class_counts=class_counts, beta=beta)
+    module.register_buffer(param, weights, persistent=False)
+    shown: dict[str, Any] = {param: spec if isinstance(spec, (str, int, float, type(None))) else "list"}
+    if beta is not None:
+        shown["beta"] = beta
+    return shown
+
+
+def apply_class_weights(
+    weights: torch.Tensor | None, target: torch.Tensor, loss: torch.Tensor
+) -> torch.Tensor:
+    """``w_t * loss``: weights [C] (None: unweighted), target [N], loss [N] (float32/64) -> [N]."""
+    if weights is None:
+        return loss
+    return weights.to(loss.dtype)[target] * loss
