@@ -1,8 +1,9 @@
-"""Helpers shared by ``scripts/bench_train.py``, ``scripts/bench_predict.py`` and ``tests/test_pipeline_parity.py``.
+"""Helpers shared by the benchmarks (``bench_train.py`` and its ``_bench_*.py`` parts, ``bench_predict.py``)
+and ``tests/test_pipeline_parity.py``.
 
 Only the standard library, torch and transformers at import time: the reference (transformers-only)
 parts of the benchmarks must not train, read or score with the ``tagger`` package; the few facts they
-share with it (where data sets live, the packaged encoder's name) are imported lazily.
+share with it (where data sets live, what the packaged encoder's name loads) are imported lazily.
 """
 
 from __future__ import annotations

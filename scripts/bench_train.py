@@ -27,7 +27,8 @@ per batch, max length 128, CE):
 bf16 autocast on a CPU with AVX512-BF16/AMX, fp32 elsewhere); (b) and (c) keep the Trainer's default
 fp32, as run_ner.py does. ``--precision no`` compares fp32 with fp32.
 
-``--data`` picks the data set (``wnut17`` or ``conll2003``, read from $TAGGER_DATA_DIR or ../shared/data);
+``--data`` picks the data set (``wnut17`` or ``conll2003``, found where the recipe finds named data sets:
+$TAGGER_DATA_DIR, data/, ../shared/data);
 the recipe reads it with ``tagger.data``, the Trainer runs with ``_bench_common.read_conll`` (independent
 of tagger). ``--variants`` picks the runs (any of ``abcd``; ``--skip-reference`` = ``--variants a``),
 ``--seeds`` repeats them: for each seed, each variant (``--variants-extra-seeds`` narrows the variants

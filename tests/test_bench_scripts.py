@@ -42,6 +42,7 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     assert [r["precision"] for r in report["runs"]] == [auto, "no", "no", "bf16", "no"]
     assert report["settings"]["tagger_precision"] == auto
     assert "training.mixed_precision=auto" in report["runs"][0]["command"]
+    assert "data.data_dir" not in report["runs"][0]["command"]  # found as the recipe finds it: no machine path
     assert report["efficiency"]["matmul_2048_bf16_flops"] > 0  # (d) is judged against the bf16 peak
     assert "tokens_per_second_d_over_c" in {c["key"] for c in report["checks"]}
     for run in report["runs"]:
@@ -132,13 +133,15 @@ def test_child_runs_import_this_checkout_and_read_the_data_found_here(tmp_path: 
     root = tmp_path / "elsewhere"
     (root / "wnut17").mkdir(parents=True)
     (root / "wnut17" / "train.conll").write_text("a\tO\n")
+    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
+    assert "TAGGER_DATA_DIR" not in common.child_env()  # no data set named: no data root pinned
     monkeypatch.setenv("TAGGER_DATA_DIR", str(root))
-    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    other = str(tmp_path / "other-checkout")
+    monkeypatch.setenv("PYTHONPATH", other)
     env = common.child_env("wnut17")
     # the checkout the scripts sit in comes first, so a worktree's run never imports another checkout's tagger
-    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), "/somewhere/else"]
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), other]
     assert env["TAGGER_DATA_DIR"] == str(root) and env["HF_HUB_OFFLINE"] == "1"
-    assert "TAGGER_DATA_DIR" not in common.child_env() or common.child_env()["TAGGER_DATA_DIR"] == str(root)
     proc = subprocess.run([sys.executable, "-c", "import tagger, sys; sys.stdout.write(tagger.__file__)"],
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert Path(proc.stdout).resolve() == (REPO / "tagger" / "__init__.py").resolve(), proc.stderr
