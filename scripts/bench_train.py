@@ -185,7 +185,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
     """(variant, seed) in run order: for each seed, each variant (after the first seed, only the extra-seed ones)."""
     if getattr(args, "skip_training", False):
