@@ -1,7 +1,9 @@
-"""Helpers shared by ``scripts/bench_train.py``, ``scripts/bench_predict.py`` and ``tests/test_pipeline_parity.py``.
+"""Helpers shared by the benchmarks (``bench_train.py`` and its ``_bench_*.py`` parts, ``bench_predict.py``)
+and ``tests/test_pipeline_parity.py``.
 
 Only the standard library, torch and transformers at import time: the reference (transformers-only)
-parts of the benchmarks must not depend on the ``tagger`` package, whose parts are imported lazily.
+parts of the benchmarks must not train, read or score with the ``tagger`` package; the few facts they
+share with it (where data sets live, what the packaged encoder's name loads) are imported lazily.
 """
 
 from __future__ import annotations
@@ -9,8 +11,10 @@ from __future__ import annotations
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +25,60 @@ DATA_SETS = {"wnut17": "WNUT-17", "conll2003": "CoNLL-2003"}  # folder name -> d
 
 
 def data_dir(name: str = "wnut17") -> Path:
-    """Folder holding ``<name>/`` ($TAGGER_DATA_DIR, else ``../shared/data`` beside the repository)."""
-    env = os.environ.get("TAGGER_DATA_DIR")
-    for cand in ([Path(env)] if env else []) + [REPO.parent / "shared" / "data", REPO / "data", Path("/work/shared/data")]:
-        if (cand / name / "train.conll").is_file():
-            return cand
-    raise SystemExit(f"{DATA_SETS.get(name, name)} not found: set TAGGER_DATA_DIR to the folder holding "
-                     f"{name}/{{train,validation,test}}.conll")
+    """The data root holding ``<name>/train.conll``, looked for where the recipe looks for named data sets
+    (``tagger.data.readers.data_roots``: $TAGGER_DATA_DIR, ``data/``, ``../shared/data``)."""
+    from tagger.data.readers import data_roots
+
+    roots = data_roots()
+    for root in roots:
+        if (root / name / "train.conll").is_file():
+            return root
+    raise SystemExit(f"{DATA_SETS.get(name, name)} not found under {', '.join(map(str, roots))}: set "
+                     f"TAGGER_DATA_DIR to the folder holding {name}/{{train,validation,test}}.conll")
+
+
+def child_env(data: str | None = None) -> dict[str, str]:
+    """The environment of a benchmark's child runs: offline, and this checkout first on PYTHONPATH.
+
+    REPO is the repository this file sits in, so a run started from any checkout (a worktree too)
+    imports that checkout's tagger, not an installed one. With ``data``, $TAGGER_DATA_DIR is the root
+    this process found for it, so every child reads the same files whatever its working directory.
+    """
+    path = os.pathsep.join(x for x in (str(REPO), os.environ.get("PYTHONPATH")) if x)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": path}
+    if data:
+        env["TAGGER_DATA_DIR"] = str(data_dir(data))
+    return env
+
+
+def use_this_checkout() -> None:
+    """Import this checkout's tagger in this process too, as :func:`child_env` makes the child runs do."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(1, str(REPO))  # after the script's own folder, before site-packages
+
+
+def start_logged(cmd: list[str], log_path: Path, cwd: Path, env: dict[str, str], what: str) -> Callable[[], None]:
+    """Start ``cmd`` with its output in ``log_path``; returns ``wait()``, which raises SystemExit naming ``what``
+    and showing the log's tail when the command fails."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=cwd)
+
+    def wait() -> None:
+        proc.wait()
+        log.close()
+        if proc.returncode != 0:
+            raise SystemExit(f"{what} failed, see {log_path}:\n" + log_path.read_text()[-3000:])
+
+    return wait
+
+
+def encoder_path(name: str) -> str:
+    """What ``from_pretrained`` loads for an encoder name as the recipe takes it (the packaged encoder's
+    name gives its folder): ``tagger.train.features.resolve_encoder``."""
+    from tagger.train.features import resolve_encoder
+
+    return resolve_encoder(name)[0]
 
 
 def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:

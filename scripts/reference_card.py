@@ -19,6 +19,7 @@ from pathlib import Path
 
 from tagger.cards import assert_card_clean, render_model_card, sanitize_info
 from tagger.io import atomic_write_text
+from tagger.peer import PeerRecord
 from tagger.sweep import add_peer, format_table, plot_summary, summary_markdown
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = json.loads((sweep / "summary.json").read_text())
     summary["table_text"] = format_table(summary)
     for peer_file in args.peer:
-        summary = add_peer(summary, json.loads(Path(peer_file).read_text()))
+        summary = add_peer(summary, PeerRecord.load(peer_file))
     best_run = summary["best_run"]
     info = json.loads((sweep / "runs" / best_run / "model" / "tagger_run.json").read_text())
     info["command"] = args.command

@@ -16,6 +16,7 @@ import numpy as np
 
 from tagger.losses.labels import loss_label
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
+from tagger.peer import PeerRecord
 
 logger = logging.getLogger(__name__)
 
@@ -166,24 +167,22 @@ def _table_row(label: str, group: Sequence[dict[str, Any]], types: Sequence[str]
     return row
 
 
-def add_peer(summary: dict[str, Any], peer: dict[str, Any]) -> dict[str, Any]:
+def add_peer(summary: dict[str, Any], peer: PeerRecord | dict[str, Any]) -> dict[str, Any]:
     """The summary with the peer's row added (after the losses): the same table, plot and CSV columns.
 
-    ``peer`` is what ``scripts/bench_train.py --peer-json`` writes: ``{"label": ..., "description": ...,
-    "runs": [{"seed", "validation": {"f1", "precision", "recall"}, "test": {..., "per_type": {type: {"f1"}}},
-    "train_seconds"}], ...}``. The peer takes no part in choosing the best loss and is not bootstrapped
-    (its predictions come from another program); its 'vs ce' cell says so.
+    ``peer``: a :class:`~tagger.peer.PeerRecord` (what ``scripts/bench_train.py --peer-json`` writes), or
+    the file's JSON object, read with :meth:`PeerRecord.from_json`. The peer takes no part in choosing
+    the best loss and is not bootstrapped (its predictions come from another program); its 'vs ce'
+    cell says so.
     """
-    label = str(peer["label"])
-    if not peer.get("runs"):
-        raise ValueError(f"peer {label!r} has no runs")
-    runs = [{**r, "label": label, "loss": "peer", "params": {}, "peer": True} for r in peer["runs"]]
-    row = _table_row(label, runs, summary["types"])
+    record = peer if isinstance(peer, PeerRecord) else PeerRecord.from_json(peer)
+    runs = [{**r.to_json(), "label": record.label, "loss": "peer", "params": {}, "peer": True} for r in record.runs]
+    row = _table_row(record.label, runs, summary["types"])
     row["peer"] = True
-    row["description"] = peer.get("description", "")
+    row["description"] = record.description
     row["vs_ce"] = "peer (not bootstrapped)"
     out = {**summary, "runs": [*summary["runs"], *runs], "table": [*summary["table"], row]}
-    out["peers"] = [*summary.get("peers", []), {k: v for k, v in peer.items() if k != "runs"}]
+    out["peers"] = [*summary.get("peers", []), {k: v for k, v in record.to_json().items() if k != "runs"}]
     out["table_text"] = format_table(out)
     return out
 

@@ -14,6 +14,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 import _bench_common as common  # noqa: E402
+import _bench_report as report_mod  # noqa: E402
+import _bench_runs as runs_mod  # noqa: E402
 import bench_train  # noqa: E402
 
 
@@ -40,6 +42,7 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     assert [r["precision"] for r in report["runs"]] == [auto, "no", "no", "bf16", "no"]
     assert report["settings"]["tagger_precision"] == auto
     assert "training.mixed_precision=auto" in report["runs"][0]["command"]
+    assert "data.data_dir" not in report["runs"][0]["command"]  # found as the recipe finds it: no machine path
     assert report["efficiency"]["matmul_2048_bf16_flops"] > 0  # (d) is judged against the bf16 peak
     assert "tokens_per_second_d_over_c" in {c["key"] for c in report["checks"]}
     for run in report["runs"]:
@@ -74,6 +77,9 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     assert [r[4] for r in rows[:2]] == ["1", "2"], rows  # the per-run rows: variant (4 words), then the seed
 
     peer = json.loads((tmp_path / "out" / "peer.json").read_text())
+    from tagger.peer import PeerRecord
+
+    assert PeerRecord.load(tmp_path / "out" / "peer.json").to_json() == peer == report["peer"]
     assert peer["name"] == "run_ner.py-style Trainer (scripts/bench_train.py (b))"
     assert peer["data"] == "conll2003" and peer["seeds"] == [1, 2]
     assert peer["settings"] == {"epochs": 1, "learning_rate": 5e-5, "batch_size": 32, "max_length": 128}
@@ -122,6 +128,46 @@ def test_bench_reader_formats(tmp_path: Path) -> None:
                                        (["a b"], ["O"])]
 
 
+def test_child_runs_import_this_checkout_and_read_the_data_found_here(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "elsewhere"
+    (root / "wnut17").mkdir(parents=True)
+    (root / "wnut17" / "train.conll").write_text("a\tO\n")
+    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
+    assert "TAGGER_DATA_DIR" not in common.child_env()  # no data set named: no data root pinned
+    monkeypatch.setenv("TAGGER_DATA_DIR", str(root))
+    other = str(tmp_path / "other-checkout")
+    monkeypatch.setenv("PYTHONPATH", other)
+    env = common.child_env("wnut17")
+    # the checkout the scripts sit in comes first, so a worktree's run never imports another checkout's tagger
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(REPO), other]
+    assert env["TAGGER_DATA_DIR"] == str(root) and env["HF_HUB_OFFLINE"] == "1"
+    proc = subprocess.run([sys.executable, "-c", "import tagger, sys; sys.stdout.write(tagger.__file__)"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert Path(proc.stdout).resolve() == (REPO / "tagger" / "__init__.py").resolve(), proc.stderr
+
+
+def test_bench_data_lookup_is_the_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tagger.data.readers import data_roots
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data" / "conll2003").mkdir(parents=True)
+    (tmp_path / "data" / "conll2003" / "train.conll").write_text("EU B-ORG\n")
+    monkeypatch.delenv("TAGGER_DATA_DIR", raising=False)
+    assert common.data_dir("conll2003") == tmp_path / "data" == data_roots()[0]  # data/ beside the working directory
+    monkeypatch.setenv("TAGGER_DATA_DIR", str(tmp_path / "none"))
+    with pytest.raises(SystemExit, match="no-such-set not found under .*none"):
+        common.data_dir("no-such-set")
+
+
+def test_encoder_path_resolves_the_packaged_encoder(minilm_path: str) -> None:
+    from tagger.catalog import PACKAGED_ENCODER
+
+    assert common.encoder_path(PACKAGED_ENCODER) == minilm_path
+    assert common.encoder_path("org/some-model") == "org/some-model"
+    assert bench_train.parse_args([]).model == PACKAGED_ENCODER
+
+
 def test_bench_train_arguments() -> None:
     args = bench_train.parse_args([])
     # (d), the Trainer in bf16, joins by default where (a) trains in bf16 (training.mixed_precision=auto)
@@ -155,16 +201,16 @@ class _Tok:
 
 def test_same_tokens_budget_is_b_mean_batch() -> None:
     sents = [(["w"] * n, ["O"] * n) for n in range(1, 11)]  # 10 sentences, 3..12 subwords: 75
-    assert bench_train.same_tokens_budget(_Tok(), sents, 16, 4) == 25  # 3 batches of 4 sentences
-    assert bench_train.same_tokens_budget(_Tok(), sents, 32, 4) == 32  # never below one full window
+    assert runs_mod.same_tokens_budget(_Tok(), sents, 16, 4) == 25  # 3 batches of 4 sentences
+    assert runs_mod.same_tokens_budget(_Tok(), sents, 32, 4) == 32  # never below one full window
     sents.append((["w"] * 40, ["O"] * 40))  # truncated at 16 as (b) sees it: 75 + 16 over 3 batches
-    assert bench_train.same_tokens_budget(_Tok(), sents, 16, 4) == 30
+    assert runs_mod.same_tokens_budget(_Tok(), sents, 16, 4) == 30
     args = bench_train.parse_args(["--tagger-batches", "sentences"])
-    assert bench_train.batch_overrides(args) == ["training.max_sentences_per_batch=32",
+    assert runs_mod.batch_overrides(args) == ["training.max_sentences_per_batch=32",
                                                  "training.max_tokens_per_batch=4096"]
     args = bench_train.parse_args([])
     args.token_budget = 993
-    assert bench_train.batch_overrides(args) == ["training.max_tokens_per_batch=993",
+    assert runs_mod.batch_overrides(args) == ["training.max_tokens_per_batch=993",
                                                  "training.max_sentences_per_batch=1000000"]
 
 
@@ -184,13 +230,13 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
     args = bench_train.parse_args(["--data", "conll2003", "--variants", variants, "--seeds", "1", "2",
                                    "--precision", "bf16"])
     runs = [_fake_run(v, s, 0.5 + 0.1 * s) for v, s in bench_train.plan(args)]
-    report = {"runs": runs, "variants": bench_train.summarise(runs), "cpu_count": 2, "torch_threads": 2,
+    report = {"runs": runs, "variants": report_mod.summarise(runs), "cpu_count": 2, "torch_threads": 2,
               "total_seconds": 1.0, "padding_by_batching": {"x": 0.1}, "settings": {"tagger_precision": "bf16"},
               "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_2048_bf16_flops": 4e10,
                              "matmul_measurements": [{"no": 1e10, "bf16": 4e10}], "non_embedding_params": 1,
                              "layers": 1, "hidden": 1, "train_flops_per_epoch": 1.0}}
-    report["checks"] = bench_train.checks(report)
-    bench_train.print_report(report, args)
+    report["checks"] = report_mod.checks(report)
+    report_mod.print_report(report, args)
     out = capsys.readouterr().out
     assert "CoNLL-2003 train" in out and "WNUT" not in out
     assert report["variants"][variants[0]]["validation_f1_mean"] == pytest.approx(0.65)
@@ -207,9 +253,9 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
     assert "fp32 10; bf16 40 GFLOP/s" in out
     if "b" in variants:
         args.peer_json = "outputs/peer.json"
-        peer = bench_train.peer_record(report, args)
-        assert peer["seeds"] == [1, 2] and peer["test_f1"] == pytest.approx([0.3, 0.35])
-        assert peer["test_per_type"]["PER"]["f1"] == pytest.approx([0.6, 0.7])
+        peer = report_mod.peer_record(report, args)
+        assert peer.seeds == [1, 2] and peer.to_json()["test_f1"] == pytest.approx([0.3, 0.35])
+        assert peer.test_per_type["PER"]["f1"] == pytest.approx([0.6, 0.7])
         # the record is what the sweep's card reads for its peer row
         from tagger.sweep import add_peer
 
@@ -226,13 +272,13 @@ def test_bench_train_peer_command_paths(tmp_path: Path, monkeypatch: pytest.Monk
     folder.mkdir()
     args = bench_train.parse_args(["--data", "conll2003", "--variants", "b", "--model", str(folder),
                                    "--peer-json", str(REPO / "outputs" / "peer-conll2003.json")])
-    cmd = bench_train.peer_command(args, [1])
+    cmd = report_mod.peer_command(args, [1])
     assert cmd == ("python scripts/bench_train.py --data conll2003 --variants b --seeds 1 --epochs 3 --learning-rate "
                    "5e-05 --batch-size 32 --max-length 128 --model enc --skip-losses --peer-json "
                    "outputs/peer-conll2003.json")
     args = bench_train.parse_args(["--variants", "b", "--peer-json", "outputs/p.json", "--model", "org/some-model"])
-    assert "--model org/some-model " in bench_train.peer_command(args, [1, 2])
-    assert "--peer-json outputs/p.json" in bench_train.peer_command(args, [1, 2])
+    assert "--model org/some-model " in report_mod.peer_command(args, [1, 2])
+    assert "--peer-json outputs/p.json" in report_mod.peer_command(args, [1, 2])
 
 
 def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:

