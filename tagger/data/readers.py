@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from tagger.catalog import DATASETS
 from tagger.catalog import hub_id as catalog_hub_id
-from tagger.data.schemes import chunks, convert_tags, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
+from tagger.data.schemes import convert_tags, entities, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
 from tagger.errors import InputError
 
 if TYPE_CHECKING:
@@ -464,9 +464,9 @@ def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str,
 
 
 def entity_counts(tags_per_sentence: Sequence[Sequence[str]]) -> dict[str, int]:
-    """Entities per type, read like conlleval (see :func:`tagger.data.schemes.chunks`)."""
+    """Entities per type, read like conlleval (:func:`tagger.data.schemes.entities`)."""
     out: dict[str, int] = {}
     for tags in tags_per_sentence:
-        for typ, _, _ in chunks(tags):
+        for typ, _, _ in entities(tags):
             out[typ] = out.get(typ, 0) + 1
     return dict(sorted(out.items()))
