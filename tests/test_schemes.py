@@ -31,6 +31,15 @@ def test_same_chunks_and_detection(tags, name):
     assert detect_scheme([tags, ["O"]]) == name
 
 
+def test_conlleval_hand_read():
+    assert entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4)]
+    # IOBES and BILOU close chunks at E-/S- and L-/U- (seqeval's reader alone would merge two U-X words)
+    assert entities(["S-PER", "S-PER", "B-LOC", "E-LOC", "I-LOC"]) == [
+        ("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3), ("LOC", 4, 4)]
+    assert entities(["U-PER", "U-PER", "B-LOC", "L-LOC", "O"]) == [("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3)]
+    assert entities([]) == [] and entities(["B-creative-work", "I-creative-work"]) == [("creative-work", 0, 1)]
+
+
 def _all_sequences(tags: list[str], max_len: int):
     for n in range(max_len + 1):
         yield from (list(seq) for seq in itertools.product(tags, repeat=n))
