@@ -1,4 +1,4 @@
-"""Word-level NER scores in two modes, equal to seqeval's; entities come from :func:`tagger.data.schemes.entities`.
+"""Word-level NER scores in two modes, equal to seqeval's; entities from :func:`tagger.data.schemes.entities`.
 
 ``mode="conlleval"`` (seqeval's default) reads chunks like the CoNLL-2000 ``conlleval`` script, the
 official metric of CoNLL-2003 and WNUT-17: an ``I-X`` after ``O`` or after another type starts an

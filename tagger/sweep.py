@@ -41,7 +41,8 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------- bootstrap
 
 
-def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval") -> np.ndarray:
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                    mode: str = "conlleval") -> np.ndarray:
     """Per sentence (true positives, predicted, gold) entity counts, [N, 3]: the entities that
     ``score_sequences(gold, pred, mode=mode)`` counts (:func:`tagger.metrics.sentence_entities`), so the
     columns sum to its ``tp``, ``predicted`` and ``gold``."""
@@ -317,7 +318,8 @@ def summary_markdown(summary: dict[str, Any], png_name: str = "summary.png") -> 
             md += f"\n*{row['loss']}*: {row['description']}\n"
     if sig_lines:
         mode = summary.get("metric_mode", "conlleval")
-        md += f"\n## Paired bootstrap against ce (test sentences, {mode} entities)\n\n" + "\n".join(sig_lines) + "\n"
+        md += (f"\n## Paired bootstrap against ce (test sentences, {mode} entities)\n\n"
+               + "\n".join(sig_lines) + "\n")
     return md
 
 

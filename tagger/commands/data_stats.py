@@ -25,7 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "then the Hub), a folder of split files, a saved DatasetDict, a single data file (shown as the\n"
             "split 'data'), or a Hub data set id.\n\n"
             + textwrap.fill(f"Split files: {SPLIT_NAMING_RULE}. The closest name wins (test.conll over "
-                            "test_predictions.conll); two equally close files for one split are an error.", 100)
+                            "test_predictions.conll); two equally close files for one split are an error.",
+                            100)
             + "\n\nFormats by suffix:\n" + describe("data")
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -53,14 +53,16 @@ class InputFormat:
 INPUT_FORMATS: tuple[InputFormat, ...] = (
     InputFormat((".conll", ".iob", ".tsv"), "conll", "conll"),
     InputFormat((".txt",), "conll", "text",
-                note="annotated data is published as CoNLL columns in .txt files, e.g. CoNLL-2003's train.txt, "
-                     "while what one tags is mostly plain text; `tagger predict --format conll` reads a CoNLL .txt"),
+                note="annotated data is published as CoNLL columns in .txt files, e.g. CoNLL-2003's "
+                     "train.txt, while what one tags is mostly plain text; `tagger predict --format conll` "
+                     "reads a CoNLL .txt"),
     InputFormat((".jsonl", ".json", ".ndjson"), "jsonl", "jsonl"),
 )
 #: every suffix of the table (lower case, with the dot)
 DATA_SUFFIXES: tuple[str, ...] = tuple(s for row in INPUT_FORMATS for s in row.suffixes)
 #: the formats `tagger predict --format` accepts
-PREDICT_FORMATS: tuple[str, ...] = tuple(f for f in FORMAT_NAMES if f in {row.predict for row in INPUT_FORMATS})
+PREDICT_FORMATS: tuple[str, ...] = tuple(f for f in FORMAT_NAMES
+                                         if f in {row.predict for row in INPUT_FORMATS})
 _BY_SUFFIX = {s: row for row in INPUT_FORMATS for s in row.suffixes}
 
 
@@ -87,8 +89,10 @@ def describe(command: Command = "data", indent: str = "  ") -> str:
     """
     rows: list[tuple[str, str, str]] = []
     for row in INPUT_FORMATS:
-        fmt, other, other_name = ((row.predict, row.data, "training and `tagger data-stats`") if command == "predict"
-                                  else (row.data, row.predict, "`tagger predict`"))
+        if command == "predict":
+            fmt, other, other_name = row.predict, row.data, "training and `tagger data-stats`"
+        else:
+            fmt, other, other_name = row.data, row.predict, "`tagger predict`"
         note = f"({other_name}: {FORMAT_NAMES[other]}; {row.note})" if other != fmt else ""
         rows.append((", ".join(row.suffixes), _named(fmt, command), note))
     rows.append(("any other, or none", _named(OTHER_FORMAT, command), ""))

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from tagger.catalog import DATASETS
 from tagger.catalog import hub_id as catalog_hub_id
 from tagger.data.formats import DATA_SUFFIXES, file_format
-from tagger.data.schemes import convert_tags, entities, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
+from tagger.data.schemes import (convert_tags, detect_scheme, entities, labels_for_types, normalize_scheme,
+                                 parse_tag, sort_labels)
 from tagger.errors import InputError
 
 if TYPE_CHECKING:
@@ -251,7 +252,8 @@ def _from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, ta
     for split_name, ds in dd.items():
         split = _SPLIT_OF_NAME.get(split_name)
         if split is None:
-            logger.warning("%s: split %r ignored (expected one of %s)", where, split_name, ", ".join(_SPLIT_OF_NAME))
+            logger.warning("%s: split %r ignored (expected one of %s)", where, split_name,
+                           ", ".join(_SPLIT_OF_NAME))
             continue
         tok_col = _pick_column(ds.column_names, tokens_column, _TOKEN_COLUMNS, "tokens", where)
         tag_col = _pick_column(ds.column_names, tags_column, _TAG_COLUMNS, "tags", where)
@@ -343,7 +345,7 @@ _NAMING_HINT = (f"name each file after its split ({SPLIT_NAMING_RULE}), or give 
 
 
 def _data_files(folder: Path) -> list[Path]:
-    """Files of ``folder`` that could hold a split: not hidden, not a label list, a data suffix or a split name."""
+    """Files of ``folder`` that could hold a split: not hidden, no label list, a data suffix or a split name."""
     return [p for p in sorted(folder.iterdir())
             if p.is_file() and not p.name.startswith(".") and p.name.lower() not in LABEL_FILES
             and (p.suffix.lower() in DATA_SUFFIXES or split_of(p.name) is not None)]
@@ -373,8 +375,8 @@ def split_files(folder: str | os.PathLike[str], wanted: Sequence[str] = SPLITS) 
         best = min(rank for rank, _ in ranked[split])
         top = [p.name for rank, p in ranked[split] if rank == best]
         if len(top) > 1 and split in wanted:
-            raise InputError(f"{' and '.join(top)} both name the {split} split: keep one, or give the one to read "
-                             f"as data.{split}_file= ({split}_file= in load_ner_dataset)", path=folder)
+            raise InputError(f"{' and '.join(top)} both name the {split} split: keep one, or give the one to "
+                             f"read as data.{split}_file= ({split}_file= in load_ner_dataset)", path=folder)
         if len(top) == 1:
             found[split] = folder / top[0]
             if len(ranked[split]) > 1:
@@ -401,8 +403,8 @@ def _folder_splits(folder: Path, wanted: Sequence[str] = SPLITS) -> dict[str, Pa
         return found
     unmatched = [p.name for p in _data_files(folder)]
     if unmatched:
-        raise InputError(f"no file named after a split among the data files {_listing(unmatched)}; {_NAMING_HINT}",
-                         path=folder)
+        raise InputError(f"no file named after a split among the data files {_listing(unmatched)}; "
+                         f"{_NAMING_HINT}", path=folder)
     return None
 
 
@@ -485,14 +487,12 @@ def load_ner_dataset(
         target = normalize_scheme(scheme)
     except ValueError as err:
         raise InputError(str(err)) from None
-    columns: dict[str, Any] = {"tokens_column": tokens_column, "tags_column": tags_column, "label_list": label_list}
+    columns: dict[str, Any] = {"tokens_column": tokens_column, "tags_column": tags_column,
+                               "label_list": label_list}
     explicit = {"train": train_file, "validation": validation_file, "test": test_file}
     wanted = [split for split in SPLITS if explicit[split] is None]
     raw = _read_name(name, data_dir, wanted, columns) if name is not None else _Raw()
-    for split, path in explicit.items():
-        if path is not None:
-            raw.add(split, read_file(path, **columns), str(path), Path(path).name)
-            raw.name = raw.name or Path(path).stem
+    _read_files(raw, explicit, columns)
     if not raw.rows:
         raise InputError("no data: give a data set name, a folder or train/validation/test files", path=name)
     for split, rows in raw.rows.items():
@@ -500,8 +500,8 @@ def load_ner_dataset(
             raise InputError(f"the {split} split has no sentences", path=raw.where[split])
     converted = _convert_scheme(raw, target)
     labels = _build_label_list(converted, raw.where, target, label_list)
-    return NerData(splits=_dataset_dict(converted, labels), label_list=labels, sources=raw.sources, scheme=target,
-                   name=raw.name)
+    return NerData(splits=_dataset_dict(converted, labels), label_list=labels, sources=raw.sources,
+                   scheme=target, name=raw.name)
 
 
 def _read_name(name: str, data_dir: str | None, wanted: Sequence[str], columns: dict[str, Any]) -> _Raw:
@@ -516,20 +516,38 @@ def _read_name(name: str, data_dir: str | None, wanted: Sequence[str], columns: 
         files = _folder_splits(Path(name), wanted) if is_dir else None
         found = (Path(name), files) if files else None
     if found is not None:
-        folder, files = found
-        for split, path in files.items():
-            if split in wanted:
-                raw.add(split, read_file(path, **columns), str(path), f"{folder.name}/{path.name}")
-        return raw
-    hub_id = catalog_hub_id(name)
-    for split, rows in _load_hub(hub_id, columns["tokens_column"], columns["tags_column"], columns["label_list"]).items():
-        if split in wanted:
-            raw.add(split, rows, f"{hub_id}[{split}]", raw.name if is_dir else hub_id)
+        _read_folder(raw, *found, wanted, columns)
+    else:
+        _read_hub(raw, name, wanted, columns, source=raw.name if is_dir else None)
     return raw
 
 
+def _read_folder(raw: _Raw, folder: Path, files: dict[str, Path], wanted: Sequence[str],
+                 columns: dict[str, Any]) -> None:
+    for split, path in files.items():
+        if split in wanted:
+            raw.add(split, read_file(path, **columns), str(path), f"{folder.name}/{path.name}")
+
+
+def _read_hub(raw: _Raw, name: str, wanted: Sequence[str], columns: dict[str, Any], source: str | None) -> None:
+    """``source``: what ``NerData.sources`` records (a local folder's name, never its path); default the Hub id."""
+    hub_id = catalog_hub_id(name)
+    loaded = _load_hub(hub_id, columns["tokens_column"], columns["tags_column"], columns["label_list"])
+    for split, rows in loaded.items():
+        if split in wanted:
+            raw.add(split, rows, f"{hub_id}[{split}]", source or hub_id)
+
+
+def _read_files(raw: _Raw, explicit: dict[str, str | os.PathLike[str] | None], columns: dict[str, Any]) -> None:
+    """Splits given as files replace those of the name; without a name, the first file's stem names the set."""
+    for split, path in explicit.items():
+        if path is not None:
+            raw.add(split, read_file(path, **columns), str(path), Path(path).name)
+            raw.name = raw.name or Path(path).stem
+
+
 def _convert_scheme(raw: _Raw, target: str) -> dict[str, list[Sentence]]:
-    """Each split in ``target``: its scheme is detected per split (copies of CoNLL-2003 exist in IOB1 and IOB2)."""
+    """Each split in ``target``, its scheme detected per split (CoNLL-2003 copies exist in IOB1 and IOB2)."""
     converted: dict[str, list[Sentence]] = {}
     for split, rows in raw.rows.items():
         source = detect_scheme(tags for _, tags, _ in rows)
@@ -541,7 +559,7 @@ def _convert_scheme(raw: _Raw, target: str) -> dict[str, list[Sentence]]:
 
 
 def _dataset_dict(rows_by_split: dict[str, list[Sentence]], labels: list[str]) -> datasets.DatasetDict:
-    """Splits in :data:`SPLITS` order, tags as ``ClassLabel`` ids over ``labels``, with deterministic fingerprints."""
+    """Splits in :data:`SPLITS` order, tags as ``ClassLabel`` ids over ``labels``, fingerprints deterministic."""
     import datasets
 
     label_index = {label: i for i, label in enumerate(labels)}

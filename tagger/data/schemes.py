@@ -54,7 +54,8 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
     return m.group(1), m.group(2)
 
 
-def entities(tags: Sequence[str], mode: str = "conlleval", scheme: str | None = None) -> list[tuple[str, int, int]]:
+def entities(tags: Sequence[str], mode: str = "conlleval",
+             scheme: str | None = None) -> list[tuple[str, int, int]]:
     """Entities of one sentence as (type, first word, last word inclusive), in word order.
 
     ``mode="conlleval"`` reads chunks like conlleval and seqeval's default reader (module doc): an
@@ -123,7 +124,8 @@ def _strict_entities(tags: Sequence[str], scheme: str) -> list[tuple[str, int, i
     allowed = set(SCHEMES[scheme]) | {"O"}
     for tag, (prefix, _) in zip(tags, parsed):
         if prefix not in allowed:
-            raise ValueError(f"tag {tag!r} is not of the {scheme} scheme (strict mode reads one scheme per corpus)")
+            raise ValueError(f"tag {tag!r} is not of the {scheme} scheme "
+                             "(strict mode reads one scheme per corpus)")
     last, single = _STRICT_CLOSING[scheme]
     out: list[tuple[str, int, int]] = []
     i, n = 0, len(parsed)
