@@ -8,7 +8,6 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from tagger.data.formats import PREDICT_FORMATS, describe, file_format
