@@ -236,14 +236,14 @@ def pipeline_words(tokenizer: Any, words: list[str]) -> dict[str, Any]:
 
 def word_entities_to_chars(words: list[str], tags: list[str]) -> list[tuple[str, int, int]]:
     """Entities of a tag sequence (conlleval chunking) as (type, char start, char end) in ``" ".join(words)``."""
-    from seqeval.metrics.sequence_labeling import get_entities
+    from tagger.data.schemes import entities
 
     starts = []
     pos = 0
     for w in words:
         starts.append(pos)
         pos += len(w) + 1
-    return [(t, starts[s], starts[e] + len(words[e])) for t, s, e in get_entities(list(tags))]
+    return [(t, starts[s], starts[e] + len(words[e])) for t, s, e in entities(tags)]
 
 
 def pipeline_entities(output: list[dict[str, Any]]) -> list[tuple[str, int, int]]:

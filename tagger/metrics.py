@@ -1,14 +1,15 @@
-"""Word-level NER scores with seqeval, in two modes.
+"""Word-level NER scores in two modes, equal to seqeval's; entities from :func:`tagger.data.schemes.entities`.
 
 ``mode="conlleval"`` (seqeval's default) reads chunks like the CoNLL-2000 ``conlleval`` script, the
 official metric of CoNLL-2003 and WNUT-17: an ``I-X`` after ``O`` or after another type starts an
-entity, and a type change inside a chunk splits it. seqeval's reader also understands IOBES
-(``E-`` closes a chunk, ``S-`` is a one-word chunk); BILOU tags are mapped to IOBES first (``L-`` ->
-``E-``, ``U-`` -> ``S-``) because seqeval's default reader does not know ``L``/``U`` and would merge
-consecutive ``U-X`` words into one entity.
+entity, and a type change inside a chunk splits it. ``E-``/``S-`` (IOBES) and ``L-``/``U-`` (BILOU)
+close a chunk, so two ``U-X`` words are two entities (seqeval's default reader does not know
+``L``/``U``: its numbers are those of the tags with ``L-`` -> ``E-``, ``U-`` -> ``S-``).
 
 ``mode="strict"`` is seqeval's strict mode: only well-formed chunks of the scheme count (IOB2,
-or IOBES / BILOU when the tags use ``E-``/``S-`` / ``L-``/``U-``); an ``I-X`` that starts a chunk is no entity.
+or IOBES / BILOU when the tags use ``E-``/``S-`` / ``L-``/``U-``); an ``I-X`` that starts a chunk is no
+entity. The scheme is detected once for the corpus, gold and predictions together
+(:func:`tagger.data.schemes.strict_scheme`), and every sentence is read in it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from tagger.data.schemes import parse_tag
+from tagger.data.schemes import entities, strict_scheme
 
 MODES = ("conlleval", "strict")
+
+Entity = tuple[str, int, int]  # type, first word, last word (inclusive)
 
 
 def _check(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None:
@@ -27,8 +30,6 @@ def _check(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> None
     for i, (g, p) in enumerate(zip(gold, pred)):
         if len(g) != len(p):
             raise ValueError(f"sentence {i}: {len(g)} gold tags but {len(p)} predicted")
-        for t in (*g, *p):
-            parse_tag(t)
 
 
 def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
@@ -38,31 +39,19 @@ def _prf(tp: int, predicted: int, gold: int) -> tuple[float, float, float]:
     return p, r, f
 
 
-def _entities(seqs: list[list[str]], mode: str, strict_scheme: Any) -> list[set[tuple[str, int, int]]]:
-    if mode == "conlleval":
-        from seqeval.metrics.sequence_labeling import get_entities
+def sentence_entities(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                      mode: str = "conlleval") -> list[tuple[set[Entity], set[Entity]]]:
+    """Per sentence, the (gold, predicted) entity sets that :func:`score_sequences` counts.
 
-        return [set(get_entities(s)) for s in seqs]
-    from seqeval.scheme import Entities
-
-    ents = Entities(seqs, strict_scheme, suffix=False)
-    return [{(e.tag, e.start, e.end) for e in sent} for sent in ents.entities]
-
-
-def _strict_scheme(seqs: Sequence[Sequence[str]]) -> Any:
-    from seqeval.scheme import BILOU, IOB2, IOBES
-
-    prefixes = {t[0] for s in seqs for t in s if t != "O"}
-    if prefixes & {"L", "U"}:
-        return BILOU
-    if prefixes & {"E", "S"}:
-        return IOBES
-    return IOB2
-
-
-def _bilou_to_iobes(seqs: Sequence[Sequence[str]]) -> list[list[str]]:
-    swap = {"L": "E", "U": "S"}
-    return [[swap[t[0]] + t[1:] if t[0] in swap and t != "O" else t for t in s] for s in seqs]
+    In strict mode the scheme is that of the whole corpus, gold and predictions together, so that a
+    sentence is read as the scores read it. ValueError on different lengths, an unknown mode, a bad tag
+    (:func:`tagger.data.schemes.parse_tag`, checked by the chunker) or, in strict mode, tags of two schemes.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    _check(gold, pred)
+    scheme = strict_scheme([*gold, *pred]) if mode == "strict" else None
+    return [(set(entities(g, mode, scheme)), set(entities(p, mode, scheme))) for g, p in zip(gold, pred)]
 
 
 def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval") -> dict:
@@ -79,19 +68,9 @@ def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
         predictions; macro F1 is their unweighted mean (seqeval's macro average). ValueError on
         different lengths, a bad tag or an unknown mode.
     """
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
-    _check(gold, pred)
-    g_seqs, p_seqs = [list(s) for s in gold], [list(s) for s in pred]
-    if mode == "conlleval":
-        g_seqs, p_seqs = _bilou_to_iobes(g_seqs), _bilou_to_iobes(p_seqs)
-        scheme = None
-    else:
-        scheme = _strict_scheme(g_seqs + p_seqs)
-    g_ents = _entities(g_seqs, mode, scheme)
-    p_ents = _entities(p_seqs, mode, scheme)
+    pairs = sentence_entities(gold, pred, mode)
     counts: dict[str, list[int]] = {}  # type -> [tp, predicted, gold]
-    for ge, pe in zip(g_ents, p_ents):
+    for ge, pe in pairs:
         for typ, *_ in ge:
             counts.setdefault(typ, [0, 0, 0])[2] += 1
         for typ, *_ in pe:
@@ -107,7 +86,7 @@ def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
     npred = sum(c[1] for c in counts.values())
     ngold = sum(c[2] for c in counts.values())
     p, r, f = _prf(tp, npred, ngold)
-    n_tokens = sum(len(s) for s in g_seqs)
+    n_tokens = sum(len(s) for s in gold)
     correct = sum(a == b for gs, ps in zip(gold, pred) for a, b in zip(gs, ps))
     return {
         "precision": p, "recall": r, "f1": f,

@@ -34,6 +34,7 @@ import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from tagger.data.align import encode_sentences, encode_subwords
+from tagger.data.schemes import entities
 from tagger.errors import InputError
 from tagger.train.batching import WindowCollator, pack_by_length
 from tagger.train.evaluate import merge_window_predictions, predict_windows
@@ -143,25 +144,15 @@ def tokenizer_words(text: str, tokenizer: Any) -> tuple[list[str], list[tuple[in
     return [text[s:e] for s, e in enc.offsets], enc.offsets
 
 
-def tags_to_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """(type, first word, last word) of each entity, chunked like conlleval (seqeval's default reader).
-
-    An ``I-X`` after ``O`` or after another type starts an entity, a type change splits one; ``E-``
-    and ``S-`` (IOBES) close one; BILOU's ``L-``/``U-`` are read as ``E-``/``S-`` (seqeval's reader does
-    not know them and would merge two ``U-X`` words), as ``tagger score`` does. On IOB2 tags this is
-    exactly how ``pipeline(..., aggregation_strategy="first")`` groups words into entities; the
-    pipeline does not know ``E-``/``S-``/``L-``/``U-``, so on IOBES/BILOU models the two differ.
-    """
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    swap = {"L-": "E-", "U-": "S-"}
-    seq = [swap[t[:2]] + t[2:] if t[:2] in swap else t for t in tags]
-    return [(t, s, e) for t, s, e in get_entities(seq)]
-
-
 def _char_entities(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[dict[str, Any]]:
+    """Entities with character offsets, chunked like conlleval (:func:`tagger.data.schemes.entities`).
+
+    On IOB2 tags that is exactly how ``pipeline(..., aggregation_strategy="first")`` groups words into
+    entities; the pipeline does not close chunks at ``E-``/``S-``/``L-``/``U-``, so on IOBES/BILOU models
+    the two differ (``B-X E-X`` is one entity here, ``S-X S-X`` two).
+    """
     ents = []
-    for typ, s, e in tags_to_entities(tags):
+    for typ, s, e in entities(tags):
         start, end = offsets[s][0], offsets[e][1]
         ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
     return ents
@@ -277,8 +268,8 @@ class Tagger:
 
         ``pre_tokenizer`` (default: the Tagger's, ``"words"`` unless set at load time) splits the text
         into words: ``"words"`` with :func:`split_words`, ``"tokenizer"`` as the token-classification
-        pipeline does (:func:`encode_like_pipeline`). Words are chunked into entities by
-        :func:`tags_to_entities`; an entity runs from its first word's start to its last word's end.
+        pipeline does (:func:`encode_like_pipeline`). Words are chunked into entities like conlleval
+        (:func:`tagger.data.schemes.entities`); an entity runs from its first word's start to its last word's end.
         """
         return list(self.predict_text_stream(texts, pre_tokenizer))
 

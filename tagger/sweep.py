@@ -16,6 +16,7 @@ import numpy as np
 
 from tagger.losses.labels import loss_label
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
+from tagger.metrics import MODES, sentence_entities
 from tagger.peer import PeerRecord
 
 logger = logging.getLogger(__name__)
@@ -41,17 +42,13 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 # ----------------------------------------------------------------------------------------- bootstrap
 
 
-def _entities(tags: Sequence[str]) -> set[tuple[str, int, int]]:
-    from seqeval.metrics.sequence_labeling import get_entities
-
-    return set(get_entities(list(tags)))
-
-
-def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]) -> np.ndarray:
-    """Per sentence (true positives, predicted, gold) entity counts: [N, 3], conlleval chunking."""
+def sentence_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                    mode: str = "conlleval") -> np.ndarray:
+    """Per sentence (true positives, predicted, gold) entity counts, [N, 3]: the entities that
+    ``score_sequences(gold, pred, mode=mode)`` counts (:func:`tagger.metrics.sentence_entities`), so the
+    columns sum to its ``tp``, ``predicted`` and ``gold``."""
     out = np.zeros((len(gold), 3), dtype=np.int64)
-    for i, (g, p) in enumerate(zip(gold, pred)):
-        ge, pe = _entities(g), _entities(p)
+    for i, (ge, pe) in enumerate(sentence_entities(gold, pred, mode)):
         out[i] = (len(ge & pe), len(pe), len(ge))
     return out
 
@@ -108,12 +105,16 @@ def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
 
 
 def significance_against_baseline(
-    runs: Sequence[dict[str, Any]], runs_dir: Path, samples: int = 1000
+    runs: Sequence[dict[str, Any]], runs_dir: Path, samples: int = 1000, *, mode: str = "conlleval"
 ) -> dict[str, dict[str, Any]]:
     """For every loss label: paired bootstrap against CE run for run with the same seed, on test.
 
-    A difference counts as real when p < 0.05 for every seed and all seeds agree in sign.
+    Entities are counted in ``mode`` (``training.metric_mode``), as the test scores beside the verdict
+    are: see :func:`sentence_counts`. A difference counts as real when p < 0.05 for every seed and all
+    seeds agree in sign. ValueError on an unknown mode.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     by_label_seed = {(r["label"], r["seed"]): r for r in runs}
     baseline_seeds = {seed for (label, seed) in by_label_seed if label == BASELINE}
     cache: dict[str, np.ndarray] = {}
@@ -123,7 +124,7 @@ def significance_against_baseline(
             path = runs_dir / run["run"] / "test_predictions.conll"
             if not path.is_file():
                 return None
-            cache[run["run"]] = sentence_counts(*read_predictions(path))
+            cache[run["run"]] = sentence_counts(*read_predictions(path), mode=mode)
         return cache[run["run"]]
 
     out: dict[str, dict[str, Any]] = {}
@@ -188,8 +189,12 @@ def add_peer(summary: dict[str, Any], peer: PeerRecord | dict[str, Any]) -> dict
 
 
 def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), runs_dir: Path | None = None,
-              bootstrap_samples: int = 1000) -> dict[str, Any]:
-    """Group runs by loss label; mean +- std over seeds of validation and test metrics."""
+              bootstrap_samples: int = 1000, *, mode: str = "conlleval") -> dict[str, Any]:
+    """Group runs by loss label; mean +- std over seeds of validation and test metrics.
+
+    With ``runs_dir``, the paired bootstrap against ce (:func:`significance_against_baseline`) counts
+    entities in ``mode``: pass the mode the runs were scored in (``training.metric_mode``).
+    """
     types = sorted({t for r in runs for t in r["test"].get("per_type", {})})
     table = [_table_row(label, [r for r in runs if r["label"] == label], types)
              for label in dict.fromkeys(r["label"] for r in runs)]
@@ -198,11 +203,12 @@ def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), ru
     best_run = None
     if best_row is not None:
         best_run = max((r for r in runs if r["label"] == best), key=lambda r: r["validation"]["f1"])["run"]
-    significance = significance_against_baseline(runs, runs_dir, bootstrap_samples) if runs_dir is not None else {}
+    significance = (significance_against_baseline(runs, runs_dir, bootstrap_samples, mode=mode)
+                    if runs_dir is not None else {})
     for row in table:
         row["vs_ce"] = significance.get(row["loss"], {}).get("verdict", "")
     summary = {"runs": list(runs), "table": table, "types": types, "best": best, "best_run": best_run,
-               "best_by": "mean validation F1 over seeds", "significance": significance}
+               "best_by": "mean validation F1 over seeds", "significance": significance, "metric_mode": mode}
     summary["table_text"] = format_table(summary)
     return summary
 
@@ -310,7 +316,9 @@ def summary_markdown(summary: dict[str, Any], png_name: str = "summary.png") -> 
         if row.get("peer") and row.get("description"):
             md += f"\n*{row['loss']}*: {row['description']}\n"
     if sig_lines:
-        md += "\n## Paired bootstrap against ce (test sentences)\n\n" + "\n".join(sig_lines) + "\n"
+        mode = summary.get("metric_mode", "conlleval")
+        md += (f"\n## Paired bootstrap against ce (test sentences, {mode} entities)\n\n"
+               + "\n".join(sig_lines) + "\n")
     return md
 
 

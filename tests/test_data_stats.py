@@ -70,3 +70,29 @@ def test_help(capsys):
     assert exc.value.code == 0
     out = capsys.readouterr().out
     assert "PATH_OR_NAME" in out and "--tokenizer" in out and "--max-length" in out and "--json" in out
+
+
+def test_cli_finds_published_split_names(capsys, tmp_path):
+    """`tagger data-stats DIR`: devel.tsv is the validation split, eng.train the train split; hand-counted."""
+    folder = tmp_path / "mydata"
+    folder.mkdir()
+    (folder / "eng.train").write_text("Ann B-PER\nLee I-PER\nruns O\n\nRome B-LOC\n")
+    (folder / "devel.tsv").write_text("Bo\tB-PER\nin\tO\nOslo\tB-LOC\n\nhi\tO\n\nyes\tO\n")
+    (folder / "README.txt").write_text("about this folder\n")  # no split name: not read (all splits found)
+    assert main(["data-stats", str(folder), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["sources"] == {"train": "mydata/eng.train", "validation": "mydata/devel.tsv"}
+    assert {k: (v["sentences"], v["tokens"], v["entities"]) for k, v in doc["splits"].items()} == {
+        "train": (2, 4, {"LOC": 1, "PER": 1}), "validation": (3, 5, {"LOC": 1, "PER": 1})}
+
+
+def test_cli_folder_without_split_names_is_one_line_error(capsys, tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "wnut17train.conll").write_text("Ann B-PER\n")
+    assert main(["data-stats", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"tagger data-stats: error: {folder}: no file named after a split among the data files "
+                          "wnut17train.conll; name each file after its split")
+    assert "data.train_file=" in err

@@ -86,21 +86,31 @@ def test_length_mismatch_and_bad_tags():
         score_sequences([["O"]], [["O"]], mode="lenient")
 
 
+@pytest.mark.parametrize("scheme", ["IOB2", "IOBES", "BILOU"])
 @pytest.mark.parametrize("mode", ["conlleval", "strict"])
-def test_agrees_with_seqeval_report_on_real_data(data_dir, mode):
+def test_agrees_with_seqeval_report_on_real_data(data_dir, mode, scheme):
+    """WNUT-17 test in each scheme, 15% of the tags replaced by random labels of that scheme (ill-formed
+    chunks included), against seqeval's report: default reader (BILOU as E-/S-, which it knows) or strict."""
+    from seqeval import scheme as seqeval_schemes
     from seqeval.metrics import accuracy_score, classification_report
-    from seqeval.scheme import IOB2
 
     from tagger.data.readers import read_conll
+    from tagger.data.schemes import convert_tags
 
-    gold = [tags for _, tags, _ in read_conll(data_dir / "wnut17" / "test.conll")]
+    gold = [convert_tags(tags, "IOB2", scheme) for _, tags, _ in read_conll(data_dir / "wnut17" / "test.conll")]
     rng = random.Random(1)
-    labels = ["O", "B-person", "I-person", "B-location", "I-location", "I-group"]
+    prefixes = {"IOB2": "BI", "IOBES": "BIES", "BILOU": "BILU"}[scheme]
+    labels = ["O"] + [f"{p}-{t}" for t in ("person", "location") for p in prefixes] + ["I-group"]
     pred = [[rng.choice(labels) if rng.random() < 0.15 else t for t in s] for s in gold]
-    kwargs = {"mode": "strict", "scheme": IOB2} if mode == "strict" else {}
-    ref = classification_report(gold, pred, output_dict=True, zero_division=0, **kwargs)
+    as_iobes = {"L": "E", "U": "S"}
+
+    def seqeval_view(seqs: list[list[str]]) -> list[list[str]]:
+        return [[as_iobes.get(t[0], t[0]) + t[1:] if t != "O" else t for t in s] for s in seqs] if mode == "conlleval" else seqs
+
+    kwargs = {"mode": "strict", "scheme": getattr(seqeval_schemes, scheme)} if mode == "strict" else {}
+    ref = classification_report(seqeval_view(gold), seqeval_view(pred), output_dict=True, zero_division=0, **kwargs)
     r = score_sequences(gold, pred, mode=mode)
-    assert r["gold"] == (1079 if mode == "conlleval" else ref["micro avg"]["support"])
+    assert r["gold"] == ref["micro avg"]["support"] == 1079  # the published entities, in every scheme and mode
     for key, ours in (("precision", "precision"), ("recall", "recall"), ("f1-score", "f1")):
         assert r[ours] == pytest.approx(ref["micro avg"][key])
         assert r["macro_f1" if key == "f1-score" else ours] == pytest.approx(

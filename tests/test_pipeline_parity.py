@@ -26,7 +26,7 @@ other 749 (every data word is exactly one pipeline word whose pieces cover the w
 Grouping words into entities (``TokenClassificationPipeline.group_entities``, read in transformers
 5.24): a word joins the previous group when its type (the label without ``B-``/``I-``) is the same
 and it is not ``B-``; ``O`` words form groups that are dropped. On IOB2 labels this is exactly
-conlleval chunking (seqeval's default reader, :func:`tagger.predict.tags_to_entities`): ``I-X`` after
+conlleval chunking (seqeval's default reader, :func:`tagger.data.schemes.entities`): ``I-X`` after
 ``O`` or after another type starts an entity, ``B-X I-Y`` is two entities, ``B-X B-X`` two,
 ``I-X I-X`` one; :func:`test_pipeline_grouping_is_conlleval_chunking_on_iob2` checks all 2,801
 sequences of up to 4 words over three types (one with a dash, ``creative-work``). The pipeline does
@@ -108,7 +108,7 @@ def test_pipeline_grouping_is_conlleval_chunking_on_iob2() -> None:
     """``group_entities`` of the pipeline and conlleval chunking agree on every IOB2 sequence of up to 4 words."""
     from transformers.pipelines.token_classification import TokenClassificationPipeline
 
-    from tagger.predict import tags_to_entities
+    from tagger.data.schemes import entities
 
     class Tok:
         def convert_tokens_to_string(self, tokens: list[str]) -> str:
@@ -125,10 +125,10 @@ def test_pipeline_grouping_is_conlleval_chunking_on_iob2() -> None:
     labels = ["O", "B-A", "I-A", "B-B", "I-B", "B-creative-work", "I-creative-work"]
     for length in range(5):
         for tags in itertools.product(labels, repeat=length):
-            assert grouped(tags) == tags_to_entities(tags), tags
+            assert grouped(tags) == entities(tags), tags
     # IOBES / BILOU: the pipeline does not close chunks at E-/S-/L-/U- (documented above)
-    assert grouped(("B-A", "E-A")) == [("A", 0, 0), ("A", 1, 1)] != tags_to_entities(["B-A", "E-A"])
-    assert grouped(("S-A", "S-A")) == [("A", 0, 1)] != tags_to_entities(["S-A", "S-A"])
+    assert grouped(("B-A", "E-A")) == [("A", 0, 0), ("A", 1, 1)] != entities(["B-A", "E-A"])
+    assert grouped(("S-A", "S-A")) == [("A", 0, 1)] != entities(["S-A", "S-A"])
 
 
 def test_text_entities_equal_pipeline_entities_on_every_sentence(parity_model: str, test_words: list[list[str]],

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tagger.predict import PRE_TOKENIZERS, Tagger, split_words, tags_to_entities, tokenizer_words
+from tagger.data.schemes import entities
+from tagger.predict import PRE_TOKENIZERS, Tagger, split_words, tokenizer_words
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -40,14 +41,6 @@ def test_split_words_offsets():
     assert words == ["Mr", ".", "O'Neil", "flew", "to", "the", "U.S", ".", "on", "state-of-the-art", "jets", "🙂", "!"]
     text = "Mr. O'Neil flew to the U.S. on state-of-the-art jets 🙂!"
     assert all(text[s:e] == w for w, (s, e) in zip(words, offsets))
-
-
-def test_entities_from_tags():
-    assert tags_to_entities(["B-PER", "I-PER", "O", "I-LOC", "B-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3), ("LOC", 4, 4)]
-    # IOBES and BILOU close chunks at E-/S- and L-/U- (seqeval alone would merge two U-X words)
-    assert tags_to_entities(["S-PER", "S-PER", "B-LOC", "E-LOC", "I-LOC"]) == [
-        ("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3), ("LOC", 4, 4)]
-    assert tags_to_entities(["U-PER", "U-PER", "B-LOC", "L-LOC", "O"]) == [("PER", 0, 0), ("PER", 1, 1), ("LOC", 2, 3)]
 
 
 def test_tokenizer_words_are_the_pipelines_words(tokenizer):
@@ -143,7 +136,9 @@ def test_predict_cli_tokens_only_jsonl_and_text(tmp_path, model_dir):
     out = tmp_path / "o.jsonl"
     assert cli("predict", "--model", str(model_dir), "--input", str(js), "--output", str(out)).returncode == 0
     row = json.loads(out.read_text())
-    assert row["id"] == 7 and len(row["tags"]) == 3 and isinstance(row["entities"], list)
+    assert row["id"] == 7 and len(row["tags"]) == 3
+    # word offsets, end exclusive, of the conlleval chunks of the predicted tags
+    assert row["entities"] == [{"type": t, "start": s, "end": e + 1} for t, s, e in entities(row["tags"])]
 
     txt = tmp_path / "in.txt"
     txt.write_text("Anna met Bob in Paris.\nNothing here\n")

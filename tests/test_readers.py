@@ -185,3 +185,103 @@ def test_fingerprint_is_deterministic():
     a = load_ner_dataset(train_file=ASSETS / "iob1.conll")
     b = load_ner_dataset(train_file=ASSETS / "iob1.conll")
     assert a.splits["train"]._fingerprint == b.splits["train"]._fingerprint
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Input formats and the naming rule of split files
+
+
+def test_format_table_per_command():
+    from tagger.data.formats import DATA_SUFFIXES, PREDICT_FORMATS, describe, file_format
+
+    expected = {  # suffix: (training / data-stats, tagger predict)
+        "a.conll": ("conll", "conll"), "a.IOB": ("conll", "conll"), "a.tsv": ("conll", "conll"),
+        "a.txt": ("conll", "text"), "a.jsonl": ("jsonl", "jsonl"), "a.json": ("jsonl", "jsonl"),
+        "a.NDJSON": ("jsonl", "jsonl"), "eng.testa": ("conll", "conll"), "train": ("conll", "conll"),
+    }
+    for name, (data, predict) in expected.items():
+        assert (file_format(name), file_format(name, "predict")) == (data, predict), name
+    assert set(DATA_SUFFIXES) == {".conll", ".iob", ".tsv", ".txt", ".jsonl", ".json", ".ndjson"}
+    assert PREDICT_FORMATS == ("conll", "jsonl", "text")
+    # the one suffix read differently says so, in both commands' help
+    assert "(`tagger predict`: raw text, one sentence per line;" in describe("data")
+    assert "(training and `tagger data-stats`: CoNLL columns;" in " ".join(describe("predict").split())
+
+
+def test_read_file_follows_the_table(tmp_path):
+    from tagger.data.readers import read_file
+
+    (tmp_path / "a.ndjson").write_text('{"tokens": ["Rome"], "ner_tags": ["B-LOC"]}\n')
+    (tmp_path / "eng.testa").write_text("Rome B-LOC\n")
+    (tmp_path / "a.txt").write_text("Rome B-LOC\n")
+    for name, line in (("a.ndjson", 1), ("eng.testa", 1), ("a.txt", 1)):
+        assert read_file(tmp_path / name) == [(["Rome"], ["B-LOC"], line)]
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("train.conll", ("train", 0)), ("DEV.txt", ("validation", 0)), ("devel.tsv", ("validation", 0)),
+        ("valid.txt", ("validation", 0)), ("validation.jsonl", ("validation", 0)), ("testb", ("test", 0)),
+        ("eng.train", ("train", 1)), ("eng.testa", ("validation", 1)), ("eng.testb", ("test", 1)),
+        ("en_dev.conll", ("validation", 1)), ("emerging.dev.conll", ("validation", 1)),
+        ("en_ewt-ud-test.iob", ("test", 1)), ("conll2003_train.json", ("train", 1)),
+        ("train_data", ("train", 2)), ("test-2019.jsonl", ("test", 2)), ("test_predictions.conll", ("test", 2)),
+        ("wnut17train.conll", None), ("contest.conll", None), ("train.parquet", None), ("train.log", None),
+        ("README.md", None), ("labels.json", None), ("testing.conll", None),
+    ],
+)
+def test_split_naming_rule(name, expected):
+    from tagger.data.readers import split_of
+
+    assert split_of(name) == expected
+
+
+def _folder(folder: Path, *names: str) -> Path:
+    folder.mkdir()
+    for i, name in enumerate(names):
+        (folder / name).write_text(f"W{i} B-PER\nruns O\n")
+    return folder
+
+
+def test_published_names_load_as_splits(tmp_path):
+    from tagger.data.readers import split_files
+
+    folder = _folder(tmp_path / "conll", "eng.train", "eng.testa", "eng.testb", "README.md", "labels.json")
+    (folder / "labels.json").write_text('["O", "B-PER", "I-PER"]')
+    data = load_ner_dataset(str(folder))
+    assert data.sources == {"train": "conll/eng.train", "validation": "conll/eng.testa", "test": "conll/eng.testb"}
+    assert [list(t) for t in data.splits["validation"]["tokens"]] == [["W1", "runs"]]
+    # the closest name wins: a split's own name over one that starts with it
+    other = _folder(tmp_path / "other", "test.conll", "test_predictions.conll", "en_dev.conll", "train_data")
+    assert {k: p.name for k, p in split_files(other).items()} == {
+        "train": "train_data", "validation": "en_dev.conll", "test": "test.conll"}
+
+
+def test_two_files_for_one_split_are_an_error_naming_both(tmp_path):
+    folder = _folder(tmp_path / "two", "train.conll", "dev.conll", "devel.tsv")
+    with pytest.raises(InputError) as err:
+        load_ner_dataset(str(folder))
+    assert str(err.value).startswith(f"{folder}: dev.conll and devel.tsv both name the validation split")
+    assert "data.validation_file=" in str(err.value)
+    # given explicitly, the folder's validation files are not read
+    data = load_ner_dataset(str(folder), validation_file=folder / "devel.tsv")
+    assert data.sources["validation"] == "devel.tsv" and data.sources["train"] == "two/train.conll"
+
+
+def test_data_files_named_after_no_split_are_listed(tmp_path, caplog):
+    folder = _folder(tmp_path / "odd", "wnut17train.conll", "mydev.txt", "notes.md", "labels.json")
+    (folder / "labels.json").write_text('["O", "B-PER", "I-PER"]')
+    with pytest.raises(InputError) as err:
+        load_ner_dataset(str(folder))
+    msg = str(err.value)
+    assert msg.startswith(f"{folder}: no file named after a split among the data files mydev.txt, wnut17train.conll; ")
+    assert "notes.md" not in msg and "labels.json" not in msg
+    assert "train; validation, dev, devel, valid, testa; test, testb" in msg and "eng.testa" in msg
+    assert "data.train_file=, data.validation_file=, data.test_file=" in msg
+    # a folder with some splits found: the others are missing, and the unmatched files are named in a warning
+    (folder / "train.conll").write_text("Ann B-PER\n")
+    with caplog.at_level(logging.WARNING):
+        data = load_ner_dataset(str(folder))
+    assert set(data.splits) == {"train"}
+    assert "no validation or test split; data files named after no split: mydev.txt, wnut17train.conll" in caplog.text

@@ -4,6 +4,7 @@ import statistics
 import numpy as np
 import pytest
 
+from tagger.metrics import score_sequences
 from tagger.sweep import (
     add_peer,
     summary_markdown,
@@ -55,6 +56,65 @@ def test_sentence_counts_hand_scored():
     pred = [["B-PER", "I-PER", "O", "B-ORG"], ["B-MISC", "O"]]
     # sentence 1: PER matches, LOC vs ORG does not -> tp 1, predicted 2, gold 2; sentence 2: one false positive
     assert sentence_counts(gold, pred).tolist() == [[1, 2, 2], [0, 1, 0]]
+
+
+# Hand-made corpora with ill-formed predictions. BILOU: two U-X words are two entities; an unclosed
+# B-Y I-Y is an entity only in conlleval mode; the last sentence has no L-/U- tag, so read alone it would
+# be IOB2 and its B-MISC I-MISC a strict entity, but its corpus is BILOU. IOB2: I- starts, a type change.
+BILOU_GOLD = [["U-PER", "U-PER", "O", "B-LOC", "L-LOC"], ["B-ORG", "I-ORG", "L-ORG", "O"], ["O", "U-LOC", "O"],
+              ["B-PER", "L-PER"], ["O", "O", "O"]]
+BILOU_PRED = [["U-PER", "U-PER", "O", "B-LOC", "I-LOC"], ["I-ORG", "I-ORG", "L-ORG", "O"], ["O", "U-LOC", "U-LOC"],
+              ["B-PER", "I-PER"], ["B-MISC", "I-MISC", "O"]]
+IOB2_GOLD = [["B-PER", "I-PER", "O", "B-LOC"], ["B-ORG", "I-ORG", "I-ORG", "O"], ["O", "B-MISC", "O"]]
+IOB2_PRED = [["I-PER", "I-PER", "O", "I-LOC"], ["B-ORG", "I-LOC", "I-ORG", "O"], ["O", "B-MISC", "I-MISC"]]
+
+
+@pytest.mark.parametrize(
+    "gold, pred, mode, per_sentence",
+    [
+        (BILOU_GOLD, BILOU_PRED, "conlleval", [[3, 3, 3], [1, 1, 1], [1, 2, 1], [1, 1, 1], [0, 1, 0]]),
+        (BILOU_GOLD, BILOU_PRED, "strict", [[2, 2, 3], [0, 0, 1], [1, 2, 1], [0, 0, 1], [0, 0, 0]]),
+        (IOB2_GOLD, IOB2_PRED, "conlleval", [[2, 2, 2], [0, 3, 1], [0, 1, 1]]),
+        (IOB2_GOLD, IOB2_PRED, "strict", [[0, 0, 2], [0, 1, 1], [0, 1, 1]]),
+    ],
+)
+def test_bootstrap_counts_are_the_counts_behind_the_scores(gold, pred, mode, per_sentence):
+    """The bootstrap's per-sentence (tp, predicted, gold), hand-counted, sum to score_sequences' counts
+    in the same mode, and its micro scores recomputed from the sums are score_sequences' scores."""
+    counts = sentence_counts(gold, pred, mode=mode)
+    assert counts.tolist() == per_sentence
+    tp, n_pred, n_gold = (int(x) for x in counts.sum(axis=0))
+    ref = score_sequences(gold, pred, mode=mode)
+    assert (tp, n_pred, n_gold) == (ref["tp"], ref["predicted"], ref["gold"])
+    precision, recall = tp / n_pred, tp / n_gold
+    assert (precision, recall) == (ref["precision"], ref["recall"])
+    f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
+    assert f1 == pytest.approx(ref["f1"], abs=1e-15)
+    # the bootstrap's own F1 of the summed counts (observed difference against a system with no entities)
+    assert paired_bootstrap(counts, counts * [0, 0, 1], samples=10)["delta_f1"] == pytest.approx(ref["f1"], abs=1e-15)
+
+
+def _write_run(runs_dir, run, gold, pred):
+    d = runs_dir / run["run"]
+    d.mkdir(parents=True)
+    lines = [line for g, p in zip(gold, pred) for line in [*(f"w {a} {b}" for a, b in zip(g, p)), ""]]
+    (d / "test_predictions.conll").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("mode", ["conlleval", "strict"])
+def test_significance_counts_in_the_metric_mode(tmp_path, mode):
+    """summarize(mode=...): the observed F1 difference is that of the scores the recipe reports in that mode."""
+    ce, foc = {"name": "ce"}, {"name": "focal", "gamma": 2.0}
+    runs = [make_run(ce, 1, 0.5, 0.5), make_run(foc, 1, 0.5, 0.5)]
+    _write_run(tmp_path, runs[0], BILOU_GOLD, BILOU_PRED)
+    _write_run(tmp_path, runs[1], BILOU_GOLD, BILOU_GOLD)
+    summary = summarize(runs, runs_dir=tmp_path, bootstrap_samples=50, mode=mode)
+    (seed,) = summary["significance"]["focal(gamma=2.0)"]["per_seed"]
+    expected = 1.0 - score_sequences(BILOU_GOLD, BILOU_PRED, mode=mode)["f1"]  # 1 - 12/14 or 1 - 6/10
+    assert seed["delta_f1"] == pytest.approx(expected) == pytest.approx({"conlleval": 1 / 7, "strict": 0.4}[mode])
+    assert summary["metric_mode"] == mode and f"(test sentences, {mode} entities)" in summary_markdown(summary)
+    with pytest.raises(ValueError, match="mode must be one of conlleval, strict"):
+        summarize(runs, runs_dir=tmp_path, mode="lenient")
 
 
 def test_paired_bootstrap_identical_and_clearly_better():

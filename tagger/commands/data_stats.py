@@ -6,6 +6,10 @@ import argparse
 import json
 import os
 import sys
+import textwrap
+
+from tagger.data.formats import DATA_SUFFIXES, describe
+from tagger.data.readers import SPLIT_NAMING_RULE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,8 +22,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "--max-length, how many words and entities a plain truncation at that length would cut\n"
             "(tagger itself predicts every word with overlapping windows).\n\n"
             "PATH_OR_NAME: conll2003 | wnut17 (a local folder first: $TAGGER_DATA_DIR, data/, ../shared/data/;\n"
-            "then the Hub), a folder with train/validation/test files (.conll/.txt/.jsonl), a saved DatasetDict,\n"
-            "a single CoNLL or JSON-lines file, or a Hub data set id."
+            "then the Hub), a folder of split files, a saved DatasetDict, a single data file (shown as the\n"
+            "split 'data'), or a Hub data set id.\n\n"
+            + textwrap.fill(f"Split files: {SPLIT_NAMING_RULE}. The closest name wins (test.conll over "
+                            "test_predictions.conll); two equally close files for one split are an error.",
+                            100)
+            + "\n\nFormats by suffix:\n" + describe("data")
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--max-length needs --tokenizer (lengths are counted in subwords)")
     if args.max_length is not None and args.max_length < 1:
         raise InputError(f"--max-length must be positive, got {args.max_length}")
-    if not os.path.exists(args.data) and os.path.splitext(args.data)[1].lower() in (".conll", ".txt", ".tsv", ".jsonl", ".json"):
+    if not os.path.exists(args.data) and os.path.splitext(args.data)[1].lower() in DATA_SUFFIXES:
         raise InputError("file not found", path=args.data)
     if os.path.isfile(args.data):
         data = load_ner_dataset(test_file=args.data)

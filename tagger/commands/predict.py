@@ -8,12 +8,11 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
+from tagger.data.formats import PREDICT_FORMATS, describe, file_format
 from tagger.errors import InputError
 
-FORMATS = ("conll", "jsonl", "text")
 PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.predict.PRE_TOKENIZERS (not imported here: it loads torch)
 
 
@@ -29,6 +28,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "  text   one sentence per line, split into words by --pre-tokenizer; output JSON lines with\n"
             "         entities and character offsets into the line\n"
             "\n"
+            "Format by suffix (--format overrides it):\n" + describe("predict") + "\n"
+            "\n"
             "Pre-tokenizers for text input:\n"
             "  words      (default) runs of letters/digits kept whole with inner - ' . (U.S, don't,\n"
             "             state-of-the-art), any other non-space character alone (@user -> @ user)\n"
@@ -41,7 +42,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, help="model folder (save_pretrained format)")
     p.add_argument("--input", required=True, help="input file")
     p.add_argument("--output", required=True, help="output file (written atomically)")
-    p.add_argument("--format", choices=FORMATS, help="input format (default: from the extension: .jsonl/.json, .txt, else conll)")
+    p.add_argument("--format", choices=PREDICT_FORMATS,
+                   help="input format (default: from the suffix, as in the table above)")
     p.add_argument("--pre-tokenizer", choices=PRE_TOKENIZERS, default=None,
                    help="how --format text splits lines into words (default: words; see above)")
     p.add_argument("--batch-tokens", type=int, default=8192, help="token budget of a batch (default 8192)")
@@ -51,15 +53,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-pickle", action="store_true", help="allow pickle (.bin) weights, which can run code")
     p.add_argument("--trust-remote-code", action="store_true", help="run model code shipped with the model folder")
     p.set_defaults(func=run)
-
-
-def _detect_format(path: str) -> str:
-    suffix = Path(path).suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return "jsonl"
-    if suffix == ".txt":
-        return "text"
-    return "conll"
 
 
 def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
@@ -83,13 +76,14 @@ def run(args: argparse.Namespace) -> int:
 
     from tagger.data.readers import iter_conll
     from tagger.io import atomic_open
-    from tagger.predict import Tagger, tags_to_entities
+    from tagger.data.schemes import entities
+    from tagger.predict import Tagger
 
     if not os.path.isfile(args.input):
         raise InputError("input file not found", path=args.input)
     if not os.path.isdir(args.model):
         raise InputError("model folder not found", path=args.model)
-    fmt = args.format or _detect_format(args.input)
+    fmt = args.format or file_format(args.input, "predict")
     if args.pre_tokenizer is not None and fmt != "text":
         raise InputError(f"--pre-tokenizer applies to text input only, not to {fmt} (its words are given)",
                          path=args.input)
@@ -113,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
             for (obj, tokens), pred in zip(first, tagger.predict_stream(t for _, t in second)):
                 obj = dict(obj)
                 obj["tags"] = pred
-                obj["entities"] = [{"type": t, "start": s, "end": e + 1} for t, s, e in tags_to_entities(pred)]
+                obj["entities"] = [{"type": t, "start": s, "end": e + 1} for t, s, e in entities(pred)]
                 out.write(json.dumps(obj, ensure_ascii=False) + "\n")
                 n += 1
                 bar.update(1)

@@ -9,6 +9,7 @@ import os
 import sys
 
 from tagger.errors import InputError
+from tagger.metrics import MODES
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="score a prediction file against a gold file (conlleval-style)",
         description=(
             "Entity-level precision, recall and F1 (overall and per type, with the counts behind them) and\n"
-            "token accuracy, computed with seqeval at word level.\n\n"
+            "token accuracy at word level, equal to seqeval's.\n\n"
             "GOLD and PRED are CoNLL column files: one word per line, the tag in the last column, columns\n"
             "split by tabs or spaces, a blank (or whitespace-only) line between sentences; CRLF, a missing\n"
             "final blank line and -DOCSTART- lines are fine. Sentences and words are matched by position: a\n"
@@ -36,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
     p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
-    p.add_argument("--mode", choices=("conlleval", "strict"), default="conlleval", help="chunk reading (default: conlleval)")
+    p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"overall": {precision, recall, f1, tp, predicted, gold}, "per_type": {...}, "accuracy": ...}')
     p.set_defaults(func=run)

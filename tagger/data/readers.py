@@ -1,8 +1,9 @@
 """Read NER data as published into one representation (:class:`NerData`).
 
-Accepted inputs: CoNLL column files, JSON lines, a saved ``DatasetDict`` folder, Hub data sets (or
-any folder ``datasets.load_dataset`` understands), and the named sets ``conll2003`` / ``wnut17``.
-Tags are checked, converted to the training scheme (IOB2 by default) and mapped to a
+Accepted inputs: CoNLL column files and JSON lines (by suffix: :mod:`tagger.data.formats`), a folder
+of such files named after their splits (:func:`split_of`), a saved ``DatasetDict`` folder, Hub data
+sets (or any folder ``datasets.load_dataset`` understands), and the named sets ``conll2003`` /
+``wnut17``. Tags are checked, converted to the training scheme (IOB2 by default) and mapped to a
 deterministic label list.
 """
 
@@ -20,7 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 from tagger.catalog import DATASETS
 from tagger.catalog import hub_id as catalog_hub_id
-from tagger.data.schemes import chunks, convert_tags, detect_scheme, labels_for_types, normalize_scheme, parse_tag, sort_labels
+from tagger.data.formats import DATA_SUFFIXES, file_format
+from tagger.data.schemes import (convert_tags, detect_scheme, entities, labels_for_types, normalize_scheme,
+                                 parse_tag, sort_labels)
 from tagger.errors import InputError
 
 if TYPE_CHECKING:
@@ -29,8 +32,16 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-_FILE_EXTS = (".conll", ".txt", ".tsv", ".iob", ".jsonl", ".json")
-_SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "dev", "valid", "testa"), "test": ("test", "testb")}
+#: the names each split is published under (file names: :func:`split_of`; Hub splits: exactly these)
+SPLIT_NAMES: dict[str, tuple[str, ...]] = {
+    "train": ("train",),
+    "validation": ("validation", "dev", "devel", "valid", "testa"),
+    "test": ("test", "testb"),
+}
+_SPLIT_OF_NAME = {alias: split for split, aliases in SPLIT_NAMES.items() for alias in aliases}
+_NAME_PARTS = re.compile(r"[._-]")
+#: label lists that may sit next to JSON-lines data (see :func:`read_jsonl`); never a split
+LABEL_FILES = ("labels.json", "label_list.json")
 _COLUMN_SPLIT = re.compile(r"[ \t]+")
 _TOKEN_COLUMNS = ("tokens", "words", "token", "word")
 _TAG_COLUMNS = ("ner_tags", "tags", "ner", "labels", "label", "ner_labels")
@@ -144,7 +155,7 @@ def read_conll(path: str | os.PathLike[str]) -> list[Sentence]:
 
 
 def _labels_file(path: Path) -> list[str] | None:
-    for name in ("labels.json", "label_list.json"):
+    for name in LABEL_FILES:
         candidate = path.parent / name
         if candidate.is_file():
             labels = json.loads(candidate.read_text(encoding="utf-8"))
@@ -208,11 +219,11 @@ def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None
 
 
 def read_file(path: str | os.PathLike[str], **kwargs: Any) -> list[Sentence]:
-    """A CoNLL or JSON-lines file, chosen by extension (``.jsonl``/``.json``: JSON lines).
+    """A CoNLL or JSON-lines file, chosen by suffix (:func:`tagger.data.formats.file_format`).
 
     ``kwargs`` (tokens_column, tags_column, label_list) apply to JSON lines only.
     """
-    if Path(path).suffix.lower() in (".jsonl", ".json", ".ndjson"):
+    if file_format(path) == "jsonl":
         return read_jsonl(path, **kwargs)
     return read_conll(path)
 
@@ -239,9 +250,10 @@ def _from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, ta
 
     out: dict[str, list[Sentence]] = {}
     for split_name, ds in dd.items():
-        split = next((k for k, names in _SPLIT_ALIASES.items() if split_name in names), None)
+        split = _SPLIT_OF_NAME.get(split_name)
         if split is None:
-            logger.warning("%s: split %r ignored (expected train, validation or test)", where, split_name)
+            logger.warning("%s: split %r ignored (expected one of %s)", where, split_name,
+                           ", ".join(_SPLIT_OF_NAME))
             continue
         tok_col = _pick_column(ds.column_names, tokens_column, _TOKEN_COLUMNS, "tokens", where)
         tag_col = _pick_column(ds.column_names, tags_column, _TAG_COLUMNS, "tags", where)
@@ -292,15 +304,108 @@ def _load_hub(name: str, tokens_column: str | None, tags_column: str | None,
 # Resolution of names and files
 
 
-def _split_files(folder: Path) -> dict[str, Path]:
+def split_of(filename: str) -> tuple[str, int] | None:
+    """The split a data file's name stands for, and how closely (0 best), or None.
+
+    The rule, case-insensitive: take away a data suffix (:data:`tagger.data.formats.DATA_SUFFIXES`);
+    what is left names the split when it
+
+    0. is one of :data:`SPLIT_NAMES` (``train.conll``, ``devel.tsv``, ``valid.txt``, ``testb``),
+    1. ends with one after ``.``, ``_`` or ``-`` (``eng.train``, ``eng.testa``, ``en_dev.conll``,
+       ``emerging.dev.conll``, ``en_ewt-ud-test.conll``),
+    2. or starts with one before ``.``, ``_`` or ``-`` (``train_data``, ``test-2019.jsonl``).
+
+    A name whose suffix is neither a data suffix nor a split name (``train.parquet``, ``train.log``)
+    is no split file, nor is a name where the split name is only part of a word (``wnut17train.conll``).
+    """
+    name = filename.lower()
+    suffix = Path(name).suffix
+    if suffix in DATA_SUFFIXES:
+        name = name[: -len(suffix)]
+    elif suffix and suffix[1:] not in _SPLIT_OF_NAME:
+        return None
+    parts = _NAME_PARTS.split(name)
+    if name in _SPLIT_OF_NAME:
+        return _SPLIT_OF_NAME[name], 0
+    if len(parts) > 1 and parts[-1] in _SPLIT_OF_NAME:
+        return _SPLIT_OF_NAME[parts[-1]], 1
+    if len(parts) > 1 and parts[0] in _SPLIT_OF_NAME:
+        return _SPLIT_OF_NAME[parts[0]], 2
+    return None
+
+
+#: the naming rule of :func:`split_of` in words, for help texts and errors
+SPLIT_NAMING_RULE = (
+    "without its suffix, the file name is, ends with (after . _ or -) or starts with (before . _ or -) a split "
+    "name: " + "; ".join(", ".join(names) for names in SPLIT_NAMES.values())
+    + " (train.conll, eng.testa, en_dev.tsv, devel.txt)"
+)
+_NAMING_HINT = (f"name each file after its split ({SPLIT_NAMING_RULE}), or give the files as data.train_file=, "
+                "data.validation_file=, data.test_file= (train_file= ... in load_ner_dataset)")
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """Files of ``folder`` that could hold a split: not hidden, no label list, a data suffix or a split name."""
+    return [p for p in sorted(folder.iterdir())
+            if p.is_file() and not p.name.startswith(".") and p.name.lower() not in LABEL_FILES
+            and (p.suffix.lower() in DATA_SUFFIXES or split_of(p.name) is not None)]
+
+
+def split_files(folder: str | os.PathLike[str], wanted: Sequence[str] = SPLITS) -> dict[str, Path]:
+    """The file of each split found in ``folder`` by the naming rule of :func:`split_of`.
+
+    The closest name wins (``test.conll`` over ``test_predictions.conll``); two files equally close
+    to a ``wanted`` split are an :class:`InputError` naming both (a split given as a file of its own is
+    not wanted, and its ties are left out). When a wanted split is missing and the folder holds data
+    files named after no split, a warning lists them.
+    """
+    folder = Path(folder)
+    ranked: dict[str, list[tuple[int, Path]]] = {}
+    unmatched: list[str] = []
+    for path in _data_files(folder):
+        hit = split_of(path.name)
+        if hit is None:
+            unmatched.append(path.name)
+        else:
+            ranked.setdefault(hit[0], []).append((hit[1], path))
     found: dict[str, Path] = {}
-    for split, aliases in _SPLIT_ALIASES.items():
-        for alias in aliases:
-            hit = next((folder / f"{alias}{ext}" for ext in _FILE_EXTS if (folder / f"{alias}{ext}").is_file()), None)
-            if hit is not None:
-                found[split] = hit
-                break
+    for split in SPLITS:
+        if split not in ranked:
+            continue
+        best = min(rank for rank, _ in ranked[split])
+        top = [p.name for rank, p in ranked[split] if rank == best]
+        if len(top) > 1 and split in wanted:
+            raise InputError(f"{' and '.join(top)} both name the {split} split: keep one, or give the one to "
+                             f"read as data.{split}_file= ({split}_file= in load_ner_dataset)", path=folder)
+        if len(top) == 1:
+            found[split] = folder / top[0]
+            if len(ranked[split]) > 1:
+                logger.info("%s: %s is the %s split (the closest name)", folder, top[0], split)
+    missing = [s for s in wanted if s not in found]
+    if found and missing and unmatched:
+        logger.warning("%s: no %s split; data files named after no split: %s. To read them, %s", folder,
+                       " or ".join(missing), _listing(unmatched), _NAMING_HINT)
     return found
+
+
+def _listing(names: Sequence[str], limit: int = 10) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
+
+
+def _folder_splits(folder: Path, wanted: Sequence[str] = SPLITS) -> dict[str, Path] | None:
+    """The split files of ``folder``; None if it is a saved ``DatasetDict`` or holds no data file (the
+    Hub loader reads such folders: parquet, csv, arrow); InputError if its data files name no split."""
+    if (folder / "dataset_dict.json").is_file():
+        return None
+    found = split_files(folder, wanted)
+    if found:
+        return found
+    unmatched = [p.name for p in _data_files(folder)]
+    if unmatched:
+        raise InputError(f"no file named after a split among the data files {_listing(unmatched)}; "
+                         f"{_NAMING_HINT}", path=folder)
+    return None
 
 
 def data_roots(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -320,11 +425,18 @@ def data_roots(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
 
 
 def resolve_named(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:
-    """The local folder of a named data set (holding train/validation/test files), or None."""
+    """The local folder of a named data set (holding split files, :func:`split_of`), or None."""
+    found = _resolve_named(name, data_dir)
+    return found[0] if found is not None else None
+
+
+def _resolve_named(name: str, data_dir: str | os.PathLike[str] | None,
+                   wanted: Sequence[str] = SPLITS) -> tuple[Path, dict[str, Path]] | None:
     for root in data_roots(data_dir):
         folder = root / name
-        if folder.is_dir() and _split_files(folder):
-            return folder
+        files = _folder_splits(folder, wanted) if folder.is_dir() else None
+        if files:
+            return folder, files
     return None
 
 
@@ -334,6 +446,19 @@ def _deterministic_fingerprint(parts: Sequence[Any]) -> str:
     for p in parts:
         h.update(json.dumps(p, ensure_ascii=False).encode())
     return h.hexdigest()[:32]
+
+
+@dataclass
+class _Raw:
+    """Sentences per split as read, before scheme conversion, and where each split came from."""
+
+    rows: dict[str, list[Sentence]] = field(default_factory=dict)
+    where: dict[str, str] = field(default_factory=dict)  # split -> path or Hub split, for error messages
+    sources: dict[str, str] = field(default_factory=dict)  # split -> relative path or Hub id, never absolute
+    name: str = ""
+
+    def add(self, split: str, rows: list[Sentence], where: str, source: str) -> None:
+        self.rows[split], self.where[split], self.sources[split] = rows, where, source
 
 
 def load_ner_dataset(
@@ -351,87 +476,109 @@ def load_ner_dataset(
     """Read a data set into :class:`NerData` (splits among train/validation/test).
 
     ``name``: ``conll2003`` | ``wnut17`` (a local folder first, see :func:`data_roots`, else the Hub),
-    a folder of ``{train,validation,test}.{conll,txt,jsonl}`` files or a saved ``DatasetDict``, or a Hub
-    id. Explicit ``*_file`` arguments override (or replace) the splits of ``name``.
-    ``label_list`` forces the labels (e.g. a checkpoint's): other labels in the data are an error.
-    Labels seen only in validation/test are logged as a warning and appended so they are scored.
+    a folder of data files named after their splits (:func:`split_of`; suffixes:
+    :mod:`tagger.data.formats`) or a saved ``DatasetDict``, or a Hub id. A folder whose data files name
+    no split is an :class:`InputError` listing them. Explicit ``*_file`` arguments override (or
+    replace) the splits of ``name``. ``label_list`` forces the labels (e.g. a checkpoint's): other
+    labels in the data are an error. Labels seen only in validation/test are logged as a warning and
+    appended so they are scored.
     """
     try:
         target = normalize_scheme(scheme)
     except ValueError as err:
         raise InputError(str(err)) from None
-    raw: dict[str, list[Sentence]] = {}
-    where: dict[str, str] = {}  # split -> path for error messages
-    sources: dict[str, str] = {}
+    columns: dict[str, Any] = {"tokens_column": tokens_column, "tags_column": tags_column,
+                               "label_list": label_list}
     explicit = {"train": train_file, "validation": validation_file, "test": test_file}
-    ds_name = name or ""
-    if name is not None:
-        folder: Path | None = None
-        if name in DATASETS:
-            folder = resolve_named(name, data_dir)
-        elif Path(name).is_dir() and not (Path(name) / "dataset_dict.json").is_file() and _split_files(Path(name)):
-            folder = Path(name)
-            ds_name = folder.resolve().name
-        if folder is not None:
-            for split, path in _split_files(folder).items():
-                if explicit[split] is None:
-                    raw[split] = read_file(path, tokens_column=tokens_column, tags_column=tags_column,
-                                           label_list=label_list)
-                    where[split] = str(path)
-                    sources[split] = f"{folder.name}/{path.name}"
-        elif not all(explicit.values()):
-            hub_id = catalog_hub_id(name)
-            if Path(name).is_dir():
-                ds_name = Path(name).resolve().name
-            loaded = _load_hub(hub_id, tokens_column, tags_column, label_list)
-            for split, rows in loaded.items():
-                if explicit[split] is None:
-                    raw[split] = rows
-                    where[split] = f"{hub_id}[{split}]"
-                    sources[split] = ds_name if Path(name).is_dir() else hub_id
-    for split, path in explicit.items():
-        if path is None:
-            continue
-        raw[split] = read_file(path, tokens_column=tokens_column, tags_column=tags_column, label_list=label_list)
-        where[split] = str(path)
-        sources[split] = Path(path).name
-        if not ds_name:
-            ds_name = Path(path).stem
-    if not raw:
+    wanted = [split for split in SPLITS if explicit[split] is None]
+    raw = _read_name(name, data_dir, wanted, columns) if name is not None else _Raw()
+    _read_files(raw, explicit, columns)
+    if not raw.rows:
         raise InputError("no data: give a data set name, a folder or train/validation/test files", path=name)
-    for split, rows in raw.items():
+    for split, rows in raw.rows.items():
         if not rows:
-            raise InputError(f"the {split} split has no sentences", path=where[split])
+            raise InputError(f"the {split} split has no sentences", path=raw.where[split])
+    converted = _convert_scheme(raw, target)
+    labels = _build_label_list(converted, raw.where, target, label_list)
+    return NerData(splits=_dataset_dict(converted, labels), label_list=labels, sources=raw.sources,
+                   scheme=target, name=raw.name)
 
-    # scheme: detected per split (copies of CoNLL-2003 exist in IOB1 and IOB2), then converted
+
+def _read_name(name: str, data_dir: str | None, wanted: Sequence[str], columns: dict[str, Any]) -> _Raw:
+    """The ``wanted`` splits of a named set, a folder of split files, a saved ``DatasetDict`` or a Hub id."""
+    is_dir = Path(name).is_dir()
+    raw = _Raw(name=Path(name).resolve().name if is_dir else name)
+    if not wanted:
+        return raw
+    if name in DATASETS:
+        found = _resolve_named(name, data_dir, wanted)
+    else:
+        files = _folder_splits(Path(name), wanted) if is_dir else None
+        found = (Path(name), files) if files else None
+    if found is not None:
+        _read_folder(raw, *found, wanted, columns)
+    else:
+        _read_hub(raw, name, wanted, columns, source=raw.name if is_dir else None)
+    return raw
+
+
+def _read_folder(raw: _Raw, folder: Path, files: dict[str, Path], wanted: Sequence[str],
+                 columns: dict[str, Any]) -> None:
+    for split, path in files.items():
+        if split in wanted:
+            raw.add(split, read_file(path, **columns), str(path), f"{folder.name}/{path.name}")
+
+
+def _read_hub(raw: _Raw, name: str, wanted: Sequence[str], columns: dict[str, Any], source: str | None) -> None:
+    """``source``: what ``NerData.sources`` records (a local folder's name, never its path); default the Hub id."""
+    hub_id = catalog_hub_id(name)
+    loaded = _load_hub(hub_id, columns["tokens_column"], columns["tags_column"], columns["label_list"])
+    for split, rows in loaded.items():
+        if split in wanted:
+            raw.add(split, rows, f"{hub_id}[{split}]", source or hub_id)
+
+
+def _read_files(raw: _Raw, explicit: dict[str, str | os.PathLike[str] | None], columns: dict[str, Any]) -> None:
+    """Splits given as files replace those of the name; without a name, the first file's stem names the set."""
+    for split, path in explicit.items():
+        if path is not None:
+            raw.add(split, read_file(path, **columns), str(path), Path(path).name)
+            raw.name = raw.name or Path(path).stem
+
+
+def _convert_scheme(raw: _Raw, target: str) -> dict[str, list[Sentence]]:
+    """Each split in ``target``, its scheme detected per split (CoNLL-2003 copies exist in IOB1 and IOB2)."""
     converted: dict[str, list[Sentence]] = {}
-    for split, rows in raw.items():
+    for split, rows in raw.rows.items():
         source = detect_scheme(tags for _, tags, _ in rows)
         if source != target:
-            logger.info("%s: %s tags converted to %s", where[split], source, target)
+            logger.info("%s: %s tags converted to %s", raw.where[split], source, target)
             rows = [(toks, convert_tags(tags, source, target), line) for toks, tags, line in rows]
         converted[split] = rows
+    return converted
 
-    labels = _build_label_list(converted, where, target, label_list)
-    label_index = {label: i for i, label in enumerate(labels)}
+
+def _dataset_dict(rows_by_split: dict[str, list[Sentence]], labels: list[str]) -> datasets.DatasetDict:
+    """Splits in :data:`SPLITS` order, tags as ``ClassLabel`` ids over ``labels``, fingerprints deterministic."""
     import datasets
 
+    label_index = {label: i for i, label in enumerate(labels)}
     features = datasets.Features({
         "tokens": datasets.Sequence(datasets.Value("string")),
         "ner_tags": datasets.Sequence(datasets.ClassLabel(names=labels)),
     })
     splits = datasets.DatasetDict()
     for split in SPLITS:
-        if split not in converted:
+        if split not in rows_by_split:
             continue
-        rows = converted[split]
+        rows = rows_by_split[split]
         tokens = [toks for toks, _, _ in rows]
         ids = [[label_index[t] for t in tags] for _, tags, _ in rows]
         ds = datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": ids}, features=features,
                                         split=datasets.NamedSplit(split))
         ds._fingerprint = _deterministic_fingerprint([split, labels, tokens, ids])
         splits[split] = ds
-    return NerData(splits=splits, label_list=labels, sources=sources, scheme=target, name=ds_name)
+    return splits
 
 
 def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str, str], scheme: str,
@@ -464,9 +611,9 @@ def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str,
 
 
 def entity_counts(tags_per_sentence: Sequence[Sequence[str]]) -> dict[str, int]:
-    """Entities per type, read like conlleval (see :func:`tagger.data.schemes.chunks`)."""
+    """Entities per type, read like conlleval (:func:`tagger.data.schemes.entities`)."""
     out: dict[str, int] = {}
     for tags in tags_per_sentence:
-        for typ, _, _ in chunks(tags):
+        for typ, _, _ in entities(tags):
             out[typ] = out.get(typ, 0) + 1
     return dict(sorted(out.items()))

@@ -1,9 +1,11 @@
-"""Tagging schemes (IOB1, IOB2, IOBES, BILOU): parse, detect, convert, order labels.
+"""Tagging schemes (IOB1, IOB2, IOBES, BILOU): parse, detect, chunk into entities, convert, order labels.
 
-Every conversion goes through chunks read the way conlleval reads them, so it never loses or
-invents an entity: a chunk starts at ``B-``/``S-``/``U-``, or at ``I-``/``E-``/``L-`` when the previous
-word is ``O``, has another type or closed its chunk (``E-``/``S-``/``L-``/``U-``). This reading is the
-same for IOB1 and IOB2, which is why IOB1 data converts losslessly to IOB2.
+:func:`entities` is the one entity chunker: the metrics, the sweep's paired bootstrap, ``tagger
+predict``, the data statistics and the conversions all read entities through it, in one of two modes
+(:data:`tagger.metrics.MODES`). The conlleval reading starts a chunk at ``B-``/``S-``/``U-``, or at
+``I-``/``E-``/``L-`` when the previous word is ``O``, has another type or closed its chunk
+(``E-``/``S-``/``L-``/``U-``). Conversions go through it, so they never lose or invent an entity; the
+reading is the same for IOB1 and IOB2, which is why IOB1 data converts losslessly to IOB2.
 """
 
 from __future__ import annotations
@@ -22,8 +24,12 @@ _ALIASES = {"IOB": "IOB2", "BIO": "IOB2", "BIOES": "IOBES", "IOBES": "IOBES", "B
 # order of prefixes inside one type: B before I, then the closing tags
 _PREFIX_ORDER = {"B": 0, "I": 1, "E": 2, "L": 2, "S": 3, "U": 3}
 _TAG_RE = re.compile(r"^([BIESLU])-(\S.*)$")
-# prefixes that close the chunk they belong to
+# prefixes that close the chunk they belong to, and those that always open one
 _CLOSING = frozenset("ESLU")
+_OPENING = frozenset("BSU")
+# strict mode: per scheme, the prefix that closes a multi-word entity and the one-word prefix
+_STRICT_CLOSING: dict[str, tuple[str | None, str | None]] = {"IOB2": (None, None), "IOBES": ("E", "S"),
+                                                             "BILOU": ("L", "U")}
 
 
 def normalize_scheme(name: str) -> str:
@@ -48,8 +54,36 @@ def parse_tag(tag: str) -> tuple[str, str | None]:
     return m.group(1), m.group(2)
 
 
-def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
-    """Entities as (type, first word, last word), inclusive, read like conlleval (see module doc)."""
+def entities(tags: Sequence[str], mode: str = "conlleval",
+             scheme: str | None = None) -> list[tuple[str, int, int]]:
+    """Entities of one sentence as (type, first word, last word inclusive), in word order.
+
+    ``mode="conlleval"`` reads chunks like conlleval and seqeval's default reader (module doc): an
+    ``I-X`` after ``O``, after another type or after a closed chunk starts an entity; ``E-``/``S-``
+    and BILOU's ``L-``/``U-`` close one, so two ``U-X`` words are two entities. Tags of every scheme
+    are read, mixed or not; ``scheme`` is not used.
+
+    ``mode="strict"`` is seqeval's strict mode for one scheme: an entity is ``B-X`` followed by ``I-X``
+    words (IOB2), and in IOBES / BILOU it must end with ``E-X`` / ``L-X``; ``S-X`` / ``U-X`` is a
+    one-word entity. Anything else (an ``I-X`` that opens a chunk, a ``B-X I-X`` that is never closed
+    in IOBES) is no entity. ``scheme`` is the scheme to read ("IOB2", "IOBES" or "BILOU", any
+    :func:`normalize_scheme` spelling): pass the corpus's, :func:`strict_scheme` of gold and
+    predictions together, so that a sentence is read as its corpus is (a sentence of only ``B-``/``I-``
+    tags in a BILOU corpus is read as BILOU). ``None`` detects it from these tags alone.
+
+    ValueError on a tag that is not a tag (:func:`parse_tag`), an unknown mode, or in strict mode a
+    scheme outside those three or a prefix that ``scheme`` does not use.
+    """
+    if mode == "conlleval":
+        return _conlleval_entities(tags)
+    if mode == "strict":
+        return _strict_entities(tags, strict_scheme([tags]) if scheme is None else _strict_name(scheme))
+    from tagger.metrics import MODES  # imported here: tagger.metrics imports this module
+
+    raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+
+
+def _conlleval_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     out: list[tuple[str, int, int]] = []
     cur_type: str | None = None
     cur_start = 0
@@ -57,7 +91,7 @@ def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
     for i, tag in enumerate(tags):
         prefix, typ = parse_tag(tag)
         starts = (
-            prefix in ("B", "S", "U")
+            prefix in _OPENING
             or (prefix != "O" and (cur_type is None or typ != cur_type or prev_prefix in _CLOSING))
         )
         if cur_type is not None and (prefix == "O" or starts):
@@ -68,6 +102,52 @@ def chunks(tags: Sequence[str]) -> list[tuple[str, int, int]]:
         prev_prefix = prefix
     if cur_type is not None:
         out.append((cur_type, cur_start, len(tags) - 1))
+    return out
+
+
+def strict_scheme(tag_sequences: Iterable[Sequence[str]]) -> str:
+    """The scheme strict mode reads these tags in: "BILOU" if any tag is ``L-``/``U-``, else "IOBES" if
+    any is ``E-``/``S-``, else "IOB2" (IOB1 data too: strict IOB2 reads its ``I-`` starts as no entity)."""
+    detected = detect_scheme(tag_sequences)
+    return "IOB2" if detected == "IOB1" else detected
+
+
+def _strict_name(scheme: str) -> str:
+    name = normalize_scheme(scheme)
+    if name not in _STRICT_CLOSING:
+        raise ValueError(f"strict mode reads IOB2, IOBES or BILOU chunks, not {name} (convert the tags first)")
+    return name
+
+
+def _strict_entities(tags: Sequence[str], scheme: str) -> list[tuple[str, int, int]]:
+    parsed = [parse_tag(t) for t in tags]
+    allowed = set(SCHEMES[scheme]) | {"O"}
+    for tag, (prefix, _) in zip(tags, parsed):
+        if prefix not in allowed:
+            raise ValueError(f"tag {tag!r} is not of the {scheme} scheme "
+                             "(strict mode reads one scheme per corpus)")
+    last, single = _STRICT_CLOSING[scheme]
+    out: list[tuple[str, int, int]] = []
+    i, n = 0, len(parsed)
+    while i < n:
+        prefix, typ = parsed[i]
+        if prefix == single:
+            out.append((typ, i, i))  # type: ignore[arg-type]
+            i += 1
+            continue
+        if prefix != "B":
+            i += 1
+            continue
+        j = i + 1
+        while j < n and parsed[j] == ("I", typ):
+            j += 1
+        if last is None:  # IOB2: whatever follows the I- words ends the entity
+            out.append((typ, i, j - 1))  # type: ignore[arg-type]
+        elif j < n and parsed[j] == (last, typ):
+            out.append((typ, i, j))  # type: ignore[arg-type]
+            j += 1
+        # an unclosed chunk is no entity; its I- words open nothing, so reading goes on after them
+        i = j
     return out
 
 
@@ -131,7 +211,7 @@ def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
     understands all four schemes, including tags that do not follow ``source`` strictly.
     """
     normalize_scheme(source)
-    return _emit(len(tags), chunks(tags), normalize_scheme(target))
+    return _emit(len(tags), entities(tags), normalize_scheme(target))
 
 
 def sort_labels(labels: Iterable[str]) -> list[str]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tagger.data.readers import NerData
-from tagger.data.schemes import chunks
+from tagger.data.readers import NerData, entity_counts
+from tagger.data.schemes import entities
 
 
 def _subword_lengths(tokens: list[list[str]], tokenizer: Any) -> tuple[list[list[int]], int]:
@@ -40,18 +40,14 @@ def dataset_stats(data: NerData, tokenizer: Any = None, max_length: int | None =
         tokens: list[list[str]] = [list(t) for t in ds["tokens"]]
         tags = [[names[i] for i in row] for row in ds["ner_tags"]]
         n_tokens = sum(len(t) for t in tokens)
-        entities: dict[str, int] = {}
-        spans = [chunks(t) for t in tags]
-        for sent in spans:
-            for typ, _, _ in sent:
-                entities[typ] = entities.get(typ, 0) + 1
+        per_type = entity_counts(tags)
         n_o = sum(t == "O" for row in tags for t in row)
         lengths = [len(t) for t in tokens]
         s: dict[str, Any] = {
             "sentences": len(tokens),
             "tokens": n_tokens,
-            "entities": dict(sorted(entities.items())),
-            "entities_total": sum(entities.values()),
+            "entities": per_type,
+            "entities_total": sum(per_type.values()),
             "o_share": n_o / n_tokens if n_tokens else 0.0,
             "length_words": {"max": max(lengths, default=0), "mean": n_tokens / len(tokens) if tokens else 0.0},
         }
@@ -64,7 +60,7 @@ def dataset_stats(data: NerData, tokenizer: Any = None, max_length: int | None =
             if max_length is not None:
                 room = max_length - n_special
                 cut_sents = cut_words = cut_ents = 0
-                for counts, sent_spans in zip(per_word, spans):
+                for counts, sent_tags in zip(per_word, tags):
                     pos, cut_from = 0, len(counts)
                     for j, c in enumerate(counts):
                         # a zero-subword word has no first subword to cut; it is counted above
@@ -76,7 +72,7 @@ def dataset_stats(data: NerData, tokenizer: Any = None, max_length: int | None =
                     if any(cut):
                         cut_sents += 1
                         cut_words += sum(cut)
-                        cut_ents += sum(1 for _, _, end in sent_spans if end >= cut_from)
+                        cut_ents += sum(1 for _, _, end in entities(sent_tags) if end >= cut_from)
                 s["max_length"] = max_length
                 s["truncated_sentences"] = cut_sents
                 s["truncated_words"] = cut_words
