@@ -17,7 +17,6 @@ with its card and predictions; ``cleanup``) -> summary over the sweep. The parts
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 import math
@@ -239,11 +238,11 @@ def train_or_skip(sweep: Sweep, spec: dict[str, Any], seed: int, position: str) 
                     main_process_only=True)
         return json.loads(done_file.read_text())
     logger.info("%s %s", position, run_dir.name, main_process_only=True)
-    recipe = TrainRun(sweep, spec, seed, run_dir)
-    recipe.setup()
-    recipe.train()
-    result = recipe.save_artifacts()
-    recipe.cleanup()
+    one_run = TrainRun(sweep, spec, seed, run_dir)
+    one_run.setup()
+    one_run.train()
+    result = one_run.save_artifacts()
+    one_run.cleanup()
     return result
 
 
@@ -291,6 +290,7 @@ class TrainRun:
     # -------------------------------------------------------------------------------------------- setup
 
     def setup(self) -> None:
+        """Everything the loop needs, seeded by this run's seed; resumed if a checkpoint is named."""
         set_seed(self.seed)
         self.setup_model_and_loss()
         self.setup_data_and_optimizer()
@@ -538,7 +538,7 @@ class TrainRun:
             loss={"name": self.spec["name"], "params": self.params, "formula": getattr(self.loss_fn, "formula", ""),
                   "citation": getattr(self.loss_fn, "citation", "")},
             hyperparameters=card_hyperparameters(
-                [dataclasses.asdict(self.tc), dataclasses.asdict(self.cfg.data)],
+                [config_to_dict(self.tc), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
                 seed=self.seed),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
