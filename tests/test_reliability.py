@@ -98,6 +98,7 @@ def test_interrupted_run_resumes_to_identical_metrics(tmp_path, tiny_encoder_dir
     assert got["validation"]["f1"] == expected["validation"]["f1"]
     assert got["test"] == expected["test"]
     assert got["best_epoch"] == expected["best_epoch"]
+    assert got["train_tokens"] == expected["train_tokens"]  # the interrupted epoch's tokens count once, before and after
     assert not list((out / "runs").glob("*/checkpoints"))  # removed once the run finished
 
 
