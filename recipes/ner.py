@@ -54,6 +54,7 @@ from tagger.train.checkpoint import (
     save_best,
     save_checkpoint,
 )
+from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import merge_window_predictions, predict_windows
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
@@ -254,6 +255,8 @@ class EpochProgress:
     """Throughput of the epoch under way: what the progress bar and the logs show."""
 
     start: float  # time.perf_counter() when the epoch (or its resumed part) began
+    from_start: bool  # False when resumed mid-epoch
+    coverage: torch.Tensor  # [num training windows]: times this process trained on each window
     tokens: int = 0  # this process's real tokens
     padded: int = 0  # this process's batch slots, padding included
 
@@ -286,6 +289,7 @@ class TrainRun:
         self.state = TrainState(label_list=list(sweep.label_list))
         self.running_loss = torch.zeros((), device=self.accelerator.device)  # summed on device: no sync per batch
         self.running_batches = 0
+        self.window_coverage: dict[str, int] | None = None
 
     # -------------------------------------------------------------------------------------------- setup
 
@@ -335,8 +339,9 @@ class TrainRun:
         """Token-budget batches, AdamW and the warm-up schedule, all prepared by Accelerate."""
         tc, accelerator = self.tc, self.accelerator
         train = self.sweep.features["train"]
+        # num_shards: Accelerate deals batch i to process i mod n; every process needs as many non-empty batches
         self.sampler = TokenBudgetBatchSampler(train.lengths, tc.max_tokens_per_batch, tc.max_sentences_per_batch,
-                                               shuffle=True, seed=self.seed)
+                                               shuffle=True, seed=self.seed, num_shards=accelerator.num_processes)
         loader = DataLoader(WindowDataset(train.columns), batch_sampler=self.sampler,
                             collate_fn=WindowCollator(self.sweep.tokenizer.pad_token_id))
         optimizer = build_optimizer(self.model, tc.learning_rate, tc.weight_decay)
@@ -383,9 +388,12 @@ class TrainRun:
         loader = self.train_loader
         if state.batches_done:
             loader = accelerator.skip_first_batches(self.train_loader, state.batches_done)
-        progress = EpochProgress(start=time.perf_counter())
+        progress = EpochProgress(start=time.perf_counter(), from_start=not state.batches_done,
+                                 coverage=torch.zeros(len(self.sampler.lengths), dtype=torch.long,
+                                                      device=accelerator.device))
         for batch in loader:
             finite = self.train_step(batch)
+            progress.coverage[batch["window_id"]] += 1
             progress.tokens += batch["num_tokens"]
             progress.padded += batch["input_ids"].numel()
             state.batches_done += 1
@@ -400,7 +408,24 @@ class TrainRun:
                 self.checkpoint_and_exit(epoch, progress, stop.signum)
             if self.reached_max_steps:
                 break
+        self.window_coverage = self.check_coverage(progress)
         return self.count_progress(progress)
+
+    def check_coverage(self, progress: EpochProgress) -> dict[str, int] | None:
+        """How often each training window was trained on in this epoch, over all processes.
+
+        None for an epoch resumed mid-way (its first part ran in another launch). A full epoch trains
+        every window once; the sampler repeats windows only when there are fewer than processes.
+        """
+        if not progress.from_start:
+            return None
+        seen = self.accelerator.reduce(progress.coverage, reduction="sum")  # a collective: every rank calls it
+        coverage = {"windows": int(seen.numel()), "trained": int(seen.sum()), "missed": int((seen == 0).sum()),
+                    "repeated": int((seen > 1).sum())}
+        if (coverage["missed"] or coverage["repeated"] > self.sampler.repeated_windows) and not self.reached_max_steps:
+            logger.warning("%s: windows missed %d, repeated %d in an epoch", self.run_dir.name, coverage["missed"],
+                           coverage["repeated"], main_process_only=True)
+        return coverage
 
     def train_step(self, batch: dict[str, Any]) -> bool:
         """One batch: forward, loss, backward; the batch that ends an accumulation also clips and steps.
@@ -413,7 +438,10 @@ class TrainRun:
         with accelerator.accumulate(self.model):
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss = self.loss_fn(logits, batch["labels"])  # logits [B, T, C], labels [B, T]
-            accelerator.backward(loss)
+            # several processes: weigh this rank's mean by its share of the step's labelled tokens, so that
+            # DDP's average is the mean over all of them (tagger/train/distributed.py)
+            scale = rank_loss_scale(labelled_tokens(batch["labels"]))
+            accelerator.backward(loss if scale is None else loss * scale)
             self.running_loss += loss.detach()
             self.running_batches += 1
             if accelerator.sync_gradients:
@@ -468,7 +496,10 @@ class TrainRun:
                               f"{name}/validation_recall": val_metrics["recall"]}, step=state.global_step)
         logger.info("%s epoch %d: validation F1 %.4f (%.0f s)", name, epoch + 1, val_metrics["f1"], epoch_seconds,
                     main_process_only=True)
-        if state.end_epoch(epoch, val_metrics, epoch_seconds):
+        improved = state.end_epoch(epoch, val_metrics, epoch_seconds)
+        if self.window_coverage is not None:
+            state.history[-1]["window_coverage"] = self.window_coverage
+        if improved:
             save_best(self.accelerator, self.model, self.run_dir)
         state.nonfinite_skipped = self.guard.skipped
         if tc.checkpointing == "epoch" and epoch + 1 < tc.epochs and not self.reached_max_steps:
@@ -604,7 +635,8 @@ def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str
 def write_sweep_summary(sweep: Sweep, results: list[dict[str, Any]]) -> dict[str, Any]:
     """summary.{json,csv,md,png} over every run, and the table on stdout (main process)."""
     out_dir = sweep.out_dir
-    summary = summarize(results, label_list=sweep.label_list, runs_dir=out_dir / "runs")
+    summary = summarize(results, label_list=sweep.label_list, runs_dir=out_dir / "runs",
+                        mode=sweep.cfg.training.metric_mode)
     write_summary(out_dir, summary, features=sweep.features)
     sys.stdout.write("\n" + summary["table_text"] + "\n")
     sys.stdout.write(f"\nsummary: {out_dir / 'summary.md'} (json, csv, png beside it)\n")

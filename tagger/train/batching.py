@@ -143,7 +143,8 @@ class WindowCollator:
     """Pads a list of encoded windows into tensors.
 
     Output: ``input_ids``/``attention_mask`` [B, T] int64, ``labels`` [B, T] (-100 on padding),
-    ``word_index`` [B, T] (-1 on padding), ``sentence_id`` [B], ``num_tokens`` (python int: the
+    ``word_index`` [B, T] (-1 on padding), ``sentence_id`` [B], ``window_id`` [B] (when the rows carry
+    it: their index in the split), ``num_tokens`` (python int: the
     non-padding tokens, for throughput without a host sync).
     """
 
@@ -180,4 +181,6 @@ class WindowCollator:
         }
         if labels is not None:
             batch["labels"] = labels
+        if "window_id" in features[0]:
+            batch["window_id"] = torch.as_tensor([f["window_id"] for f in features], dtype=torch.long)
         return batch

@@ -64,7 +64,8 @@ class WindowDataset(Dataset):
         return len(self.columns["input_ids"])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {k: self.columns[k][i] for k in self.keys}
+        # window_id: which window a batch row is, so training can check that each was seen once per epoch
+        return {**{k: self.columns[k][i] for k in self.keys}, "window_id": i}
 
 
 def _cache_key(data: NerData, tokenizer: Any, settings: dict[str, Any]) -> str:
