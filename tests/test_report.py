@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from html.parser import HTMLParser
@@ -25,7 +26,7 @@ SENTENCES = [
     ("Apple sells iPhones in Paris", "B-ORG O B-MISC O B-LOC"),
     ("The Bank of England raised rates", "O B-ORG I-ORG I-ORG O O"),
     ("Angela Merkel met Macron in Berlin", "B-PER I-PER O B-PER O B-LOC"),
-    ("Nothing to see here .", "O O O O O"),
+    ("Nothing to <i>see</i> &amp; .", "O O O O O"),  # markup in the data must stay text
     ("Real Madrid beat Barcelona", "B-ORG I-ORG O B-ORG"),
     ("She flew to Tokyo with Sony staff", "O O O B-LOC O B-ORG O"),
     ("Mount Everest is in Nepal", "B-LOC I-LOC O O B-LOC"),
@@ -306,6 +307,11 @@ def test_disagreeing_sentences_of_the_shared_seed(report: Path):
     assert f"{types.index('ORG')}:wrong_type" in s6["attrs"]["data-tc"].split()
     (wrong,) = [m for m in page.below(s6, "mark") if "err" in m["attrs"]["class"].split()]
     assert (wrong["text"], wrong["attrs"]["title"]) == ("Real MadridLOC", "wrong type")
+    # sentence 2: ce (seed 1) missed iPhones, underlined in its line only
+    (s2,) = [s for s in sents if number[id(s)] == 1]
+    assert [(u["text"], u["attrs"]["title"]) for u in page.below(s2, "u")] == [("iPhones", "missed MISC")]
+    (who,) = [w for w in page.below(s2, "span") if w["attrs"].get("title") == "ce, seed 1"]
+    assert page.below(who["parents"][-1], "u")
 
 
 def test_page_is_self_contained_and_has_no_calibration_section(report: Path):
@@ -322,6 +328,39 @@ def test_page_is_self_contained_and_has_no_calibration_section(report: Path):
     (cmd,) = page.find("pre", class_="command")
     assert cmd["text"] == COMMAND
     assert report.stat().st_size < 200_000
+
+
+def test_words_stay_text(report: Path):
+    page = parse(report)
+    (s5,) = [s for s in page.find("div", class_="sent") if "sentence 5" in s["text"]]
+    assert "Nothing to <i>see</i> &amp; ." in s5["text"]
+    assert not page.find("i")
+
+
+def test_peer_row_has_a_table_row_and_chart_but_no_errors(tiny_sweep: Path, tmp_path: Path):
+    from tagger.sweep import add_peer
+
+    summary = json.loads((tiny_sweep / "summary.json").read_text())
+    peer = {"label": "spaCy", "description": "another program",
+            "runs": [{"seed": s, "validation": {"f1": 0.5, "precision": 0.5, "recall": 0.5},
+                      "test": {"f1": f, "precision": f, "recall": f, "per_type": {"PER": {"f1": f}}},
+                      "train_seconds": 3.0} for s, f in ((1, 0.6), (2, 0.7))]}
+    import shutil
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_sweep, out)
+    write_summary(out, add_peer(summary, peer))
+    page = parse(write_report(out))
+    assert [r["attrs"]["data-row"] for r in page.find("tr", inside=({"id": "summary-table"},))[1:]] == [
+        "ce", "focal(gamma=2.0)", "spaCy"]
+    (cell,) = page.find("td", inside=({"data-row": "spaCy"},), data_key="test_f1")
+    assert cell["text"] == pm(0.65, math.sqrt(0.005)) and float(cell["attrs"]["data-value"]) == pytest.approx(0.65)
+    (bar,) = page.find("g", data_row="2", data_group="PER")
+    assert [float(d["attrs"]["data-value"]) for d in page.below(bar, "circle")] == [0.6, 0.7]
+    (bar,) = page.find("g", data_row="2", data_group="LOC")  # a type the peer never reports scores 0
+    assert [float(d["attrs"]["data-value"]) for d in page.below(bar, "circle")] == [0.0, 0.0]
+    assert [r["attrs"]["data-row"] for r in page.find("tr", inside=({"id": "error-table"},))[1:]] == [
+        "ce", "focal(gamma=2.0)"]
 
 
 def test_without_run_descriptions_or_predictions(tmp_path: Path):

@@ -26,7 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="the sweep's output folder (holding summary.json)")
     p.add_argument("--out", metavar="FILE", help="where to write the page (default: OUTPUT_DIR/report.html)")
     p.add_argument("--max-sentences", type=int, default=None, metavar="N",
-                   help="at most N disagreeing sentences in the page (default: %(default)s means the library's cap)")
+                   help="at most N disagreeing sentences in the page, the most disputed first "
+                        "(default: tagger.report.DEFAULT_MAX_SENTENCES)")
     p.add_argument("--no-errors-json", action="store_true", help="do not write errors.json beside the page")
     p.set_defaults(func=run)
 

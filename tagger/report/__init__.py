@@ -30,13 +30,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from tagger.io import atomic_write_json, atomic_write_text
-from tagger.report.data import disagreements, errors_document, load_sweep
+from tagger.report.data import SweepData, disagreements, errors_document, load_sweep
 from tagger.report.sections import CLASS_COLORS, SECTIONS, ReportInput, type_colors
 from tagger.report.svg import row_color
 
 logger = logging.getLogger(__name__)
 
-#: Disagreeing sentences shown by default: the default WNUT-17 sweep's page stays near 1 MB.
+#: Disagreeing sentences shown by default: a page of the default WNUT-17 sweep's size (12 runs x 1,287
+#: test sentences) measured 0.75 MB with it, 1.7 MB with all of its 892 disagreeing sentences.
 DEFAULT_MAX_SENTENCES = 300
 
 __all__ = ["DEFAULT_MAX_SENTENCES", "render_report", "write_report"]
@@ -52,6 +53,13 @@ def _json_script(obj: object) -> Markup:
     return Markup(json.dumps(obj, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/"))
 
 
+def _title(sweep: SweepData) -> str:
+    info = next((r.info for row in sweep.rows for r in row.runs if r.info), None) or {}
+    about = [str(x) for x in ((info.get("dataset") or {}).get("name"), info.get("base_model")) if x]
+    folder = Path(sweep.out_dir).resolve().name
+    return f"Sweep report: {folder}" + (f" ({', '.join(about)})" if about else "")
+
+
 def render_report(out_dir: Path, max_sentences: int = DEFAULT_MAX_SENTENCES) -> tuple[str, dict]:
     """The page's HTML and the error document (what errors.json holds) of the sweep in ``out_dir``."""
     sweep = load_sweep(out_dir)
@@ -61,7 +69,7 @@ def render_report(out_dir: Path, max_sentences: int = DEFAULT_MAX_SENTENCES) -> 
     sentence_section = next((s for s in sections if s.id == "sentences"), None)
     errors = errors_document(sweep)
     html = _environment().get_template("report.html.j2").render(
-        title=f"Sweep report: {Path(out_dir).resolve().name}",
+        title=_title(sweep),
         summary=sweep.summary, sections=sections, class_colors=CLASS_COLORS,
         type_colors=type_colors(sweep, sentence_section), row_colors=[row_color(d.index) for d in sweep.rows],
         data=_json_script({"errors": errors}),

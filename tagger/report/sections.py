@@ -155,16 +155,21 @@ def errors_section(inp: ReportInput) -> Section | None:
 
 
 def _segments(tokens: Sequence[str], spans: Sequence[Span], classes: dict[Span, str] | None,
-              type_index: dict[str, int]) -> list[dict[str, Any]]:
-    """Plain runs of words and entity spans, left to right."""
+              type_index: dict[str, int], missed: Sequence[Span] = ()) -> list[dict[str, Any]]:
+    """Plain runs of words, entity spans and missed gold spans (which overlap no prediction), left to right."""
     out: list[dict[str, Any]] = []
     pos = 0
-    for span in sorted(spans, key=lambda s: s[1]):
+    marked = [(s, False) for s in spans] + [(s, True) for s in missed]
+    for span, is_missed in sorted(marked, key=lambda m: m[0][1]):
         typ, first, last = span
         if first > pos:
             out.append({"text": " ".join(tokens[pos:first])})
-        out.append({"text": " ".join(tokens[first:last + 1]), "type": typ, "t": type_index.setdefault(typ, len(type_index)),
-                    "cls": classes.get(span) if classes else None})
+        text = " ".join(tokens[first:last + 1])
+        if is_missed:
+            out.append({"text": text, "missed": typ})
+        else:
+            out.append({"text": text, "type": typ, "t": type_index.setdefault(typ, len(type_index)),
+                        "cls": classes.get(span) if classes else None})
         pos = last + 1
     if pos < len(tokens):
         out.append({"text": " ".join(tokens[pos:])})
@@ -184,7 +189,8 @@ def sentences_section(inp: ReportInput) -> Section | None:
         tc: set[str] = set()
         for line in s.lines:
             lines.append({"label": labels[line.row], "seed": line.seed, "color": row_color(line.row), "gold": False,
-                          "segments": _segments(tokens, line.spans, line.classes, type_index)})
+                          "segments": _segments(tokens, line.spans, line.classes, type_index,
+                                                [o.gold for o in line.outcomes if o.cls == "missed" and o.gold])})
             tc.update(f"{type_index.setdefault(t, len(type_index))}:{o.cls}" for o in line.outcomes for t in o.types())
         types = {type_index[sp[0]] for sp in s.gold} | {type_index[sp[0]] for ln in s.lines for sp in ln.spans}
         sentences.append({"index": s.index, "lines": lines, "types": " ".join(map(str, sorted(types))),
