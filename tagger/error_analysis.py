@@ -142,16 +142,17 @@ def prediction_classes(outcomes: Iterable[Outcome], pred: Sequence[Span]) -> dic
 
 @dataclass(frozen=True)
 class Example:
-    """A sentence holding at least one outcome of a class; ``sentence`` is 0-based in the input."""
+    """A sentence holding at least one outcome of a class; ``index`` is its 0-based position in the input."""
 
-    sentence: int
+    index: int
     tokens: list[str]
     gold: list[Span]
     pred: list[Span]
     outcomes: list[Outcome]
 
     def to_json(self) -> dict[str, Any]:
-        return {"sentence": self.sentence, "tokens": self.tokens,
+        # numbered from 1, like the text report and `tagger score`'s messages
+        return {"sentence": self.index + 1, "tokens": self.tokens,
                 "gold": [list(s) for s in self.gold], "pred": [list(s) for s in self.pred],
                 "entities": [{"class": o.cls, "gold": None if o.gold is None else list(o.gold),
                               "pred": None if o.pred is None else list(o.pred)} for o in self.outcomes]}
@@ -195,8 +196,9 @@ class ErrorAnalysis:
 
     def to_json(self) -> dict[str, Any]:
         """``{"mode", "sentences", "gold", "predicted", "classes", "types", "totals": {class: n},
-        "per_type": {type: {class: n}}, "confusion": {"labels", "matrix"}, "examples": {class: [...]}}``;
-        matrix rows are gold labels, columns predicted labels."""
+        "per_type": {type: {class: n}}, "confusion": {"labels", "matrix"}, "examples": {class: [{"sentence",
+        "tokens", "gold", "pred", "entities"}]}}``: matrix rows are gold labels and columns predicted labels;
+        an example's ``sentence`` counts from 1, its spans are ``[type, first, last]`` word positions from 0."""
         return {
             "mode": self.mode, "sentences": self.sentences,
             "gold": self.gold_entities, "predicted": self.predicted_entities,
@@ -276,6 +278,6 @@ def format_errors(result: ErrorAnalysis) -> str:
     lines += _grid([["gold \\ pred", *labels], *([g, *map(str, row)] for g, row in zip(labels, result.matrix()))])
     for c in ERROR_CLASSES:
         for ex in result.examples.get(c, []):
-            lines += ["", f"{CLASS_NAMES[c]}: sentence {ex.sentence + 1}",
+            lines += ["", f"{CLASS_NAMES[c]}: sentence {ex.index + 1}",
                       f"  gold: {bracketed(ex.tokens, ex.gold)}", f"  pred: {bracketed(ex.tokens, ex.pred)}"]
     return "\n".join(lines) + "\n"

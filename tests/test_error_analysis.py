@@ -109,9 +109,9 @@ def test_counts_confusion_and_examples_over_all_sentences():
                     ("O", "PER"): 1}
     total = sum(map(sum, doc["confusion"]["matrix"]))
     assert total == doc["gold"] + doc["totals"]["spurious"] == 9
-    # examples: the first sentence of each error class, none for correct
+    # examples: the first sentence of each error class (numbered from 1), none for correct
     assert {c: [e["sentence"] for e in v] for c, v in doc["examples"].items()} == {
-        "wrong_type": [1], "wrong_boundary": [3], "wrong_boundary_type": [6], "missed": [2], "spurious": [2]}
+        "wrong_type": [2], "wrong_boundary": [4], "wrong_boundary_type": [7], "missed": [3], "spurious": [3]}
     assert doc["examples"]["missed"][0]["tokens"] == ["iPhones", "sell", "well", "today"]
     assert doc["examples"]["missed"][0]["entities"] == [{"class": "missed", "gold": ["MISC", 0, 0], "pred": None}]
     assert json.loads(json.dumps(doc)) == doc
