@@ -1,7 +1,8 @@
 """Error analysis of predicted entities against gold: six classes per type, a type confusion matrix, examples.
 
-Entities are spans ``(type, first word, last word)``, inclusive, read like conlleval (see
-:mod:`tagger.data.schemes`). Two spans overlap when they share at least one word.
+Entities are spans ``(type, first word, last word)``, inclusive: exactly those that
+:func:`tagger.metrics.score_sequences` counts, in either of its modes (``conlleval``, the default, or
+``strict``; :func:`tagger.data.schemes.entities`). Two spans overlap when they share at least one word.
 
 Every gold entity gets exactly one class, from the best prediction that overlaps it, tried in this order:
 
@@ -22,7 +23,7 @@ then the leftmost.
 
 Counts per type: the five gold classes count under the gold entity's type, ``spurious`` under the
 predicted type. ``correct`` per type equals the true positives of :func:`tagger.metrics.score_sequences`
-in conlleval mode. The confusion matrix has a row per gold type and a column per predicted type, plus
+in the same mode. The confusion matrix has a row per gold type and a column per predicted type, plus
 ``O`` (no entity) for both: each gold entity adds one to (its type, its match's type), or to (its type,
 ``O``) when missed; each spurious prediction adds one to (``O``, its type); (``O``, ``O``) stays 0. Its total
 is the number of gold entities plus the spurious predictions; its diagonal counts ``correct`` plus
@@ -46,7 +47,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tagger.data.schemes import chunks
+from tagger.metrics import MODES, sentence_entities
 
 Span = tuple[str, int, int]
 
@@ -65,14 +66,18 @@ CLASS_NAMES: dict[str, str] = {
 }
 #: The row and column of the confusion matrix that stand for "no entity".
 NONE_LABEL = "O"
-MODE = "conlleval"
 _RANK = {c: i for i, c in enumerate(CLASSES)}
 
 
-def _spans(tags: Sequence[str]) -> list[Span]:
-    # The one place entities are read: tagger.data.schemes.entities(tags, mode="conlleval") will replace
-    # chunks() here (same output for that mode).
-    return chunks(tags)
+def _spans(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+           mode: str = "conlleval") -> list[tuple[list[Span], list[Span]]]:
+    """Per sentence, the gold and predicted entities in word order: the one place entities are read.
+
+    Through the metric's own reading (tagger.data.schemes.entities; strict mode with the scheme of the
+    whole corpus), so ``correct`` is the metric's true positives by construction.
+    """
+    return [(sorted(g, key=lambda s: s[1]), sorted(p, key=lambda s: s[1]))
+            for g, p in sentence_entities(gold, pred, mode)]
 
 
 @dataclass(frozen=True)
@@ -121,11 +126,13 @@ def classify_spans(gold: Sequence[Span], pred: Sequence[Span]) -> list[Outcome]:
     return out
 
 
-def classify(gold_tags: Sequence[str], pred_tags: Sequence[str]) -> list[Outcome]:
-    """The outcomes of one tagged sentence; ValueError on different lengths or a bad tag."""
+def classify(gold_tags: Sequence[str], pred_tags: Sequence[str], mode: str = "conlleval") -> list[Outcome]:
+    """The outcomes of one tagged sentence (in strict mode read in this sentence's scheme; a corpus goes
+    to :func:`analyse_errors`); ValueError on different lengths, a bad tag or an unknown mode."""
     if len(gold_tags) != len(pred_tags):
         raise ValueError(f"{len(gold_tags)} gold tags but {len(pred_tags)} predicted")
-    return classify_spans(_spans(gold_tags), _spans(pred_tags))
+    ((gold, pred),) = _spans([gold_tags], [pred_tags], mode)
+    return classify_spans(gold, pred)
 
 
 def prediction_classes(outcomes: Iterable[Outcome], pred: Sequence[Span]) -> dict[Span, str]:
@@ -168,7 +175,7 @@ class ErrorAnalysis:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)  # type -> class -> count
     confusion: dict[tuple[str, str], int] = field(default_factory=dict)  # (gold label, predicted label) -> count
     examples: dict[str, list[Example]] = field(default_factory=dict)  # class -> sentences
-    mode: str = MODE
+    mode: str = "conlleval"
 
     @property
     def types(self) -> list[str]:
@@ -211,8 +218,11 @@ class ErrorAnalysis:
     @classmethod
     def combine(cls, parts: Sequence[ErrorAnalysis]) -> ErrorAnalysis:
         """Counts and matrices summed (several seeds of one loss, say); examples are not carried over,
-        their sentence numbers would mean nothing across inputs."""
-        out = cls()
+        their sentence numbers would mean nothing across inputs. ValueError when the modes differ."""
+        modes = {part.mode for part in parts}
+        if len(modes) > 1:
+            raise ValueError(f"cannot add analyses of different modes: {', '.join(sorted(modes))}")
+        out = cls(mode=modes.pop() if modes else "conlleval")
         for part in parts:
             out.sentences += part.sentences
             out.gold_entities += part.gold_entities
@@ -227,18 +237,22 @@ class ErrorAnalysis:
 
 
 def analyse_errors(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
-                   tokens: Sequence[Sequence[str]] | None = None, examples: int = 0) -> ErrorAnalysis:
-    """Classify every entity of S tagged sentences (module doc); keep up to ``examples`` sentences per error class.
+                   tokens: Sequence[Sequence[str]] | None = None, examples: int = 0,
+                   mode: str = "conlleval") -> ErrorAnalysis:
+    """Classify every entity of S tagged sentences (module doc); keep up to ``examples`` sentences per error
+    class. ``mode``: how entities are read, one of :data:`tagger.metrics.MODES`.
 
-    ValueError on a different number of sentences or words, or a bad tag.
+    ValueError on a different number of sentences or words, a bad tag or an unknown mode.
     """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
-    result = ErrorAnalysis(sentences=len(gold), examples={c: [] for c in ERROR_CLASSES})
     for i, (g_tags, p_tags) in enumerate(zip(gold, pred)):
         if len(g_tags) != len(p_tags):
             raise ValueError(f"sentence {i + 1}: {len(g_tags)} gold tags but {len(p_tags)} predicted")
-        g_spans, p_spans = _spans(g_tags), _spans(p_tags)
+    result = ErrorAnalysis(sentences=len(gold), examples={c: [] for c in ERROR_CLASSES}, mode=mode)
+    for i, ((g_spans, p_spans), g_tags) in enumerate(zip(_spans(gold, pred, mode), gold)):
         outcomes = classify_spans(g_spans, p_spans)
         result.gold_entities += len(g_spans)
         result.predicted_entities += len(p_spans)
@@ -268,7 +282,7 @@ def _grid(rows: Sequence[Sequence[str]]) -> list[str]:
 def format_errors(result: ErrorAnalysis) -> str:
     """A plain-text report of :func:`analyse_errors`: counts per type, the confusion matrix, the examples."""
     lines = [f"{result.sentences} sentences, {result.gold_entities} gold entities, {result.predicted_entities} "
-             f"predicted ({result.mode} chunks)", ""]
+             f"predicted ({result.mode} entities)", ""]
     head = ["type", *(CLASS_NAMES[c] for c in CLASSES)]
     totals = result.totals()
     body = [[t, *(str(result.counts[t][c]) for c in CLASSES)] for t in result.types]

@@ -18,7 +18,7 @@ from tagger.error_analysis import (
     classify,
     prediction_classes,
 )
-from tagger.metrics import score_sequences
+from tagger.metrics import MODES, score_sequences
 
 ASSETS = Path(__file__).parent / "assets" / "data"
 
@@ -128,15 +128,17 @@ def _random_tags(rng: random.Random, n: int) -> list[str]:
     return [rng.choice(["O", "O", "O", "B-A", "I-A", "B-B", "I-B", "I-C"]) for _ in range(n)]
 
 
-def test_invariants_against_the_metric_on_random_tags():
+@pytest.mark.parametrize("mode", MODES)
+def test_invariants_against_the_metric_on_random_tags(mode):
     rng = random.Random(7)
     gold, pred = [], []
     for _ in range(300):
         n = rng.randint(0, 12)
         gold.append(_random_tags(rng, n))
         pred.append(_random_tags(rng, n))
-    doc = analyse_errors(gold, pred).to_json()
-    scores = score_sequences(gold, pred)
+    doc = analyse_errors(gold, pred, mode=mode).to_json()
+    scores = score_sequences(gold, pred, mode=mode)
+    assert doc["mode"] == mode
     for typ, per in doc["per_type"].items():
         ref = scores["per_type"][typ]
         assert per["correct"] == ref["tp"]
@@ -147,6 +149,19 @@ def test_invariants_against_the_metric_on_random_tags():
     diagonal = sum(matrix[i][i] for i in range(len(labels) - 1))
     assert diagonal == doc["totals"]["correct"] + doc["totals"]["wrong_boundary"]
     assert matrix[-1][-1] == 0
+
+
+def test_strict_mode_reads_entities_like_the_strict_metric():
+    # strict IOB2: an I- that opens a chunk is no entity, so the conlleval PER here does not exist
+    gold, pred = ["I-PER", "I-PER", "O", "B-LOC"], ["B-PER", "I-PER", "O", "I-LOC"]
+    assert as_tuples(classify(gold, pred)) == [("correct", ("PER", 0, 1), ("PER", 0, 1)),
+                                               ("correct", ("LOC", 3, 3), ("LOC", 3, 3))]
+    assert as_tuples(classify(gold, pred, mode="strict")) == [("missed", ("LOC", 3, 3), None),
+                                                              ("spurious", None, ("PER", 0, 1))]
+    # BILOU, read as one corpus: the U- in the prediction makes the B-only gold sentence BILOU too
+    doc = analyse_errors([["B-ORG", "L-ORG"], ["B-PER", "O"]], [["B-ORG", "L-ORG"], ["U-PER", "O"]],
+                         mode="strict").to_json()
+    assert doc["totals"]["correct"] == 1 and doc["totals"]["spurious"] == 1 and doc["gold"] == 1
 
 
 def test_combine_sums_counts_and_drops_examples():
@@ -164,6 +179,10 @@ def test_library_errors_on_bad_input():
         analyse_errors([["O", "O"]], [["O"]])
     with pytest.raises(ValueError, match="X-PER"):
         classify(["X-PER"], ["O"])
+    with pytest.raises(ValueError, match="mode must be one of"):
+        analyse_errors([["O"]], [["O"]], mode="lenient")
+    with pytest.raises(ValueError, match="different modes"):
+        ErrorAnalysis.combine([analyse_errors([["O"]], [["O"]]), analyse_errors([["O"]], [["O"]], mode="strict")])
 
 
 # ------------------------------------------------------------------------------------------ the command
@@ -185,6 +204,20 @@ def test_cli_json_equals_the_library_for_both_layouts(capsys):
         assert doc["totals"] == {"correct": 2, "wrong_type": 0, "wrong_boundary": 1, "wrong_boundary_type": 0,
                                  "missed": 1, "spurious": 0}
         assert doc["examples"] == {}
+
+
+def test_cli_strict_mode(capsys, tmp_path):
+    path = tmp_path / "s.conll"
+    path.write_text("John I-PER B-PER\nSmith I-PER I-PER\n")
+    _, out, _ = run(capsys, "errors", str(path), "--json")
+    assert json.loads(out)["totals"]["correct"] == 1
+    _, out, _ = run(capsys, "errors", str(path), "--json", "--mode", "strict")
+    doc = json.loads(out)
+    assert (doc["mode"], doc["totals"]["spurious"], doc["gold"]) == ("strict", 1, 0)
+    # two schemes in one corpus cannot be read strictly: one line, exit 2
+    path.write_text("a B-PER U-PER\nb E-PER O\n")
+    code, _, err = run(capsys, "errors", str(path), "--mode", "strict")
+    assert code == 2 and "s.conll: " in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_text_with_examples(capsys, tmp_path):

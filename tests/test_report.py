@@ -61,12 +61,13 @@ def _tags(text: str) -> list[str]:
     return text.split()
 
 
-def _run_result(spec: dict[str, Any], seed: int, gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
+def _run_result(spec: dict[str, Any], seed: int, gold: list[list[str]], pred: list[list[str]],
+                mode: str = "conlleval") -> dict[str, Any]:
     """What the recipe writes to all_results.json; 'validation' scores the first six sentences (made up)."""
     return {
         "run": run_folder_name(spec, seed), "loss": spec["name"],
         "params": {k: v for k, v in spec.items() if k != "name"}, "label": loss_label(spec), "seed": seed,
-        "validation": score_sequences(gold[:6], pred[:6]), "test": score_sequences(gold, pred),
+        "validation": score_sequences(gold[:6], pred[:6], mode), "test": score_sequences(gold, pred, mode),
         "best_epoch": 2, "epochs_run": 2, "optimizer_steps": 40 + seed, "history": [],
         "train_seconds": 12.5 + seed, "train_tokens": 1000, "train_tokens_per_second": 1000 / (12.5 + seed),
         "padding_share": 0.1, "peak_rss_mb": 900.0, "nonfinite_steps_skipped": 0, "class_counts": {},
@@ -85,8 +86,9 @@ def _run_info(spec: dict[str, Any], seed: int, result: dict[str, Any]) -> dict[s
             "validation": result["validation"], "test": result["test"]}
 
 
-def build_sweep(out: Path, with_info: bool = True) -> Path:
-    """A finished sweep folder as recipes/ner.py leaves it, from the hand-made predictions above."""
+def build_sweep(out: Path, with_info: bool = True, mode: str = "conlleval") -> Path:
+    """A finished sweep folder as recipes/ner.py leaves it, from the hand-made predictions above, scored in
+    ``mode`` (``training.metric_mode``)."""
     words = [s.split() for s, _ in SENTENCES]
     gold = [_tags(t) for _, t in SENTENCES]
     results = []
@@ -94,7 +96,7 @@ def build_sweep(out: Path, with_info: bool = True) -> Path:
         for seed in SEEDS:
             changes = PREDICTIONS[(loss_label(spec), seed)]
             pred = [_tags(changes[i]) if i in changes else list(g) for i, g in enumerate(gold)]
-            result = _run_result(spec, seed, gold, pred)
+            result = _run_result(spec, seed, gold, pred, mode)
             run_dir = out / "runs" / result["run"]
             run_dir.mkdir(parents=True)
             lines = ["\n".join(f"{w} {g} {p}" for w, g, p in zip(ws, gs, ps)) + "\n" for ws, gs, ps in zip(words, gold, pred)]
@@ -103,7 +105,7 @@ def build_sweep(out: Path, with_info: bool = True) -> Path:
                 atomic_write_json(run_dir / "model" / "tagger_run.json", _run_info(spec, seed, result))
             atomic_write_json(run_dir / "all_results.json", result)
             results.append(result)
-    write_summary(out, summarize(results, runs_dir=out / "runs", bootstrap_samples=200))
+    write_summary(out, summarize(results, runs_dir=out / "runs", bootstrap_samples=200, mode=mode))
     return out
 
 
@@ -286,7 +288,7 @@ def test_per_type_chart_points_are_the_seeds(report: Path, tiny_sweep: Path):
 
 
 def test_disagreeing_sentences_of_the_shared_seed(report: Path):
-    from tagger.data.schemes import chunks
+    from tagger.data.schemes import entities
 
     page = parse(report)
     sents = page.find("div", class_="sent")
@@ -299,7 +301,7 @@ def test_disagreeing_sentences_of_the_shared_seed(report: Path):
         gold_tags = SENTENCES[number[id(s)]][1].split()
         marks = page.below(lines[0], "mark")
         assert [m["text"] for m in marks] == [" ".join(SENTENCES[number[id(s)]][0].split()[a:b + 1]) + t
-                                              for t, a, b in chunks(gold_tags)]
+                                              for t, a, b in entities(gold_tags)]
     # sentence 6 (Real Madrid -> LOC for ce): wrong type, ORG and LOC involved; its wrong mark is framed
     (s6,) = [s for s in sents if number[id(s)] == 5]
     assert "wrong_type" in s6["attrs"]["data-classes"].split()
@@ -363,6 +365,20 @@ def test_peer_row_has_a_table_row_and_chart_but_no_errors(tiny_sweep: Path, tmp_
         "ce", "focal(gamma=2.0)"]
 
 
+def test_strict_sweep_counts_strict_entities(tmp_path: Path):
+    out = build_sweep(tmp_path / "out", mode="strict")
+    write_report(out)
+    doc = json.loads((out / "errors.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    assert doc["mode"] == summary["metric_mode"] == "strict"
+    for row in doc["rows"]:
+        for run, analysis in row["runs"].items():
+            test = next(r["test"] for r in summary["runs"] if r["run"] == run)
+            assert analysis["mode"] == "strict"
+            assert {t: v["correct"] for t, v in analysis["per_type"].items()} == {
+                t: v["tp"] for t, v in test["per_type"].items()}
+
+
 def test_without_run_descriptions_or_predictions(tmp_path: Path):
     out = build_sweep(tmp_path / "out", with_info=False)
     for run in ("focal-gamma=2.0-seed1", "focal-gamma=2.0-seed2"):
@@ -404,10 +420,10 @@ def test_bad_prediction_file_names_the_line(tiny_sweep: Path, tmp_path: Path, ca
 
 def _perturb(rng: random.Random, tags: list[str], types: list[str]) -> list[str]:
     """A plausible tagger's mistakes: drop, retype or shorten an entity, or add one, now and then."""
-    from tagger.data.schemes import chunks
+    from tagger.data.schemes import entities
 
     out = list(tags)
-    for typ, first, last in chunks(tags):
+    for typ, first, last in entities(tags):
         roll = rng.random()
         if roll < 0.25:
             out[first:last + 1] = ["O"] * (last - first + 1)

@@ -8,6 +8,7 @@ import os
 import sys
 
 from tagger.errors import InputError
+from tagger.metrics import MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "gold entity is spurious. A prediction overlapping a gold entity is never spurious, so an entity\n"
             "split in two predictions counts once. Also an entity-type confusion matrix with O (no entity) as\n"
             "a row and a column: its total is the gold entities plus the spurious predictions. Entities are\n"
-            "read like conlleval.\n\n"
+            "those `tagger score` counts in the same --mode, so 'correct' is its true positives.\n\n"
             "GOLD and PRED are read like `tagger score` reads them: CoNLL column files matched by position, or\n"
             "GOLD alone holding 'token gold pred' columns (what `tagger predict` and the recipe write)."
         ),
@@ -29,6 +30,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
     p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
+    p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"totals": {class: n}, "per_type": {type: {class: n}}, "confusion": '
                         '{"labels", "matrix"}, "examples": {class: [...]}, ...}')
@@ -64,7 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.examples < 0:
         raise InputError(f"--examples must be 0 or more, got {args.examples}")
     gold, pred, tokens = read_pair(args.gold, args.pred, with_tokens=args.examples > 0)
-    result = analyse_errors(gold, pred, tokens=tokens, examples=args.examples)
+    try:
+        result = analyse_errors(gold, pred, tokens=tokens, examples=args.examples, mode=args.mode)
+    except ValueError as err:  # strict mode: tags of two schemes
+        raise InputError(str(err), path=args.pred or args.gold) from None
     if args.json:
         sys.stdout.write(json.dumps(result.to_json(), indent=2, ensure_ascii=False) + "\n")
     else:

@@ -40,6 +40,7 @@ class RunData:
     tokens: list[list[str]] | None = None
     gold: list[list[str]] | None = None
     pred: list[list[str]] | None = None
+    spans: list[tuple[list[Span], list[Span]]] | None = None  # per sentence, gold and predicted entities
     errors: ErrorAnalysis | None = None
 
 
@@ -85,6 +86,7 @@ class SweepData:
     out_dir: Path
     summary: dict[str, Any]
     rows: list[RowData]
+    mode: str = "conlleval"
 
     @property
     def types(self) -> list[str]:
@@ -108,7 +110,7 @@ def _run_info(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _load_run(out_dir: Path, entry: dict[str, Any]) -> RunData:
+def _load_run(out_dir: Path, entry: dict[str, Any], mode: str) -> RunData:
     from tagger.commands.errors import read_pair
 
     run = RunData(name=str(entry.get("run", "")), seed=int(entry.get("seed", 0)), result=entry)
@@ -122,7 +124,11 @@ def _load_run(out_dir: Path, entry: dict[str, Any]) -> RunData:
     if (run_dir / PREDICTIONS).is_file():
         # read exactly like `tagger errors` reads one 'token gold pred' file, so the counts agree
         run.gold, run.pred, run.tokens = read_pair(str(run_dir / PREDICTIONS), None, with_tokens=True)
-        run.errors = analyse_errors(run.gold, run.pred)
+        try:
+            run.spans = _spans(run.gold, run.pred, mode)
+            run.errors = analyse_errors(run.gold, run.pred, mode=mode)
+        except ValueError as err:  # strict mode: tags of two schemes
+            raise InputError(str(err), path=run_dir / PREDICTIONS) from None
     else:
         logger.warning("%s: no %s, left out of the error analysis", run.name, PREDICTIONS)
     return run
@@ -137,15 +143,17 @@ def load_sweep(out_dir: Path) -> SweepData:
     summary = _read_json(path)
     if not isinstance(summary, dict) or not isinstance(summary.get("table"), list):
         raise InputError("no summary table (written by tagger.sweep.write_summary?)", path=path)
+    # entities read as the sweep scored them, so 'correct' is the true positives behind its F1
+    mode = summary.get("metric_mode") or "conlleval"
     rows = []
     for i, table_row in enumerate(summary["table"]):
         entries = [r for r in summary.get("runs", []) if r.get("label") == table_row["loss"]]
-        runs = [_load_run(out_dir, e) for e in sorted(entries, key=lambda r: r.get("seed", 0))]
+        runs = [_load_run(out_dir, e, mode) for e in sorted(entries, key=lambda r: r.get("seed", 0))]
         row = RowData(index=i, table=table_row, runs=runs)
         if row.analysed:
             row.errors = ErrorAnalysis.combine([r.errors for r in row.analysed])  # type: ignore[misc]
         rows.append(row)
-    return SweepData(out_dir=out_dir, summary=summary, rows=rows)
+    return SweepData(out_dir=out_dir, summary=summary, rows=rows, mode=mode)
 
 
 def errors_document(sweep: SweepData) -> dict[str, Any]:
@@ -157,7 +165,7 @@ def errors_document(sweep: SweepData) -> dict[str, Any]:
         rows.append({"loss": row.label, "seeds": [r.seed for r in row.analysed],
                      "runs": {r.name: r.errors.to_json() for r in row.analysed},  # type: ignore[union-attr]
                      "total": row.errors.to_json()})
-    return {"mode": rows[0]["total"]["mode"] if rows else None, "rows": rows}
+    return {"mode": sweep.mode, "rows": rows}
 
 
 # ------------------------------------------------------------------------------------ disagreement
@@ -191,12 +199,11 @@ def disagreements(sweep: SweepData, limit: int) -> tuple[list[Sentence], int]:
         logger.warning("the runs were scored on different test sentences; no sentence comparison")
         return [], 0
     ranked = []
-    for i, gold_tags in enumerate(runs[0].gold or []):
-        preds = [_spans(run.pred[i]) for run in runs]  # type: ignore[index]
+    for i, (gold, _) in enumerate(runs[0].spans or []):
+        preds = [run.spans[i][1] for run in runs]  # type: ignore[index]
         distinct = len({tuple(p) for p in preds})
         if distinct < 2:
             continue
-        gold = _spans(gold_tags)
         outcomes = [classify_spans(gold, p) for p in preds]
         errors = sum(o.cls != "correct" for per in outcomes for o in per)
         ranked.append((-distinct, -errors, i, gold, preds, outcomes))

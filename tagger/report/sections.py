@@ -148,7 +148,7 @@ def errors_section(inp: ReportInput) -> Section | None:
                     "seeds": [s for s, _ in per_seed], "per_seed": {c: [t[c] for _, t in per_seed] for c in CLASSES},
                     "stack": Markup(stacked_bar(parts, scale)), "confusion": _confusion(doc)})
     return Section("errors", "Error classes", "report_errors.html.j2",
-                   {"classes": classes, "rows": out, "mode": rows[0].errors.mode})  # type: ignore[union-attr]
+                   {"classes": classes, "rows": out, "mode": inp.sweep.mode})
 
 
 # ---------------------------------------------------------------------------------------- sentences
