@@ -134,6 +134,18 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str) -> RunData:
     return run
 
 
+def _scored_mode(summary: dict[str, Any]) -> str:
+    """The mode the runs' test scores were computed in (score_sequences records it beside them), so that
+    'correct' is the true positives behind the F1 shown; else the summary's metric_mode."""
+    modes = {r["test"].get("mode") for r in summary.get("runs", []) if not r.get("peer") and "test" in r}
+    if len(modes) == 1 and None not in modes:
+        return str(modes.pop())
+    if len(modes) > 1 and None not in modes:
+        logger.warning("the runs were scored in different modes (%s); the error analysis uses the summary's",
+                       ", ".join(sorted(map(str, modes))))
+    return str(summary.get("metric_mode") or "conlleval")
+
+
 def load_sweep(out_dir: Path) -> SweepData:
     """summary.json and every run's files; InputError when the folder holds no finished sweep."""
     out_dir = Path(out_dir)
@@ -143,8 +155,7 @@ def load_sweep(out_dir: Path) -> SweepData:
     summary = _read_json(path)
     if not isinstance(summary, dict) or not isinstance(summary.get("table"), list):
         raise InputError("no summary table (written by tagger.sweep.write_summary?)", path=path)
-    # entities read as the sweep scored them, so 'correct' is the true positives behind its F1
-    mode = summary.get("metric_mode") or "conlleval"
+    mode = _scored_mode(summary)
     rows = []
     for i, table_row in enumerate(summary["table"]):
         entries = [r for r in summary.get("runs", []) if r.get("label") == table_row["loss"]]
