@@ -19,6 +19,7 @@ import math
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -34,7 +35,8 @@ def output_error(err: OSError, path: str | os.PathLike[str]) -> OutputError:
     """The one-line :class:`OutputError` for ``err`` met while writing ``path``."""
     path = Path(path)
     if err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return OutputError(f"no space left on {path}" + (" (disk quota exceeded)" if err.errno == errno.EDQUOT else ""))
+        quota = " (disk quota exceeded)" if err.errno == errno.EDQUOT else ""
+        return OutputError(f"no space left on {path}{quota}")
     if err.errno in (errno.ENOTDIR, errno.EEXIST):
         blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
         if blocker is not None:
@@ -48,11 +50,19 @@ def output_error(err: OSError, path: str | os.PathLike[str]) -> OutputError:
 
 
 def ensure_dir(path: str | os.PathLike[str]) -> Path:
-    """Create ``path`` and its parents if missing; :class:`OutputError` if that is impossible.
+    """Create ``path`` and its parents if missing and check that a file can be created in it;
+    :class:`OutputError` naming ``path`` otherwise.
 
-    A launch calls it on its output folder so that a folder it cannot write stops it at once.
+    A launch calls it on its output folder, so that a folder it cannot write stops it before training.
     """
-    return _mkdir(Path(path), Path(path))
+    folder = _mkdir(Path(path), Path(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise output_error(err, folder) from err
+    os.close(fd)
+    os.unlink(probe)
+    return folder
 
 
 def _mkdir(folder: Path, written: Path) -> Path:
@@ -112,7 +122,8 @@ def _failed(err: BaseException, target: Path, in_body: bool) -> BaseException:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+def atomic_open(path: str | os.PathLike[str], mode: str = "w",
+                encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temporary file next to ``path``; on success it replaces ``path``, on error it is removed.
 
     ``mode`` is ``"w"`` or ``"wb"``.
@@ -188,7 +199,8 @@ def strict_json_dumps(obj: Any, default: Callable[[Any], Any] | None = None, **k
     '{"loss": null, "step": 3}'
     """
     fallback = default or _json_default
-    return json.dumps(to_strict_json(obj), allow_nan=False, default=lambda o: to_strict_json(fallback(o)), **kwargs)
+    return json.dumps(to_strict_json(obj), allow_nan=False, default=lambda o: to_strict_json(fallback(o)),
+                      **kwargs)
 
 
 def _swap_in(tmp: Path, target: Path) -> None:

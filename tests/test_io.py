@@ -13,7 +13,8 @@ import pytest
 
 import tagger.io as tio
 from tagger.errors import OutputError, TaggerError
-from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_dir, strict_json_dumps, to_strict_json
+from tagger.io import (atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_dir, strict_json_dumps,
+                       to_strict_json)
 
 
 def leftovers(root: Path) -> list[str]:
@@ -227,3 +228,16 @@ def test_strict_json_default_is_made_strict_too() -> None:
     assert strict_json_dumps({"v": Odd()}, default=lambda o: math.inf) == '{"v": null}'
     with pytest.raises(TypeError):
         strict_json_dumps({"v": Odd()})
+
+
+def test_ensure_dir_creates_and_checks_the_output_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    out = ensure_dir(tmp_path / "outputs" / "sweep")
+    assert out.is_dir() and list(out.iterdir()) == []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(tio.tempfile, "mkstemp", refuse)  # a folder that exists but cannot be written
+    with pytest.raises(OutputError) as err:
+        ensure_dir(out)
+    assert assert_one_line_naming(err, out) == f"cannot write {out}: permission denied"
