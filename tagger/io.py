@@ -128,9 +128,11 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w",
 
     ``mode`` is ``"w"`` or ``"wb"``.
     """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
     target = Path(path)
     _mkdir(target.parent, target)
-    binary = "b" in mode
+    binary = mode == "wb"
     # Exclusive creation with open()'s default mode 0o666 lets the kernel apply the umask, as for
     # any file the user writes, without reading the process-wide umask (racy with other threads).
     tmp, fh = _create_temp(target, lambda name: open(  # noqa: SIM115 - closed below

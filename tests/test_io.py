@@ -241,3 +241,10 @@ def test_ensure_dir_creates_and_checks_the_output_folder(tmp_path: Path, monkeyp
     with pytest.raises(OutputError) as err:
         ensure_dir(out)
     assert assert_one_line_naming(err, out) == f"cannot write {out}: permission denied"
+
+
+def test_atomic_open_only_writes_whole_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="mode 'w' or 'wb'"):
+        with atomic_open(tmp_path / "log.txt", "a"):
+            pass
+    assert list(tmp_path.iterdir()) == []
