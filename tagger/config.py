@@ -3,16 +3,22 @@
 ``recipes/ner.py --config recipes/configs/wnut17.yaml training.learning_rate=1e-4 --loss.name focal``
 
 Every key is checked: an unknown key or a value of the wrong type raises :class:`ConfigError`
-naming the key and listing the valid ones, before any data is read or model loaded.
+naming the key and listing the valid ones, and a value outside its range (declared in the field's
+metadata, shown by ``--help-config``) one naming the key and the range, before any data is read or
+model loaded. Every loss of the sweep is built once on dummy labels for the same reason. The YAML
+reader refuses aliases that expand to more than :data:`MAX_YAML_VALUES` values.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
+import math
+import operator
 import types
 import typing
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
@@ -24,6 +30,33 @@ from tagger.errors import ConfigError
 from tagger.metrics import MODES
 from tagger.train.precision import PRECISIONS
 
+# Rules of a key live in its field's metadata next to its help, and load_config checks them all:
+#   "min" / "gt" / "max" / "lt": value >= / > / <= / < the bound (a number, or a Sibling key of the
+#       same section); applied to each item of a list; a null value of an optional key passes;
+#   "choices": one of these; "unique": a list holds each item once;
+#   "required_if": the key must be set when the named key of its section is true;
+#   "check": a function raising ValueError whose message says what is wrong.
+
+MAX_SEED = 2**32 - 1  # numpy's random seed must fit in 32 bits
+MAX_YAML_VALUES = 100_000  # far above any config; a "billion laughs" document expands past it at once
+
+
+@dataclass(frozen=True)
+class Sibling:
+    """A bound that is another key of the same section plus ``offset``, e.g. ``Sibling("max_length", -2)``."""
+
+    name: str
+    offset: int = 0
+
+    def text(self, section: str) -> str:
+        sign = f" - {-self.offset}" if self.offset < 0 else f" + {self.offset}" if self.offset else ""
+        return f"{section}{self.name}{sign}"
+
+
+def _known_scheme(name: str) -> None:
+    from tagger.data.schemes import normalize_scheme
+
+    normalize_scheme(name)
 
 
 @dataclass
@@ -57,12 +90,23 @@ class DataConfig:
     data_dir: str | None = field(default=None, metadata={"help": "Where named data sets live (else $TAGGER_DATA_DIR, data/, ../shared/data/)."})
     tokens_column: str | None = field(default=None, metadata={"help": "Column of words in a Hub data set (detected if null)."})
     tags_column: str | None = field(default=None, metadata={"help": "Column of tags in a Hub data set (detected if null)."})
-    scheme: str = field(default="IOB2", metadata={"help": "Tagging scheme to train on: IOB2, IOBES or BILOU."})
-    max_length: int = field(default=128, metadata={"help": "Subwords per window, special tokens included."})
-    stride: int = field(default=32, metadata={"help": "Overlap in subwords between consecutive windows of a long sentence."})
+    scheme: str = field(
+        default="IOB2", metadata={"help": "Tagging scheme to train on: IOB2, IOBES or BILOU.", "check": _known_scheme}
+    )
+    # At least [CLS] text [SEP]; check_window checks both against the tokenizer's own special tokens.
+    max_length: int = field(default=128, metadata={"help": "Subwords per window, special tokens included.", "min": 3})
+    stride: int = field(
+        default=32,
+        metadata={"help": "Overlap in subwords between consecutive windows of a long sentence.",
+                  "min": 0, "lt": Sibling("max_length", -2)},
+    )
     label_all_subwords: bool = field(default=False, metadata={"help": "Train on every subword (default: first subword of each word)."})
-    max_train_sentences: int | None = field(default=None, metadata={"help": "Use only the first N training sentences (quick runs)."})
-    max_eval_sentences: int | None = field(default=None, metadata={"help": "Use only the first N validation and test sentences."})
+    max_train_sentences: int | None = field(
+        default=None, metadata={"help": "Use only the first N training sentences (quick runs).", "min": 1}
+    )
+    max_eval_sentences: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation and test sentences.", "min": 1}
+    )
     cache: bool = field(default=True, metadata={"help": "Cache the tokenized splits on disk under output_dir/.cache."})
 
 
@@ -72,43 +116,73 @@ class TrainingConfig:
     # file that leaves a key out trains as that sweep did. Small batches because on this data the
     # number of optimizer steps matters more than the batch size: 3 epochs of 4,096-token batches at
     # lr 3e-4 reached validation F1 39.3, 32-sentence batches at 5e-5 reached 43.8.
-    epochs: int = field(default=2, metadata={"help": "Passes over the training split."})
-    learning_rate: float = field(default=1.5e-4, metadata={"help": "Peak learning rate of AdamW."})
-    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay (never on biases and LayerNorm weights)."})
-    warmup_ratio: float = field(default=0.1, metadata={"help": "Share of optimizer steps spent warming up linearly."})
-    max_tokens_per_batch: int = field(
-        default=1024, metadata={"help": "Token budget of a training batch: sentences x longest length (padding included)."}
+    epochs: int = field(default=2, metadata={"help": "Passes over the training split.", "min": 1})
+    learning_rate: float = field(default=1.5e-4, metadata={"help": "Peak learning rate of AdamW.", "gt": 0})
+    weight_decay: float = field(
+        default=0.01, metadata={"help": "AdamW weight decay (never on biases and LayerNorm weights).", "min": 0}
     )
-    max_sentences_per_batch: int = field(default=32, metadata={"help": "Upper bound on sentences in a training batch."})
-    eval_max_tokens_per_batch: int = field(default=8192, metadata={"help": "Token budget of an evaluation batch."})
-    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm (0 disables clipping)."})
-    patience: int | None = field(default=None, metadata={"help": "Stop after N epochs without a better validation F1."})
-    max_steps: int | None = field(default=None, metadata={"help": "Stop after N optimizer steps (tests, quick checks)."})
-    seed: int = field(default=1, metadata={"help": "Seed when the sweep lists no seeds."})
-    metric_mode: str = field(default="conlleval", metadata={"help": "seqeval mode: 'conlleval' (official CoNLL/WNUT) or 'strict'."})
-    checkpointing: str = field(default="epoch", metadata={"help": "'epoch' (save_state after every epoch) or 'no'."})
+    warmup_ratio: float = field(
+        default=0.1, metadata={"help": "Share of optimizer steps spent warming up linearly.", "min": 0, "lt": 1}
+    )
+    max_tokens_per_batch: int = field(
+        default=1024,
+        metadata={"help": "Token budget of a training batch: sentences x longest length (padding included).", "min": 1},
+    )
+    max_sentences_per_batch: int = field(
+        default=32, metadata={"help": "Upper bound on sentences in a training batch.", "min": 1}
+    )
+    eval_max_tokens_per_batch: int = field(
+        default=8192, metadata={"help": "Token budget of an evaluation batch.", "min": 1}
+    )
+    gradient_accumulation_steps: int = field(default=1, metadata={"help": "Batches per optimizer step.", "min": 1})
+    max_grad_norm: float = field(
+        default=1.0, metadata={"help": "Gradient clipping norm (0 disables clipping).", "min": 0}
+    )
+    patience: int | None = field(
+        default=None, metadata={"help": "Stop after N epochs without a better validation F1.", "min": 1}
+    )
+    max_steps: int | None = field(
+        default=None, metadata={"help": "Stop after N optimizer steps (tests, quick checks).", "min": 1}
+    )
+    seed: int = field(default=1, metadata={"help": "Seed when the sweep lists no seeds.", "min": 0, "max": MAX_SEED})
+    metric_mode: str = field(
+        default="conlleval",
+        metadata={"help": "seqeval mode: 'conlleval' (official CoNLL/WNUT) or 'strict'.", "choices": MODES},
+    )
+    checkpointing: str = field(
+        default="epoch",
+        metadata={"help": "'epoch' (save_state after every epoch) or 'no'.", "choices": ("epoch", "no")},
+    )
     resume_from_checkpoint: str | None = field(
         default=None, metadata={"help": "A checkpoint folder, or 'latest' for the newest one of each run."}
     )
     max_nonfinite_steps: int = field(
-        default=10, metadata={"help": "Stop a run after this many consecutive optimizer steps with a NaN/inf loss or gradient."}
+        default=10,
+        metadata={"help": "Stop a run after this many consecutive optimizer steps with a NaN/inf loss or gradient.",
+                  "min": 1}
     )
-    num_threads: int | None = field(default=None, metadata={"help": "torch intra-op threads on CPU (null: the cores available divided by the local processes)."})
+    num_threads: int | None = field(
+        default=None,
+        metadata={"help": "torch intra-op threads on CPU (null: the cores available divided by the local processes).",
+                  "min": 1},
+    )
     fast_dropout: bool = field(
         default=True,
         metadata={"help": "On CPU, draw dropout masks 4 per 64-bit random word instead of PyTorch's per-element "
                           "Bernoulli (MiniLM training steps 4-9% faster; drop probability rounded to a multiple of 2^-15). "
                           "No effect on GPU or in evaluation."},
     )
-    log_every_steps: int = field(default=20, metadata={"help": "Optimizer steps between logged training losses."})
+    log_every_steps: int = field(
+        default=20, metadata={"help": "Optimizer steps between logged training losses.", "min": 1}
+    )
     mixed_precision: str | None = field(
         default="auto",
         metadata={"help": "'auto': bf16/fp16 if `accelerate launch --mixed_precision` or `accelerate config` asks "
                           "for it, else bf16 autocast where the hardware multiplies bf16 natively (a CPU with "
                           "AVX512-BF16/AMX: MiniLM steps 1.7-1.9x faster on Zen 4; a GPU from Ampere on), else fp32. "
                           "'no' (fp32), 'bf16' or 'fp16' force it; null leaves it to Accelerate. Weights, "
-                          "optimizer and loss stay fp32."},
+                          "optimizer and loss stay fp32.",
+                  "choices": PRECISIONS},
     )
 
 
@@ -116,9 +190,12 @@ class TrainingConfig:
 class SweepConfig:
     losses: list[dict[str, Any]] = field(
         default_factory=list,
-        metadata={"help": "Losses to compare, each {name: ..., <params>}; empty: the single `loss`."},
+        metadata={"help": "Losses to compare, each {name: ..., <params>}; empty: the single `loss`.", "unique": True},
     )
-    seeds: list[int] = field(default_factory=list, metadata={"help": "Seeds for every loss; empty: training.seed."})
+    seeds: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Seeds for every loss; empty: training.seed.", "min": 0, "max": MAX_SEED, "unique": True},
+    )
 
 
 @dataclass
@@ -126,9 +203,16 @@ class OutputConfig:
     output_dir: str = field(default="outputs/wnut17-minilm", metadata={"help": "Folder of the sweep; every run writes below it."})
     overwrite: bool = field(default=False, metadata={"help": "Redo runs whose results already exist (default: skip them)."})
     save_model: bool = field(default=True, metadata={"help": "Save each run's best model in HF format."})
-    report_to: str = field(default="auto", metadata={"help": "'auto' (TensorBoard if installed, else JSON lines), 'jsonl', 'tensorboard' or 'none'."})
+    report_to: str = field(
+        default="auto",
+        metadata={"help": "'auto' (TensorBoard if installed, else JSON lines), 'jsonl', 'tensorboard' or 'none'.",
+                  "choices": ("auto", "jsonl", "tensorboard", "none")},
+    )
     push_to_hub: bool = field(default=False, metadata={"help": "Publish the best model of the sweep to the Hub."})
-    hub_repo_id: str | None = field(default=None, metadata={"help": "Hub repository for push_to_hub, e.g. 'me/wnut17-minilm-focal'."})
+    hub_repo_id: str | None = field(
+        default=None,
+        metadata={"help": "Hub repository for push_to_hub, e.g. 'me/wnut17-minilm-focal'.", "required_if": "push_to_hub"},
+    )
     hub_private: bool = field(default=False, metadata={"help": "Create the Hub repository as private."})
 
 
@@ -146,6 +230,75 @@ class RecipeConfig:
         losses = self.sweep.losses or [self.loss]
         seeds = self.sweep.seeds or [self.training.seed]
         return [(dict(spec), seed) for spec in losses for seed in seeds]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading YAML
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _oversized_node(root: yaml.Node, limit: int) -> yaml.Node | None:
+    """The first node (innermost first) that holds more than ``limit`` values once its aliases are
+    expanded, or one that holds itself; None if the document stays within ``limit``.
+
+    Sizes are memoised per node, so this takes time in the size of the text, not of the expansion.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes = {id(root)}
+    stack = [(root, iter(_children(root)))]
+    while stack:
+        node, pending = stack[-1]
+        child = next(pending, None)
+        if child is not None:
+            if id(child) in open_nodes:
+                return child
+            if id(child) not in sizes:
+                open_nodes.add(id(child))
+                stack.append((child, iter(_children(child))))
+            continue
+        stack.pop()
+        open_nodes.discard(id(node))
+        sizes[id(node)] = 1 + sum(sizes[id(c)] for c in _children(node))
+        if sizes[id(node)] > limit:
+            return node
+    return None
+
+
+def _safe_load(text: str, source: str) -> Any:
+    """``yaml.safe_load`` that refuses alias bombs and deep nesting (ConfigError); yaml.YAMLError as is."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        big = _oversized_node(node, MAX_YAML_VALUES)
+        if big is not None:
+            raise ConfigError(f"{source}:{big.start_mark.line + 1}: YAML aliases (*name) here expand to more "
+                              f"than {MAX_YAML_VALUES:,} values; write the values out instead")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise ConfigError(f"{source}: YAML nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def load_yaml(text: str, source: str) -> Any:
+    """Parse ``text`` like ``yaml.safe_load``; :class:`ConfigError` starting with ``source`` (a file
+    name) and the line for invalid YAML, deep nesting, or aliases (``*name``) that expand to more than
+    :data:`MAX_YAML_VALUES` values (a "billion laughs" document)."""
+    try:
+        return _safe_load(text, source)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -167,14 +320,13 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
             try:
                 return _check_value(key, value, arg)
-            except ConfigError as err:
-                errors.append(str(err))
+            except ConfigError:
+                continue
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r} ({type(value).__name__})")
     if tp is Any:
         return value
@@ -196,15 +348,7 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{key}: expected an integer, got {value!r} ({type(value).__name__})")
         return value
     if tp is float:
-        if isinstance(value, str):
-            # YAML 1.1 reads "5e-5" (no dot) as a string; people write it that way
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: expected a number, got {value!r} ({type(value).__name__})")
-        return float(value)
+        return _check_float(key, value)
     if tp is str:
         if isinstance(value, bool):
             # YAML 1.1 reads a bare no/yes as a boolean; for a string option it meant the word
@@ -213,6 +357,20 @@ def _check_value(key: str, value: Any, tp: Any) -> Any:
             raise ConfigError(f"{key}: expected a string, got {value!r} ({type(value).__name__})")
         return value
     raise ConfigError(f"{key}: unsupported type {tp}")  # a bug in the dataclasses, not user input
+
+
+def _check_float(key: str, value: Any) -> float:
+    if isinstance(value, str):
+        # YAML 1.1 reads "5e-5" (no dot) as a string; people write it that way
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}: expected a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+    return float(value)
 
 
 def _unknown_key(prefix: str, key: str, valid: Sequence[str]) -> ConfigError:
@@ -242,11 +400,16 @@ def _build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
 def _set_nested(tree: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
     node = tree
-    for part in parts[:-1]:
+    for depth, part in enumerate(parts[:-1]):
         child = node.get(part)
-        if not isinstance(child, dict):
+        if child is None:  # an empty section (`training:` with nothing under it)
             child = {}
             node[part] = child
+        elif not isinstance(child, dict):
+            # Replacing it would silently drop what the file gave there.
+            section = ".".join(parts[: depth + 1])
+            raise ConfigError(f"{section}: expected a section (a mapping of keys), got {child!r}; "
+                              f"cannot set {dotted}")
         node = child
     node[parts[-1]] = value
 
@@ -270,7 +433,7 @@ def _parse_overrides(args: Sequence[str]) -> list[tuple[str, Any]]:
             raise ConfigError(f"cannot read override '{arg}': use key.sub=value or --key.sub value")
         key = key.replace("-", "_")
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
+            value = _safe_load(raw, f"override {key}") if raw != "" else ""
         except yaml.YAMLError:
             value = raw
         out.append((key, value))
@@ -278,52 +441,162 @@ def _parse_overrides(args: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
+def _read_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {p}")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{p}: cannot read: {err}") from None
+    loaded = load_yaml(text, str(p))
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return loaded
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RecipeConfig:
-    """Read ``path`` (YAML; may be None for the defaults), apply overrides and type-check the result."""
-    tree: dict[str, Any] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"config file not found: {p}")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            mark = getattr(err, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-            raise ConfigError(f"{where}: not valid YAML: {getattr(err, 'problem', err)}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: expected a mapping at the top level")
-        tree = loaded
-    for key, value in _parse_overrides(overrides):
+    """Read ``path`` (YAML; may be None for the defaults), apply overrides, type-check the result and
+    check every value against its rules (:func:`validate`), so that a bad value stops the launch."""
+    tree: dict[str, Any] = _read_file(path) if path is not None else {}
+    parsed = _parse_overrides(overrides)
+    for key, value in parsed:
         if key.startswith("loss.") and key != "loss.name":
             # loss parameters are free-form here and checked by the loss registry
             tree.setdefault("loss", {"name": "ce"})
         _set_nested(tree, key, value)
     # A --loss.* override applies to the single loss, and replaces a sweep's list of losses.
-    if any(k.startswith("loss") for k, _ in _parse_overrides(overrides)):
+    if any(k.startswith("loss") for k, _ in parsed):
         tree.setdefault("sweep", {})
         if isinstance(tree["sweep"], dict):
             tree["sweep"]["losses"] = []
     cfg = _build(RecipeConfig, tree)
-    for key, allowed in CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(cfg, section), name)
-        if value is not None and value not in allowed:
-            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
-    for i, spec in enumerate(cfg.run_specs()):
-        if "name" not in spec[0]:
-            raise ConfigError(f"loss spec {spec[0]!r} has no 'name'")
+    validate(cfg)
     return cfg
 
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "training.metric_mode": MODES,
-    "training.checkpointing": ("epoch", "no"),
-    "training.mixed_precision": PRECISIONS,
-    "output.report_to": ("auto", "jsonl", "tensorboard", "none"),
-}
+# ---------------------------------------------------------------------------------------------------------------
+# Rules
+
+
+_BOUNDS: tuple[tuple[str, str, Callable[[Any, Any], bool]], ...] = (
+    ("min", ">=", operator.ge), ("gt", ">", operator.gt), ("max", "<=", operator.le), ("lt", "<", operator.lt),
+)
+
+
+def _bound_value(bound: Any, section: Any) -> Any:
+    return getattr(section, bound.name) + bound.offset if isinstance(bound, Sibling) else bound
+
+
+def _bound_text(bound: Any, prefix: str, section: Any) -> str:
+    if isinstance(bound, Sibling):
+        # with the config at hand, the value it comes to as well
+        return bound.text(prefix) + ("" if section is None else f" ({_bound_value(bound, section):g})")
+    return f"{bound:,}" if bound >= 10_000 else f"{bound:g}"
+
+
+def _range_text(meta: Mapping[str, Any], prefix: str, nullable: bool, section: Any = None) -> str:
+    """The bounds and choices of a key in words, e.g. ``">= 0 and < 1"``; empty when it has none."""
+    parts = [f"{sign} {_bound_text(meta[name], prefix, section)}" for name, sign, _ in _BOUNDS if name in meta]
+    if "choices" in meta:
+        parts.append("one of " + ", ".join(str(c) for c in meta["choices"]))
+    text = " and ".join(parts)
+    return f"{text} or null" if text and nullable else text
+
+
+def rule_text(f: dataclasses.Field[Any], prefix: str = "", nullable: bool = False) -> str:
+    """Everything ``f`` allows, in words, for ``--help-config``; empty for a key without rules."""
+    meta = f.metadata
+    text = _range_text(meta, prefix, nullable)
+    if meta.get("unique"):
+        text = f"each {text}, each once" if text else "each once"
+    if "required_if" in meta:
+        text = "; ".join(filter(None, [text, f"set when {prefix}{meta['required_if']} is true"]))
+    return text
+
+
+def _check_item(key: str, value: Any, f: dataclasses.Field[Any], section: Any, prefix: str,
+                nullable: bool) -> None:
+    meta = f.metadata
+    for name, _, holds in _BOUNDS:
+        if name in meta and not holds(value, _bound_value(meta[name], section)):
+            raise ConfigError(f"{key}: must be {_range_text(meta, prefix, nullable, section)}, got {value!r}")
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(meta['choices'])}")
+    if "check" in meta:
+        try:
+            meta["check"](value)
+        except ValueError as err:
+            raise ConfigError(f"{key}: {err}") from None
+
+
+def _check_field(f: dataclasses.Field[Any], tp: Any, section: Any, prefix: str) -> None:
+    key, value = f"{prefix}{f.name}", getattr(section, f.name)
+    meta = f.metadata
+    if "required_if" in meta and getattr(section, meta["required_if"]) and not value:
+        raise ConfigError(f"{key}: must be set when {prefix}{meta['required_if']} is true")
+    if value is None:
+        return
+    nullable = type(None) in typing.get_args(tp)
+    if isinstance(value, list):
+        seen: dict[str, int] = {}
+        for i, item in enumerate(value):
+            _check_item(f"{key}[{i}]", item, f, section, prefix, nullable)
+            mark = json.dumps(item, sort_keys=True, default=str)
+            if meta.get("unique") and mark in seen:
+                raise ConfigError(f"{key}: items {seen[mark]} and {i} are the same ({item!r}); list each once")
+            seen.setdefault(mark, i)
+    else:
+        _check_item(key, value, f, section, prefix, nullable)
+
+
+def _check_losses(cfg: RecipeConfig) -> None:
+    """Build every loss of the sweep on dummy labels, so that a bad name or parameter of any of them
+    stops the launch rather than the sweep after the runs before it."""
+    from tagger.losses import build_loss
+
+    specs = [(f"sweep.losses[{i}]", s) for i, s in enumerate(cfg.sweep.losses)] or [("loss", cfg.loss)]
+    for key, spec in specs:
+        if not isinstance(spec, dict) or "name" not in spec:
+            raise ConfigError(f"{key}: loss spec {spec!r} has no 'name'")
+        params = {k: v for k, v in spec.items() if k != "name"}
+        # A per-label list (alpha: [..]) fixes the number of labels; anything else is checked on 3.
+        num_labels = next((len(v) for v in params.values() if isinstance(v, list)), 3)
+        try:
+            build_loss(spec["name"], num_labels=num_labels, o_label_id=0, class_counts=[1] * num_labels,
+                       **params)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"{key}: {err}") from None
+
+
+def validate(cfg: RecipeConfig) -> None:
+    """Check every key of ``cfg`` against the rules in its field's metadata and every loss of the sweep;
+    the first broken rule raises a one-line :class:`ConfigError` naming the key and what it allows."""
+    for section_field in dataclasses.fields(cfg):
+        section = getattr(cfg, section_field.name)
+        if not dataclasses.is_dataclass(section):
+            continue
+        hints = _field_types(type(section))
+        for f in dataclasses.fields(section):
+            _check_field(f, hints[f.name], section, f"{section_field.name}.")
+    _check_losses(cfg)
+
+
+def check_window(max_length: int, stride: int, num_special_tokens: int) -> None:
+    """The tokenizer-aware check of ``data.max_length`` and ``data.stride``, once the tokenizer is known.
+
+    A window holds ``num_special_tokens`` (``tokenizer.num_special_tokens_to_add()``) and at least one
+    subword of text; consecutive windows overlap by ``stride`` subwords, fewer than the text a window holds.
+    """
+    content = max_length - num_special_tokens
+    if content < 1:
+        raise ConfigError(f"data.max_length: must be > {num_special_tokens} (the tokenizer's "
+                          f"{num_special_tokens} special tokens and one subword), got {max_length}")
+    if not 0 <= stride < content:
+        raise ConfigError(f"data.stride: must be >= 0 and < {content} (data.max_length {max_length} less the "
+                          f"tokenizer's {num_special_tokens} special tokens), got {stride}")
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
@@ -331,7 +604,7 @@ def config_to_dict(cfg: Any) -> dict[str, Any]:
 
 
 def help_text() -> str:
-    """Every key with its type, default and help, for ``recipes/ner.py --help``."""
+    """Every key with its type, default, allowed values and help, for ``recipes/ner.py --help-config``."""
     lines = []
 
     def walk(cls: type, prefix: str) -> None:
@@ -342,7 +615,10 @@ def help_text() -> str:
                 walk(tp, f"{prefix}{f.name}.")
                 continue
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-            lines.append(f"  {prefix}{f.name} ({_type_name(tp)}, default {default!r})\n      {f.metadata.get('help', '')}")
+            rules = rule_text(f, prefix, nullable=type(None) in typing.get_args(tp))
+            allowed = f" [{rules}]" if rules else ""
+            lines.append(f"  {prefix}{f.name} ({_type_name(tp)}, default {default!r}){allowed}\n"
+                         f"      {f.metadata.get('help', '')}")
 
     walk(RecipeConfig, "")
     return "\n".join(lines)

@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from tagger.cards import _HF_TOKEN as HF_TOKEN_PATTERN
+from tagger.cards import card_problems
 from tagger.errors import PushError
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,7 @@ IGNORE_PATTERNS: list[str] = [
     "optimizer.pt", "scheduler.pt", "rng_state*.pth", "*.ckpt",
 ]
 NO_TOKEN_MESSAGE = "no Hugging Face token: set HF_TOKEN or run `hf auth login`"
+ALLOW_FLAG = "--allow-token-like-strings"  # `tagger push`'s override of the hf_... scan
 _SCAN_LIMIT = 50 * 1024 * 1024  # text files larger than this are weights, not configs
 
 
@@ -51,17 +54,17 @@ def resolve_token(token: str | None = None) -> str:
     return cached
 
 
-def check_model_folder(model_dir: Path) -> None:
-    """Raise PushError naming what a publishable folder lacks (config, weights, tokenizer, card)."""
+def check_model_folder(model_dir: Path, allow_token_like_strings: bool = False) -> None:
+    """Raise PushError naming what a publishable folder lacks (config, weights, tokenizer, card) or what
+    its card would publish; ``allow_token_like_strings`` lets ``hf_...`` strings through."""
     if not model_dir.is_dir():
         raise PushError(f"model folder not found: {model_dir}")
     missing = [f"{what} ({' or '.join(names)})" for what, names in REQUIRED_FILES.items()
                if not any((model_dir / n).is_file() for n in names)]
     if missing:
         raise PushError(f"{model_dir} is not a complete model folder, missing: {', '.join(missing)}")
-    from tagger.cards import card_problems
-
-    problems = card_problems((model_dir / "README.md").read_text(encoding="utf-8", errors="replace"))
+    problems = [p for p in card_problems((model_dir / "README.md").read_text(encoding="utf-8", errors="replace"))
+                if not (allow_token_like_strings and _is_token_problem(p))]
     if problems:
         raise PushError(f"{model_dir / 'README.md'} would publish {problems[0]}; rewrite it with "
                         "tagger.cards.write_model_card before pushing")
@@ -69,8 +72,11 @@ def check_model_folder(model_dir: Path) -> None:
     if run_info.is_file():
         # Published as it is (it documents the run); warn rather than refuse, paths are not secrets.
         for problem in card_problems(run_info.read_text(encoding="utf-8", errors="replace")):
-            if "token" in problem:
-                raise PushError(f"{run_info.name} holds {problem}; remove it before pushing")
+            if _is_token_problem(problem):
+                if allow_token_like_strings:
+                    continue
+                raise PushError(f"{run_info.name} holds {problem}; remove it before pushing, or pass "
+                                f"{ALLOW_FLAG} if it is not a token")
             logger.warning("%s will publish %s", run_info.name, problem)
 
 
@@ -81,17 +87,31 @@ def _files_to_upload(model_dir: Path) -> list[Path]:
     return [model_dir / r for r in filter_repo_objects(rel, ignore_patterns=IGNORE_PATTERNS)]
 
 
-def _assert_token_absent(files: list[Path], token: str) -> None:
-    # A token pasted into a config or run description would be published with it.
+def _is_token_problem(problem: str) -> bool:
+    return "token" in problem  # card_problems' wording for an hf_... match
+
+
+def _assert_token_absent(files: list[Path], model_dir: Path, token: str, allow_token_like_strings: bool) -> None:
+    """Refuse a file that holds ``token`` (always) or any Hub-token-shaped string (unless allowed).
+
+    A token pasted into a config or run description would be published with it, and it need not be
+    the pusher's own. Neither is ever echoed.
+    """
     needle = token.encode()
     for path in files:
         try:
             if path.stat().st_size > _SCAN_LIMIT:
                 continue
-            if needle in path.read_bytes():
-                raise PushError(f"{path.name} contains your Hugging Face token; remove it before pushing")
+            data = path.read_bytes()
         except OSError:
             continue
+        name = path.relative_to(model_dir).as_posix()
+        if needle in data:
+            raise PushError(f"{name} contains your Hugging Face token; remove it before pushing")
+        # latin-1 maps every byte to one character, so the text pattern finds a token in any file
+        if not allow_token_like_strings and HF_TOKEN_PATTERN.search(data.decode("latin-1")):
+            raise PushError(f"{name} contains a Hugging Face token (hf_...); remove it before pushing, or pass "
+                            f"{ALLOW_FLAG} if it is not a token")
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -123,12 +143,15 @@ def _one_line(err: BaseException, token: str) -> str:
 
 
 def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-               token: str | None = None, commit_message: str | None = None, endpoint: str | None = None) -> str:
+               token: str | None = None, commit_message: str | None = None, endpoint: str | None = None,
+               allow_token_like_strings: bool = False) -> str:
     """Create ``repo_id`` if needed and upload ``model_dir`` in one commit; return the commit URL.
 
     ``revision`` names a branch, created from the default branch if missing. ``endpoint`` defaults to
     ``huggingface_hub``'s (``HF_ENDPOINT``). Errors raise :class:`PushError` with one line naming the
-    repository and the reason; the local folder is only read.
+    repository and the reason; the local folder is only read. A file that would be uploaded holding a
+    Hub-token-shaped string (``hf_`` and 20 or more letters and digits) is refused, naming the file,
+    unless ``allow_token_like_strings``; one holding the pusher's own token always is.
     """
     import huggingface_hub
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -140,10 +163,10 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
         validate_repo_id(repo_id)
     except HFValidationError as err:
         raise PushError(f"invalid repository id {repo_id!r}: {str(err).splitlines()[0]}") from None
-    check_model_folder(model_dir)
+    check_model_folder(model_dir, allow_token_like_strings)
     token = resolve_token(token)
     files = _files_to_upload(model_dir)
-    _assert_token_absent(files, token)
+    _assert_token_absent(files, model_dir, token, allow_token_like_strings)
 
     api = huggingface_hub.HfApi(endpoint=endpoint, token=token, library_name="tagger",
                                 library_version=tagger.__version__)

@@ -3,18 +3,75 @@
 A crash (or SIGKILL) while writing leaves either the previous good file or the new complete one,
 never a truncated file: content is written to a temporary name in the same directory, flushed,
 fsynced and then renamed over the target (``os.replace`` is atomic on POSIX and Windows).
+
+A write that fails (a read-only folder, a file where a folder should be, a full disk) raises a
+one-line :class:`~tagger.errors.OutputError` naming the path, and the temporary file or folder is
+removed on every way out, Ctrl-C included. Files and folders get the permissions a plain ``open()``
+or ``mkdir`` would give them under the process umask.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import math
 import os
+import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from tagger.errors import OutputError
+
+# Raised by writes, never by reads: inside a caller's ``with`` block they concern the output.
+_OUT_OF_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_TEMP_ATTEMPTS = 100
+
+
+def output_error(err: OSError, path: str | os.PathLike[str]) -> OutputError:
+    """The one-line :class:`OutputError` for ``err`` met while writing ``path``."""
+    path = Path(path)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        quota = " (disk quota exceeded)" if err.errno == errno.EDQUOT else ""
+        return OutputError(f"no space left on {path}{quota}")
+    if err.errno in (errno.ENOTDIR, errno.EEXIST):
+        blocker = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
+        if blocker is not None:
+            what = "it" if blocker == path else str(blocker)
+            return OutputError(f"cannot write {path}: {what} is a file, not a folder")
+    if err.errno == errno.EISDIR:
+        return OutputError(f"cannot write {path}: a folder of that name is in the way")
+    reason = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+              errno.EROFS: "read-only file system"}.get(err.errno or 0)
+    return OutputError(f"cannot write {path}: {reason or err.strerror or type(err).__name__}")
+
+
+def ensure_dir(path: str | os.PathLike[str]) -> Path:
+    """Create ``path`` and its parents if missing and check that a file can be created in it;
+    :class:`OutputError` naming ``path`` otherwise.
+
+    A launch calls it on its output folder, so that a folder it cannot write stops it before training.
+    """
+    folder = _mkdir(Path(path), Path(path))
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+    except OSError as err:
+        raise output_error(err, folder) from err
+    os.close(fd)
+    os.unlink(probe)
+    return folder
+
+
+def _mkdir(folder: Path, written: Path) -> Path:
+    """Create ``folder`` to write ``written`` (``folder`` itself or a path in it), which errors name."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(err, written) from err
+    return folder
 
 
 def _fsync_dir(path: Path) -> None:
@@ -26,32 +83,75 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def _temp_name(target: Path) -> Path:
+    # Hidden and *.tmp, so that a leftover of a SIGKILL is skipped by `tagger push`; the name is
+    # cut so that the suffix never pushes it past the file system's limit on name length.
+    return target.with_name(f".{target.name[:120]}.{secrets.token_hex(4)}.tmp")
+
+
+def _create_temp(target: Path, create: Callable[[Path], Any]) -> tuple[Path, Any]:
+    """``create(name)`` for a fresh temporary name next to ``target``; OutputError if it fails."""
+    for _ in range(_TEMP_ATTEMPTS):
+        tmp = _temp_name(target)
+        try:
+            return tmp, create(tmp)
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise output_error(err, target) from err
+    raise OutputError(f"cannot write {target}: no free temporary name after {_TEMP_ATTEMPTS} attempts")
+
+
+def _remove(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _failed(err: BaseException, target: Path, in_body: bool) -> BaseException:
+    """What to raise for ``err``: an OutputError for a failed write, else ``err`` itself.
+
+    An OSError from the caller's own block may come from reading its input, so only a full disk is
+    attributed to the output there.
+    """
+    if isinstance(err, OSError) and (not in_body or err.errno in _OUT_OF_SPACE):
+        return output_error(err, target)
+    return err
+
+
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8") -> Iterator[Any]:
-    """Open a temporary file next to ``path``; on success it replaces ``path``, on error it is removed."""
+def atomic_open(path: str | os.PathLike[str], mode: str = "w",
+                encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path``; on success it replaces ``path``, on error it is removed.
+
+    ``mode`` is ``"w"`` or ``"wb"``.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes a whole file: mode 'w' or 'wb', got {mode!r}")
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    binary = "b" in mode
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    # mkstemp creates the file 0600; give it the permissions a plain open() would have
-    os.chmod(tmp, 0o666 & ~_umask())
+    _mkdir(target.parent, target)
+    binary = mode == "wb"
+    # Exclusive creation with open()'s default mode 0o666 lets the kernel apply the umask, as for
+    # any file the user writes, without reading the process-wide umask (racy with other threads).
+    tmp, fh = _create_temp(target, lambda name: open(  # noqa: SIM115 - closed below
+        name, "xb" if binary else "x", encoding=None if binary else encoding, newline=None if binary else ""))
+    in_body = True
     try:
-        with os.fdopen(fd, mode, encoding=None if binary else encoding, newline=None if binary else "") as fh:
+        with fh:
             yield fh
+            in_body = False
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
         _fsync_dir(target.parent)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    except BaseException as err:
+        _remove(tmp)
+        failure = _failed(err, target, in_body)
+        if failure is err:
+            raise
+        raise failure from err
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -73,6 +173,57 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"Object of type {type(obj).__name__} is not JSON serialisable")
 
 
+def to_strict_json(obj: Any) -> Any:
+    """``obj`` with every NaN and infinity replaced by ``None``, in nested dicts, lists and tuples and in
+    numpy / torch values (through ``tolist``); anything else unchanged.
+
+    >>> to_strict_json({"loss": float("nan"), "f1": [0.5, float("inf")]})
+    {'loss': None, 'f1': [0.5, None]}
+    """
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: to_strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_strict_json(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return to_strict_json(obj.tolist())
+    return obj
+
+
+def strict_json_dumps(obj: Any, default: Callable[[Any], Any] | None = None, **kwargs: Any) -> str:
+    """``json.dumps`` that writes strict JSON: NaN and infinities become ``null`` (:func:`to_strict_json`).
+
+    ``default`` handles what JSON cannot hold (numpy / torch values and paths if not given); whatever
+    it returns is made strict too.
+
+    >>> strict_json_dumps({"loss": float("inf"), "step": 3})
+    '{"loss": null, "step": 3}'
+    """
+    fallback = default or _json_default
+    return json.dumps(to_strict_json(obj), allow_nan=False, default=lambda o: to_strict_json(fallback(o)),
+                      **kwargs)
+
+
+def _swap_in(tmp: Path, target: Path) -> None:
+    """Put the complete folder ``tmp`` in place of ``target``, which is restored if that fails."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        if old.exists():
+            _remove(old)
+        os.replace(target, old)
+    try:
+        os.replace(tmp, target)
+    except BaseException:
+        if old is not None:
+            os.replace(old, target)
+        raise
+    _fsync_dir(target.parent)
+    if old is not None:
+        _remove(old)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Build a directory under a temporary name; on success swap it in place of ``path``.
@@ -80,20 +231,19 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     The previous directory (if any) stays intact until the new one is complete.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    _mkdir(target.parent, target)
+    if target.exists() and not target.is_dir():
+        raise OutputError(f"cannot write {target}: it is a file, not a folder")
+    # mkdir's default mode 0o777 lets the kernel apply the umask (see atomic_open)
+    tmp, _ = _create_temp(target, lambda name: name.mkdir())
+    in_body = True
     try:
         yield tmp
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-        os.replace(tmp, target)
-        _fsync_dir(target.parent)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        in_body = False
+        _swap_in(tmp, target)
+    except BaseException as err:
+        _remove(tmp)
+        failure = _failed(err, target, in_body)
+        if failure is err:
+            raise
+        raise failure from err

@@ -363,3 +363,55 @@ def test_local_path_in_run_info_only_warns(fake_hub: FakeHub, model_dir: Path, c
         push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
     assert "tagger_run.json will publish an absolute local path" in caplog.text and TOKEN not in caplog.text
     assert len(fake_hub.commits) == 1
+
+
+OTHER_TOKEN = "hf_" + "SomebodyElsesToken0123456789abcdef"
+
+
+@pytest.mark.parametrize("name", ["notes.txt", "configs/train.yaml", "tokenizer_config.json"])
+def test_token_like_string_in_any_uploaded_file_is_refused(fake_hub: FakeHub, model_dir: Path, name: str) -> None:
+    path = model_dir / name
+    path.parent.mkdir(exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(f"\nhub_token: {OTHER_TOKEN}\n")
+    with pytest.raises(PushError) as err:
+        push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
+    msg = str(err.value)
+    assert msg == (f"{name} contains a Hugging Face token (hf_...); remove it before pushing, "
+                   "or pass --allow-token-like-strings if it is not a token")
+    assert OTHER_TOKEN not in msg and fake_hub.calls == []
+
+
+def test_token_like_strings_in_ignored_files_and_lookalikes_do_not_block(fake_hub: FakeHub, model_dir: Path) -> None:
+    (model_dir / "checkpoints" / "epoch-1" / "notes.txt").write_text(OTHER_TOKEN)  # never uploaded
+    (model_dir / "notes.txt").write_text("hf_short and xhf_" + "A" * 30 + " are no tokens\n")
+    push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url)
+    assert "notes.txt" in fake_hub.commit_files()
+
+
+def test_allow_token_like_strings_overrides_the_scan_but_never_for_your_own_token(
+        fake_hub: FakeHub, model_dir: Path) -> None:
+    (model_dir / "notes.txt").write_text(f"example: {OTHER_TOKEN}\n")
+    run = json.loads((model_dir / "tagger_run.json").read_text())
+    run["command"] = f"recipe --token {OTHER_TOKEN}"
+    (model_dir / "tagger_run.json").write_text(json.dumps(run))
+    push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url, allow_token_like_strings=True)
+    assert OTHER_TOKEN.encode() in fake_hub.commit_files()["notes.txt"]
+
+    (model_dir / "notes.txt").write_text(f"mine: {TOKEN}\n")
+    with pytest.raises(PushError, match="notes.txt contains your Hugging Face token") as err:
+        push_model(model_dir, REPO_ID, token=TOKEN, endpoint=fake_hub.url, allow_token_like_strings=True)
+    assert TOKEN not in str(err.value) and len(fake_hub.commits) == 1
+
+
+def test_cli_flag_allows_token_like_strings(fake_hub: FakeHub, model_dir: Path, tmp_path: Path) -> None:
+    (model_dir / "notes.txt").write_text(f"example: {OTHER_TOKEN}\n")
+    env = cli_env(fake_hub.url, tmp_path / "hf-home", TOKEN)
+    proc = run_cli(["--model", str(model_dir), "--repo-id", REPO_ID], env)
+    assert proc.returncode == 1 and fake_hub.commits == []  # as every refused push
+    assert proc.stderr.splitlines() == [
+        "tagger push: error: notes.txt contains a Hugging Face token (hf_...); remove it before pushing, "
+        "or pass --allow-token-like-strings if it is not a token"]
+    proc = run_cli(["--model", str(model_dir), "--repo-id", REPO_ID, "--allow-token-like-strings"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "notes.txt" in fake_hub.commit_files()

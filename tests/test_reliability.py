@@ -174,3 +174,56 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "x.json").stat().st_mode & 0o777 == 0o644
+
+
+# ------------------------------------------------------------------------ bad values and faults at launch
+
+
+@pytest.mark.parametrize("bad", ["one-column", "bad-tag"])
+def test_error_about_a_10_mb_line_quotes_at_most_200_characters(tmp_path, bad):
+    from tagger.data.readers import read_conll
+    from tagger.errors import InputError
+
+    huge = "x" * 10_000_000
+    line = huge if bad == "one-column" else f"word B_{huge}"
+    path = tmp_path / "train.conll"
+    path.write_text(f"Anna B-PER\n{line}\n")
+    with pytest.raises(InputError) as err:
+        read_conll(path)
+    msg = str(err.value)
+    assert len(msg) < 1000 and "\n" not in msg and msg.startswith(f"{path}:2: ")
+    assert max(len(run) for run in msg.split()) <= 260  # 200 quoted characters and the note of what was cut
+    assert "9,999,8" in msg  # how much was left out
+
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "data-stats", str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2 and len(proc.stderr) < 1000 and len(proc.stderr.splitlines()) == 1, proc.stderr[:2000]
+
+
+def _recipe_with_config(tmp_path: Path, text: str, *overrides: str) -> subprocess.CompletedProcess:
+    config = tmp_path / "c.yaml"
+    config.write_text(text)
+    return run_recipe(["--config", str(config), f"output.output_dir={tmp_path / 'out'}", *overrides], tmp_path,
+                      timeout=120)
+
+
+def test_billion_laughs_config_stops_the_recipe_at_once(tmp_path):
+    levels = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    proc = _recipe_with_config(tmp_path, "loss:\n  name: ce\n  l0: &l0 [a, a, a, a, a, a, a, a, a]\n" + levels)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [f"recipes/ner.py: error: {tmp_path / 'c.yaml'}:8: YAML aliases (*name) here "
+                                        "expand to more than 100,000 values; write the values out instead"]
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["sweep.losses=[{name: ce}, {name: focal, gamma: -2}]"], "sweep.losses[1]: gamma must be a number >= 0, got -2"),
+    (["training.epochs=-1"], "training.epochs: must be >= 1, got -1"),
+    (["data.max_length=64", "data.stride=64"], "data.stride: must be >= 0 and < data.max_length - 2 (62), got 64"),
+])
+def test_bad_value_stops_the_recipe_before_anything_trains(tmp_path, overrides, message):
+    proc = _recipe_with_config(tmp_path, "sweep:\n  seeds: [1, 2]\n", *overrides)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.splitlines() == [f"recipes/ner.py: error: {message}"]
+    assert not (tmp_path / "out").exists()

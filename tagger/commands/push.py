@@ -18,7 +18,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Token: HF_TOKEN, else the cached login (`hf auth login`). It is sent to the Hub only:\n"
             "never printed, logged or written. Without a token or without network the command\n"
             "prints one error line, exits with code 1 and leaves the local folder as it was.\n"
-            "Another Hub (a mirror, a test server) is selected with HF_ENDPOINT."
+            "Another Hub (a mirror, a test server) is selected with HF_ENDPOINT. A file holding a\n"
+            "string shaped like a Hub token (hf_...) is refused unless --allow-token-like-strings."
         ),
         epilog="example: tagger push --model outputs/wnut17-minilm/runs/focal-gamma2-seed1/model "
                "--repo-id me/wnut17-minilm-focal --private",
@@ -29,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--private", action="store_true", help="create the repository as private (no effect if it exists)")
     p.add_argument("--revision", metavar="REV", help="branch to commit to, created if missing (default: main)")
     p.add_argument("--commit-message", metavar="MSG", help="commit message (default: 'Upload <folder> (tagger <version>)')")
+    p.add_argument("--allow-token-like-strings", action="store_true",
+                   help="upload files holding strings shaped like a Hub token (hf_...), refused by default; "
+                        "a file holding your own token is refused all the same")
     p.set_defaults(func=run)
 
 
@@ -36,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
     from tagger.hub import push_model
 
     url = push_model(args.model, args.repo_id, private=args.private, revision=args.revision,
-                     commit_message=args.commit_message)
+                     commit_message=args.commit_message, allow_token_like_strings=args.allow_token_like_strings)
     sys.stdout.write(url + "\n")
     return 0
