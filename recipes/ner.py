@@ -38,12 +38,13 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 import tagger
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
-from tagger.config import RecipeConfig, config_to_dict, help_text, load_config
+from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
 from tagger.data import NerData, load_ner_dataset
 from tagger.errors import ConfigError, InputError, TaggerError
-from tagger.io import atomic_dir, atomic_open, atomic_write_json
+from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_dir
 from tagger.losses import build_loss, loss_label
 from tagger.metrics import score_sequences
+from tagger.report import REPORT_NAME, write_report
 from tagger.sweep import run_folder_name, summarize, write_summary
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
 from tagger.train.checkpoint import (
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(config_path: str, overrides: list[str], command: str) -> int:
     """The sweep: set up once, train (or skip) every (loss, seed), then compare them."""
     cfg = load_config(config_path, overrides)
+    ensure_dir(cfg.output.output_dir)  # a folder we cannot write stops here, with one line, before any work
     setup_threads(cfg.training.num_threads)
     accelerator = setup_accelerator(cfg)
     sweep = setup_data(cfg, accelerator, command)
@@ -190,6 +192,7 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
                                                   trust_remote_code=cfg.model.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"model.name_or_path: {encoder_name} has no fast tokenizer (word_ids() is needed)")
+        check_window(cfg.data.max_length, cfg.data.stride, tokenizer.num_special_tokens_to_add())
         features = encode_splits(
             data, tokenizer, max_length=cfg.data.max_length, stride=cfg.data.stride,
             label_all_subwords=cfg.data.label_all_subwords,
@@ -640,6 +643,8 @@ def write_sweep_summary(sweep: Sweep, results: list[dict[str, Any]]) -> dict[str
     write_summary(out_dir, summary, features=sweep.features)
     sys.stdout.write("\n" + summary["table_text"] + "\n")
     sys.stdout.write(f"\nsummary: {out_dir / 'summary.md'} (json, csv, png beside it)\n")
+    if sweep.cfg.output.report:
+        sys.stdout.write(f"report: {write_report(out_dir)}\n")
     return summary
 
 
@@ -661,7 +666,14 @@ def push_best(cfg: RecipeConfig, out_dir: Path, summary: dict[str, Any]) -> None
     if not cfg.output.hub_repo_id:
         raise ConfigError("output.push_to_hub needs output.hub_repo_id")
     best_run = summary["best_run"]
-    url = push_model(out_dir / "runs" / best_run / "model", cfg.output.hub_repo_id, private=cfg.output.hub_private)
+    model_dir = out_dir / "runs" / best_run / "model"
+    if (out_dir / REPORT_NAME).is_file():  # the card links to the sweep's report: it travels with the model
+        atomic_write_text(model_dir / REPORT_NAME, (out_dir / REPORT_NAME).read_text(encoding="utf-8"))
+        info = json.loads((model_dir / "tagger_run.json").read_text())
+        info.setdefault("sweep", {})["report"] = REPORT_NAME
+        atomic_write_json(model_dir / "tagger_run.json", info)
+        write_model_card(model_dir, info)
+    url = push_model(model_dir, cfg.output.hub_repo_id, private=cfg.output.hub_private)
     sys.stdout.write(f"pushed {best_run} to {url}\n")
 
 

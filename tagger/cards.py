@@ -293,7 +293,10 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
         })
     peers = [f"*{row.get('loss')}*: {row['description']}" for row in table if row.get("peer") and row.get("description")]
     return {"types": types, "rows": rows, "best": best, "this": this_row, "is_best": this_row is not None and this_row == best,
-            "n_seeds": max((len(r.get("seeds", [])) for r in table if not r.get("peer")), default=0), "peers": peers}
+            "n_seeds": max((len(r.get("seeds", [])) for r in table if not r.get("peer")), default=0), "peers": peers,
+            # a file published beside the card (a bare name: nothing that could point elsewhere)
+            "report": report if isinstance(report := sweep.get("report"), str) and re.fullmatch(r"[\w.-]+\.html", report)
+            else None}
 
 
 def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:

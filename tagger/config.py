@@ -203,6 +203,12 @@ class OutputConfig:
     output_dir: str = field(default="outputs/wnut17-minilm", metadata={"help": "Folder of the sweep; every run writes below it."})
     overwrite: bool = field(default=False, metadata={"help": "Redo runs whose results already exist (default: skip them)."})
     save_model: bool = field(default=True, metadata={"help": "Save each run's best model in HF format."})
+    report: bool = field(
+        default=True,
+        metadata={"help": "Write report.html beside summary.md at the end of a sweep: one self-contained page with "
+                          "the table, per-type charts, error classes and the sentences where the rows disagree "
+                          "(`tagger report OUTPUT_DIR` writes it for any finished sweep)."},
+    )
     report_to: str = field(
         default="auto",
         metadata={"help": "'auto' (TensorBoard if installed, else JSON lines), 'jsonl', 'tensorboard' or 'none'.",

@@ -256,3 +256,18 @@ def test_card_of_a_loss_the_registry_does_not_know_still_renders() -> None:
     text = render_model_card(run).text
     assert "## Training objective: old_focal" in text and "**Loss: old_focal**: Lin et al. 2017" in text
     assert "lin2017focal" not in text and "Focal loss scales" not in text
+
+
+def test_card_links_the_sweep_report_only_as_a_bare_file_name(tmp_path):
+    from tagger.cards import render_model_card
+
+    table = [{"loss": "ce", "name": "ce", "params": {}, "seeds": [1], "validation_f1_mean": 0.5,
+              "validation_f1_std": 0.0, "test_f1_mean": 0.4, "test_f1_std": 0.0}]
+    base = {"base_model": "x", "label_list": ["O", "B-PER", "I-PER"], "loss": {"name": "ce", "params": {}},
+            "dataset": {"name": "wnut17"}}
+    linked = str(render_model_card({**base, "sweep": {"table": table, "best": "ce", "report": "report.html"}}))
+    assert "[report](report.html)" in linked
+    for bad in ("https://evil.example/x.html", "../report.html", "report.js"):
+        text = str(render_model_card({**base, "sweep": {"table": table, "best": "ce", "report": bad}}))
+        assert "[report](" not in text
+    assert "[report](" not in str(render_model_card({**base, "sweep": {"table": table, "best": "ce"}}))

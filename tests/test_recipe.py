@@ -60,8 +60,13 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
         # test predictions: token gold pred, one line per word of the 48 test sentences
         lines = (run_dir / "test_predictions.conll").read_text().split("\n\n")
         assert len([b for b in lines if b.strip()]) == 48
-    for name in ("summary.csv", "summary.md", "summary.png"):
+    for name in ("summary.csv", "summary.md", "summary.png", "report.html", "errors.json"):
         assert (out / name).stat().st_size > 0
+    assert f"report: {out / 'report.html'}" in proc.stdout
+    # one training window per row of the split, each trained once per epoch
+    for run in summary["runs"]:
+        assert [h["window_coverage"]["missed"] for h in run["history"]] == [0, 0]
+        assert all(h["window_coverage"]["trained"] == h["window_coverage"]["windows"] for h in run["history"])
     assert "| ce" in proc.stdout and "focal(gamma=2.0)" in proc.stdout  # the printed table
     # training.mixed_precision=auto (the default) says what it chose and why
     from tagger.train.precision import resolve_mixed_precision

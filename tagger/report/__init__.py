@@ -39,8 +39,10 @@ logger = logging.getLogger(__name__)
 #: Disagreeing sentences shown by default: a page of the default WNUT-17 sweep's size (12 runs x 1,287
 #: test sentences, made-up predictions) measured 0.78 MB with it, 1.8 MB with all 892 disagreeing sentences.
 DEFAULT_MAX_SENTENCES = 300
+#: The page's name beside summary.md, and in a published model's repository.
+REPORT_NAME = "report.html"
 
-__all__ = ["DEFAULT_MAX_SENTENCES", "render_report", "write_report"]
+__all__ = ["DEFAULT_MAX_SENTENCES", "REPORT_NAME", "render_report", "write_report"]
 
 
 def _environment() -> Environment:
@@ -85,7 +87,7 @@ def write_report(out_dir: Path, out: Path | None = None, *, max_sentences: int =
     InputError when ``out_dir`` holds no ``summary.json`` or a run's prediction file is malformed.
     """
     out_dir = Path(out_dir)
-    out = Path(out) if out is not None else out_dir / "report.html"
+    out = Path(out) if out is not None else out_dir / REPORT_NAME
     html, errors = render_report(out_dir, max_sentences=max_sentences)
     atomic_write_text(out, html)
     if errors_json:
