@@ -172,6 +172,12 @@ def setup_accelerator(cfg: RecipeConfig) -> Accelerator:
     if cfg.output.report_to != "none":
         accelerator.init_trackers("sweep", config={"config": str(config_to_dict(cfg))})
     logger.info("mixed precision: %s (%s)", accelerator.mixed_precision, why, main_process_only=True)
+    logger.info("processes: %d (%s)", accelerator.num_processes, accelerator.distributed_type.value,
+                main_process_only=True)
+    if multi_cpu and os.environ.get("ACCELERATE_USE_FSDP", "false").lower() == "true":
+        # Accelerate routes FSDP only to GPUs; its CPU processes train with DDP over gloo instead.
+        logger.warning("FSDP was requested, but Accelerate trains CPU processes with DDP (gloo): each process "
+                       "holds the whole model", main_process_only=True)
     return accelerator
 
 
