@@ -65,6 +65,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _bench_common as common  # noqa: E402
 
 common.use_this_checkout()  # its tagger for the scoring and the timings, as child_env gives the runs
+import _bench_processes as processes_mod  # noqa: E402
 import _bench_report as report_mod  # noqa: E402
 import _bench_runs as runs_mod  # noqa: E402
 import _bench_timing as timing  # noqa: E402
@@ -126,6 +127,9 @@ def _add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
+    p.add_argument("--processes-check", action="store_true",
+                   help="also train the recipe as 1 process x 2 threads and as 2 processes x 1 thread (torchrun) "
+                        "and print the ratio of their tokens/s")
     p.add_argument("--precision-check", action="store_true",
                    help="also time a step in fp32 against bf16 autocast (interleaved, same batches)")
     p.add_argument("--dropout-check", action="store_true",
@@ -276,6 +280,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
                                                             args.seed, budget_args)
     batches, num_labels, counts = timing.timing_batches(tokenizer, train, args)
     timing.run_timings(report, args, path, batches, num_labels, counts)
+    report["processes"] = processes_mod.processes_check(args, work) if args.processes_check else None
 
     peaks.append(timing.matmul_peaks(args))
     enc = tokenizer([w for w, _ in train], is_split_into_words=True, truncation=True, max_length=args.max_length)
@@ -290,6 +295,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         report["peer"] = peer.to_json()
 
     report_mod.print_report(report, args)
+    processes_mod.print_processes(report["processes"])
     report_mod.write_outputs(report, args, peer)
     return 0
 

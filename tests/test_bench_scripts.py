@@ -289,3 +289,21 @@ def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:
     proc = subprocess.run(["bash", str(REPO / "scripts" / "gpu_check.sh")], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0 and "no CUDA device" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Path, tiny_encoder_dir: str,
+                                                                    data_dir: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    import _bench_processes as processes_mod
+
+    args = bench_train.parse_args(["--skip-training", "--processes-check", "--model", tiny_encoder_dir,
+                                   "--train-sentences", "64", "--eval-sentences", "32", "--epochs", "1"])
+    args.token_budget = 512
+    check = processes_mod.processes_check(args, tmp_path)
+    one, two = check["runs"]
+    assert (one["num_processes"], two["num_processes"]) == (1, 2)
+    assert check["ratio"] == pytest.approx(two["tokens_per_second"] / one["tokens_per_second"])
+    # the same 64 sentences: two processes take half the optimizer steps (one batch each per step)
+    assert two["optimizer_steps"] < one["optimizer_steps"]
+    processes_mod.print_processes(check)
+    assert f"{check['ratio']:.2f}x tokens/s" in capsys.readouterr().out
