@@ -43,6 +43,7 @@ from tagger.data import NerData, load_ner_dataset
 from tagger.errors import ConfigError, InputError, TaggerError
 from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_dir
 from tagger.losses import build_loss, loss_label
+from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
 from tagger.report import REPORT_NAME, write_report
 from tagger.sweep import run_folder_name, summarize, write_summary
@@ -63,6 +64,7 @@ from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
 from tagger.train.precision import resolve_mixed_precision
 from tagger.train.run_info import card_hyperparameters, hardware, peak_rss_mb
+from tagger.train.sampling import SamplingReport, resample
 from tagger.train.state import TrainState
 from tagger.train.tracking import choose_trackers
 
@@ -291,7 +293,7 @@ class TrainRun:
         self.cfg, self.tc, self.accelerator = sweep.cfg, sweep.cfg.training, sweep.accelerator
         self.id2label = dict(enumerate(sweep.label_list))
         self.label2id = {label: i for i, label in self.id2label.items()}
-        self.params = {k: v for k, v in spec.items() if k != "name"}
+        self.params, self.levers = split_spec(spec)
         self.label = loss_label(spec)
         pad_id = sweep.tokenizer.pad_token_id
         self.eval_pad_id = pad_id if pad_id is not None else 0
@@ -305,6 +307,7 @@ class TrainRun:
     def setup(self) -> None:
         """Everything the loop needs, seeded by this run's seed; resumed if a checkpoint is named."""
         set_seed(self.seed)
+        self.setup_training_data()
         self.setup_model_and_loss()
         self.setup_data_and_optimizer()
         self.resume()
@@ -313,6 +316,16 @@ class TrainRun:
         self.guard.skipped = self.state.nonfinite_skipped
         self.bar = tqdm(total=self.total_steps, initial=self.state.global_step, desc=self.run_dir.name, unit="step",
                         dynamic_ncols=True, disable=not self.accelerator.is_local_main_process)
+
+    def setup_training_data(self) -> None:
+        """The training windows this run sees: all of them, or a seeded sample (``sampling`` lever)."""
+        self.train_features = self.sweep.features["train"]
+        self.sampling: SamplingReport | None = None
+        method = self.levers.get("sampling", "none")
+        if method != "none":
+            data = self.cfg.data
+            self.train_features, self.sampling = resample(self.train_features, method, self.seed,
+                                                          keep_empty=data.keep_empty, rare_share=data.rare_share)
 
     def setup_model_and_loss(self) -> None:
         """The encoder with a fresh classification head, and the loss with its class statistics."""
@@ -330,7 +343,7 @@ class TrainRun:
         # CPU only: PyTorch's per-element Bernoulli draws were 9% of a training step (tagger/train/dropout.py).
         on_cpu = self.accelerator.device.type == "cpu"
         self.dropout_swap = use_fast_dropout(self.model) if self.tc.fast_dropout and on_cpu else {}
-        self.class_counts = class_counts(self.sweep.features["train"], num_labels)
+        self.class_counts = class_counts(self.train_features, num_labels)
         try:
             loss_fn = build_loss(self.spec["name"], num_labels=num_labels, o_label_id=self.label2id.get("O", 0),
                                  class_counts=self.class_counts, **self.params)
@@ -347,7 +360,7 @@ class TrainRun:
     def setup_data_and_optimizer(self) -> None:
         """Token-budget batches, AdamW and the warm-up schedule, all prepared by Accelerate."""
         tc, accelerator = self.tc, self.accelerator
-        train = self.sweep.features["train"]
+        train = self.train_features
         # num_shards: Accelerate deals batch i to process i mod n; every process needs as many non-empty batches
         self.sampler = TokenBudgetBatchSampler(train.lengths, tc.max_tokens_per_batch, tc.max_sentences_per_batch,
                                                shuffle=True, seed=self.seed, num_shards=accelerator.num_processes)
@@ -567,6 +580,8 @@ class TrainRun:
             "peak_rss_mb": peak_rss_mb(),
             "nonfinite_steps_skipped": self.guard.skipped,
             "class_counts": dict(zip(self.sweep.label_list, self.class_counts)),
+            "levers": self.levers,
+            "sampling": self.sampling.to_json() if self.sampling is not None else None,
             "num_processes": self.accelerator.num_processes,
             "hardware": hardware(),
         }
@@ -580,7 +595,7 @@ class TrainRun:
             hyperparameters=card_hyperparameters(
                 [config_to_dict(self.tc), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
-                seed=self.seed),
+                seed=self.seed, sampling=self.levers.get("sampling", "none")),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"],
         )

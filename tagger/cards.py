@@ -59,6 +59,7 @@ _HP_NAMES: dict[str, str] = {
     "mixed_precision": "mixed precision",
     "num_processes": "processes",
     "label_all_subwords": "label all subwords",
+    "sampling": "training sentences sampled (tagger/train/sampling.py)",
 }
 
 # ---------------------------------------------------------------------------------------- sanitising

@@ -27,8 +27,10 @@ import yaml
 
 from tagger.catalog import PACKAGED_ENCODER
 from tagger.errors import ConfigError
+from tagger.losses.labels import split_spec
 from tagger.metrics import MODES
 from tagger.train.precision import PRECISIONS
+from tagger.train.sampling import SAMPLING
 
 # Rules of a key live in its field's metadata next to its help, and load_config checks them all:
 #   "min" / "gt" / "max" / "lt": value >= / > / <= / < the bound (a number, or a Sibling key of the
@@ -108,6 +110,21 @@ class DataConfig:
         default=None, metadata={"help": "Use only the first N validation and test sentences.", "min": 1}
     )
     cache: bool = field(default=True, metadata={"help": "Cache the tokenized splits on disk under output_dir/.cache."})
+    sampling: str = field(
+        default="none",
+        metadata={"help": "Training sentences against the imbalance: 'none', 'drop_empty' (keep only keep_empty of the "
+                          "sentences without entities) or 'oversample_rare' (repeat sentences with the rarest types "
+                          "up to rare_share of the sentences); seeded by the run's seed (tagger/train/sampling.py).",
+                  "choices": SAMPLING},
+    )
+    keep_empty: float = field(
+        default=0.5, metadata={"help": "drop_empty: share of the sentences without entities that are kept.", "gt": 0.0,
+                               "max": 1.0},
+    )
+    rare_share: float = field(
+        default=0.2, metadata={"help": "oversample_rare: share of training sentences holding a rare type to reach.",
+                               "gt": 0.0, "lt": 1.0},
+    )
 
 
 @dataclass
@@ -196,6 +213,11 @@ class SweepConfig:
         default_factory=list,
         metadata={"help": "Seeds for every loss; empty: training.seed.", "min": 0, "max": MAX_SEED, "unique": True},
     )
+    sampling: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Sampling methods to compare (an axis: every loss is trained with each); empty: "
+                          "data.sampling.", "choices": SAMPLING, "unique": True},
+    )
 
 
 @dataclass
@@ -235,7 +257,10 @@ class RecipeConfig:
         """Every (loss spec, seed) pair of the sweep, losses outermost."""
         losses = self.sweep.losses or [self.loss]
         seeds = self.sweep.seeds or [self.training.seed]
-        return [(dict(spec), seed) for spec in losses for seed in seeds]
+        methods = self.sweep.sampling or [self.data.sampling]
+        # a lever that is off stays out of the spec, so `ce` without sampling keeps its label and folder
+        return [({**spec, "sampling": m} if m != "none" else dict(spec), seed)
+                for spec in losses for m in methods for seed in seeds]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -567,7 +592,9 @@ def _check_losses(cfg: RecipeConfig) -> None:
     for key, spec in specs:
         if not isinstance(spec, dict) or "name" not in spec:
             raise ConfigError(f"{key}: loss spec {spec!r} has no 'name'")
-        params = {k: v for k, v in spec.items() if k != "name"}
+        params, levers = split_spec(spec)
+        if levers.get("sampling", "none") not in SAMPLING:
+            raise ConfigError(f"{key}.sampling: {levers['sampling']!r} is not one of {', '.join(SAMPLING)}")
         # A per-label list (alpha: [..]) fixes the number of labels; anything else is checked on 3.
         num_labels = next((len(v) for v in params.values() if isinstance(v, list)), 3)
         try:

@@ -1,18 +1,33 @@
-"""How a loss and its parameters are named in tables, folders, cards and benchmarks."""
+"""How a run's loss, its parameters and its training levers are named in tables, folders, cards and benchmarks.
+
+A run spec is ``{"name": <loss>, <loss params>, <levers>}``. Levers are run settings that are not
+loss parameters (how the training data is sampled): they ride in the spec so that every run of a
+sweep is one (spec, seed) pair, and they are split off before the loss is built.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+#: Spec keys that are training levers, not loss parameters; a value of "none" means the lever is off.
+RUN_LEVERS: tuple[str, ...] = ("sampling",)
+
+
+def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(loss params, levers)`` of a run spec, the loss name left out of both; levers that are off dropped."""
+    params = {k: v for k, v in spec.items() if k != "name" and k not in RUN_LEVERS}
+    levers = {k: spec[k] for k in RUN_LEVERS if k in spec and spec[k] not in (None, "none")}
+    return params, levers
+
 
 def loss_label(spec: Mapping[str, Any]) -> str:
-    """A readable, unique name for a loss spec and its parameters: ``focal(alpha=0.25, gamma=2.0)``.
+    """A readable, unique name for a run spec: ``focal(alpha=0.25, gamma=2.0)``, ``ce + drop_empty``.
 
-    ``spec`` is ``{"name": ..., <params>}`` as in the config; parameters are sorted, so the same
-    setting always gets the same label.
+    Parameters are sorted, so the same setting always gets the same label; levers follow after ``+``.
     """
-    params = {k: v for k, v in spec.items() if k != "name"}
-    if not params:
-        return str(spec["name"])
-    return f"{spec['name']}(" + ", ".join(f"{k}={params[k]}" for k in sorted(params)) + ")"
+    params, levers = split_spec(spec)
+    label = str(spec["name"])
+    if params:
+        label += "(" + ", ".join(f"{k}={params[k]}" for k in sorted(params)) + ")"
+    return label + "".join(f" + {levers[k]}" for k in RUN_LEVERS if k in levers)
