@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tagger.errors import TaggerError
 
-SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report")
+SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export")
 
 logger = logging.getLogger("tagger")
 

@@ -28,16 +28,16 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
-import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer
+if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without torch or transformers
+    import torch
 
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.schemes import entities
 from tagger.errors import InputError
-from tagger.train.batching import WindowCollator, pack_by_length
-from tagger.train.evaluate import merge_window_predictions, predict_windows
+from tagger.train.evaluate import is_logits_backend, merge_window_predictions, predict_windows
+from tagger.train.packing import pack_by_length
 
 logger = logging.getLogger(__name__)
 
@@ -160,15 +160,19 @@ def _char_entities(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence
 
 @dataclass
 class Tagger:
-    """A trained token classifier that predicts one tag per word."""
+    """A trained token classifier that predicts one tag per word.
 
-    model: torch.nn.Module
+    ``model``: a torch token classifier, or a :class:`~tagger.train.evaluate.LogitsBackend` such as
+    :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused).
+    """
+
+    model: torch.nn.Module | Any
     tokenizer: Any
     max_length: int = 128
     stride: int = 32
     batch_tokens: int = 8192
     chunk_sentences: int = 2048
-    device: torch.device = torch.device("cpu")
+    device: torch.device | str = "cpu"  # a name, not torch.device(...): the ONNX path never imports torch
     pre_tokenizer: PreTokenizer = "words"
 
     def __post_init__(self) -> None:
@@ -192,9 +196,27 @@ class Tagger:
         Weights load from safetensors only unless ``allow_pickle_weights``: a pickle file can run
         code when loaded. ``max_length``/``stride`` default to the run's training values (else 128/32);
         ``pre_tokenizer`` is the default of :meth:`predict_text` (one of :data:`PRE_TOKENIZERS`).
+        A folder holding an ``.onnx`` file (``tagger export --onnx``) runs on ONNX Runtime, with the
+        tokenizer read by the ``tokenizers`` package: neither torch nor transformers is imported.
         """
         check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
+        hp: dict[str, Any] = {}
+        run_file = Path(model_dir) / "tagger_run.json"
+        if run_file.is_file():
+            hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+        settings = dict(max_length=max_length or hp.get("max_length", 128), stride=stride or hp.get("stride", 32),
+                        batch_tokens=batch_tokens, pre_tokenizer=pre_tokenizer)
+        from tagger.runtime import find_onnx_file
+
+        if find_onnx_file(model_dir) is not None:
+            from tagger.runtime import load_onnx
+
+            backend, tok = load_onnx(model_dir, device=None if device is None else str(device))
+            return cls(model=backend, tokenizer=tok, **settings)
+        import torch
+        from transformers import AutoModelForTokenClassification, AutoTokenizer
+
         if Path(model_dir).is_dir():
             has_safe = any(Path(model_dir).glob("*.safetensors"))
             if not has_safe and not allow_pickle_weights and any(Path(model_dir).glob("*.bin")):
@@ -206,15 +228,9 @@ class Tagger:
         tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise InputError("the tokenizer is not a fast tokenizer (word_ids() is needed)", path=model_dir)
-        hp: dict[str, Any] = {}
-        run_file = Path(model_dir) / "tagger_run.json"
-        if run_file.is_file():
-            hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model.to(dev).eval()
-        return cls(model=model, tokenizer=tokenizer, max_length=max_length or hp.get("max_length", 128),
-                   stride=stride or hp.get("stride", 32), batch_tokens=batch_tokens, device=dev,
-                   pre_tokenizer=pre_tokenizer)
+        return cls(model=model, tokenizer=tokenizer, device=dev, **settings)
 
     @property
     def id2label(self) -> dict[int, str]:
@@ -237,7 +253,13 @@ class Tagger:
             return [[] for _ in num_words]
         lengths = [len(x) for x in enc["input_ids"]]
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
-        collate = WindowCollator(self.tokenizer.pad_token_id or 0)
+        pad_id = self.tokenizer.pad_token_id or 0
+        if is_logits_backend(self.model):
+            collate = self.model.collator(pad_id)
+        else:
+            from tagger.train.batching import WindowCollator
+
+            collate = WindowCollator(pad_id)
         rows = [{"input_ids": enc["input_ids"][i], "word_index": enc["word_index"][i], "sentence_id": enc["sentence_id"][i]}
                 for i in range(len(lengths))]
         batches = (collate([rows[i] for i in b]) for b in pack_by_length(lengths, self.batch_tokens, 10**9, order))

@@ -16,25 +16,9 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from tagger.train.packing import pack_by_length  # its home is torch-free (ONNX inference packs the same way)
+
 logger = logging.getLogger(__name__)
-
-
-def pack_by_length(lengths: Sequence[int], max_tokens: int, max_sentences: int, order: Sequence[int]) -> list[list[int]]:
-    """Greedily cut ``order`` (indices sorted by length) into batches within the budget."""
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for idx in order:
-        n = lengths[idx]
-        new_longest = max(longest, n)
-        if current and (new_longest * (len(current) + 1) > max_tokens or len(current) >= max_sentences):
-            batches.append(current)
-            current, new_longest = [], n
-        current.append(idx)
-        longest = new_longest
-    if current:
-        batches.append(current)
-    return batches
 
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):

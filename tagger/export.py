@@ -1,0 +1,137 @@
+"""Export a trained token classifier to ONNX, optionally quantized to int8 for CPU serving.
+
+The exporter is ``torch.onnx.export(..., dynamo=True)``, the ``torch.export``-based exporter that
+is torch's default and maintained path since 2.9 (it needs ``onnxscript``, in the ``onnx`` extra).
+With torch 2.13 both exporters run offline on BERT-style encoders, but the legacy TorchScript one
+(``dynamo=False``) is deprecated and traces transformers' attention-mask code by running it, so
+its Python branches on shapes are frozen into the graph (it warns "the trace might not generalize
+to other inputs"); ``torch.export`` records the batch and sequence axes as symbols instead.
+Optimum was not chosen: one more dependency for what torch does itself. Int8 is ONNX Runtime's
+dynamic quantization (``quantize_dynamic``: int8 weights, activations quantized per batch at run
+time), which needs no calibration data and targets CPU.
+
+The folder written is self-describing: ``model.onnx`` (or ``model.int8.onnx``), ``config.json``
+(labels), the tokenizer files and ``tagger_run.json`` with an ``export`` entry (format, file,
+quantization, opset, the largest logit difference from PyTorch measured at export).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import InputError
+from tagger.runtime import ONNX_EXTRA, ONNX_FILES, OnnxBackend, read_id2label
+
+logger = logging.getLogger(__name__)
+
+OPSET = 18
+#: the sentence the export is checked on (logits of PyTorch vs ONNX Runtime)
+CHECK_TEXTS = (["Empire", "State", "Building", "in", "New", "York", "is", "tall", "."], ["@paulwalk", "hi"])
+
+
+def default_out_dir(model_dir: str | Path, int8: bool = False) -> Path:
+    """``MODEL_DIR/onnx`` (``onnx-int8`` when quantized): next to the weights it came from."""
+    return Path(model_dir) / ("onnx-int8" if int8 else "onnx")
+
+
+def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    if not model_dir.is_dir():
+        raise InputError("model folder not found", path=model_dir)
+    if not any(model_dir.glob("*.safetensors")) and not allow_pickle_weights:
+        raise InputError("no safetensors weights (pickle .bin files can run code when loaded: "
+                         "pass --allow-pickle to use them)", path=model_dir)
+    model = AutoModelForTokenClassification.from_pretrained(
+        model_dir, use_safetensors=None if allow_pickle_weights else True)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if not getattr(tokenizer, "is_fast", False):
+        raise InputError("the tokenizer is not a fast tokenizer (tokenizer.json is needed)", path=model_dir)
+    return model.eval(), tokenizer
+
+
+def _export_graph(model: Any, sample: dict[str, Any], path: Path, opset: int) -> None:
+    import torch
+
+    try:
+        import onnxscript  # noqa: F401 - the dynamo exporter's translator
+    except ImportError:
+        raise InputError(f"ONNX export needs onnx and onnxscript: {ONNX_EXTRA}") from None
+
+    class LogitsOnly(torch.nn.Module):
+        """input_ids, attention_mask [B, T] -> logits [B, T, C]: one plain tensor out, two in."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    axes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    # one file: models this size (< 2 GB) need no external data
+    big = sum(p.numel() * p.element_size() for p in model.parameters()) > 1.8e9
+    torch.onnx.export(LogitsOnly(model), (sample["input_ids"], sample["attention_mask"]), str(path),
+                      input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_shapes=axes,
+                      opset_version=opset, dynamo=True, external_data=big, verbose=False)
+
+
+def _check(model: Any, sample: dict[str, Any], onnx_path: Path, id2label: dict[int, str]) -> float:
+    """Largest |logit difference| between PyTorch and ONNX Runtime on ``sample``."""
+    import torch
+
+    with torch.inference_mode():
+        want = model(input_ids=sample["input_ids"], attention_mask=sample["attention_mask"]).logits.numpy()
+    got = OnnxBackend(onnx_path, id2label).logits({k: v.numpy() for k, v in sample.items()})
+    mask = sample["attention_mask"].numpy().astype(bool)
+    return float(abs(got - want)[mask].max())
+
+
+def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int8: bool = False, opset: int = OPSET,
+                allow_pickle_weights: bool = False) -> Path:
+    """Write an ONNX export of the token classifier in ``model_dir`` to ``out_dir``; returns ``out_dir``.
+
+    Batch and sequence axes are dynamic. ``int8``: dynamic int8 quantization of the weights
+    (``model.int8.onnx``, CPU). The folder replaces ``out_dir`` only once complete.
+    """
+    from tagger.io import atomic_dir, atomic_write_json
+
+    src = Path(model_dir)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(src, int8)
+    model, tokenizer = _load(src, allow_pickle_weights)
+    # two windows of unequal length, so the export sees padding and batch > 1 (no 0/1 specialization)
+    sample = tokenizer(list(CHECK_TEXTS), is_split_into_words=True, padding=True, return_tensors="pt",
+                       return_token_type_ids=False)
+    id2label = {int(k): v for k, v in model.config.id2label.items()}
+    with atomic_dir(out) as tmp:
+        fp32 = tmp / ONNX_FILES[0]
+        _export_graph(model, dict(sample), fp32, opset)
+        diff = _check(model, dict(sample), fp32, id2label)
+        final = fp32
+        if int8:
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            final = tmp / ONNX_FILES[1]
+            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8)
+            fp32.unlink()
+            diff = _check(model, dict(sample), final, id2label)
+        model.config.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info: dict[str, Any] = {}
+        if (src / "tagger_run.json").is_file():
+            info = json.loads((src / "tagger_run.json").read_text(encoding="utf-8"))
+        info["export"] = {"format": "onnx", "file": final.name, "quantization": "int8-dynamic" if int8 else None,
+                          "opset": opset, "exporter": "torch.onnx.export(dynamo=True)",
+                          "max_abs_logit_diff_vs_torch": diff}
+        atomic_write_json(tmp / "tagger_run.json", info)
+        for extra in ("README.md",):  # the model card travels with the model
+            if (src / extra).is_file():
+                shutil.copy2(src / extra, tmp / extra)
+        read_id2label(tmp)  # the export must name its labels
+    logger.info("exported %s -> %s (%s, max |logit diff| vs PyTorch %.2g)", src, out, final.name, diff)
+    return out

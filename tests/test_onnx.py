@@ -1,0 +1,188 @@
+"""ONNX export and serving: same tags as PyTorch through tagger's own windowing, and no torch import."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+WNUT_LABELS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
+               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def onnx_deps() -> None:
+    """onnx, onnxruntime and onnxscript (the ``onnx`` extra): skipped without them, failed under CI=true."""
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            msg = f"{name} is not installed (pip install -e '.[onnx]')"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(msg)
+            pytest.skip(msg)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
+    """The tiny random BERT with WNUT-17's labels, windows of 32 subwords (long tweets are cut)."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("model")
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=len(WNUT_LABELS), id2label=dict(enumerate(WNUT_LABELS)),
+        label2id={l: i for i, l in enumerate(WNUT_LABELS)})
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
+    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 32, "stride": 8}}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def onnx_dir(model_dir, tmp_path_factory) -> Path:
+    from tagger.export import export_onnx
+
+    return export_onnx(model_dir, tmp_path_factory.mktemp("export") / "onnx")
+
+
+@pytest.fixture(scope="module")
+def test_sentences(data_dir) -> list[list[str]]:
+    from tagger.data import read_conll
+
+    return [tokens for tokens, _, _ in read_conll(data_dir / "wnut17" / "test.conll")]
+
+
+def test_export_folder_describes_itself(onnx_dir, model_dir):
+    import onnx
+
+    names = {p.name for p in onnx_dir.iterdir()}
+    assert {"model.onnx", "config.json", "tokenizer.json", "tokenizer_config.json", "tagger_run.json"} <= names
+    run = json.loads((onnx_dir / "tagger_run.json").read_text())
+    assert run["hyperparameters"] == {"max_length": 32, "stride": 8}  # the training settings travel along
+    assert run["export"]["file"] == "model.onnx" and run["export"]["quantization"] is None
+    assert run["export"]["max_abs_logit_diff_vs_torch"] < 1e-4
+    graph = onnx.load(str(onnx_dir / "model.onnx")).graph
+    for value in list(graph.input) + list(graph.output):
+        dims = value.type.tensor_type.shape.dim
+        assert dims[0].dim_param and dims[1].dim_param, f"{value.name}: batch and sequence axes must be dynamic"
+    assert json.loads((onnx_dir / "config.json").read_text())["id2label"]["7"] == "B-location"
+
+
+def test_onnx_logits_and_tags_equal_pytorch(model_dir, onnx_dir, test_sentences):
+    """300 WNUT-17 test sentences: logits within 1e-4 on every window, the same tag for every word."""
+    import torch
+
+    from tagger.data.align import encode_sentences
+    from tagger.predict import Tagger
+    from tagger.train.batching import WindowCollator
+
+    sents = test_sentences[:300]
+    pt = Tagger.from_pretrained(model_dir, device="cpu")
+    ox = Tagger.from_pretrained(onnx_dir)
+    assert type(ox.model).__name__ == "OnnxBackend" and (ox.max_length, ox.stride) == (32, 8)
+    enc = encode_sentences(sents, pt.tokenizer, max_length=32, stride=8)
+    rows = [{k: enc[k][i] for k in ("input_ids", "word_index", "sentence_id")} for i in range(len(enc["input_ids"]))]
+    assert max(enc["sentence_id"]) == 299 and len(rows) > 300  # long sentences gave several windows
+    worst = 0.0
+    for start in range(0, len(rows), 64):
+        chunk = rows[start : start + 64]
+        tb = WindowCollator(0)(chunk)
+        with torch.inference_mode():
+            want = pt.model(input_ids=tb["input_ids"], attention_mask=tb["attention_mask"]).logits.numpy()
+        got = ox.model.logits(ox.model.collator(0)(chunk))
+        mask = tb["attention_mask"].numpy().astype(bool)
+        worst = max(worst, float(np.abs(got - want)[mask].max()))
+    assert worst < 1e-4
+    tags = pt.predict(sents)
+    assert len({t for row in tags for t in row}) > 3  # a random model, but not a constant one
+    assert ox.predict(sents) == tags
+
+
+def test_onnx_text_modes_equal_pytorch(model_dir, onnx_dir, test_sentences):
+    from tagger.predict import Tagger
+
+    texts = [" ".join(s) for s in test_sentences[:300]]
+    pt = Tagger.from_pretrained(model_dir, device="cpu")
+    ox = Tagger.from_pretrained(onnx_dir)
+    for mode in ("words", "tokenizer"):
+        assert ox.predict_text(texts, mode) == pt.predict_text(texts, mode)
+
+
+def test_tokenizer_file_encodes_like_transformers(onnx_dir, tokenizer, test_sentences):
+    """tokenizers.Tokenizer.from_file behind tagger's windowing gives transformers' windows exactly."""
+    from tagger.data.align import encode_sentences
+    from tagger.predict import encode_like_pipeline
+    from tagger.runtime import TokenizerFile
+
+    fast = TokenizerFile.from_dir(onnx_dir)
+    assert (fast.pad_token_id, fast.unk_token_id, fast.unk_token) == (tokenizer.pad_token_id, tokenizer.unk_token_id,
+                                                                      tokenizer.unk_token)
+    sents = test_sentences + [["\ufe0f", "a", ""], ["x" * 300]]  # words that vanish, a very long word
+    assert encode_sentences(sents, fast, max_length=32, stride=8) == encode_sentences(sents, tokenizer, max_length=32,
+                                                                                     stride=8)
+    texts = [" ".join(s) for s in test_sentences] + ["Cafe\u0301 \ufe0f don't @x", ""]
+    assert encode_like_pipeline(texts, fast) == encode_like_pipeline(texts, tokenizer)
+
+
+def test_int8_export(model_dir, onnx_dir, tmp_path, test_sentences):
+    from tagger.export import export_onnx
+    from tagger.predict import Tagger
+
+    out = export_onnx(model_dir, tmp_path / "int8", int8=True)
+    assert {p.name for p in out.glob("*.onnx")} == {"model.int8.onnx"}
+    assert (out / "model.int8.onnx").stat().st_size < 0.5 * (onnx_dir / "model.onnx").stat().st_size
+    run = json.loads((out / "tagger_run.json").read_text())["export"]
+    assert run["quantization"] == "int8-dynamic" and run["max_abs_logit_diff_vs_torch"] < 0.1
+    sents = test_sentences[:200]
+    fp32 = Tagger.from_pretrained(onnx_dir).predict(sents)
+    int8 = Tagger.from_pretrained(out).predict(sents)
+    agree = sum(a == b for r, s in zip(fp32, int8) for a, b in zip(r, s)) / sum(map(len, fp32))
+    assert agree > 0.9  # tiny random model: small margins, so a few flips
+
+
+def _run(*code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+           "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_cli_export_then_predict_without_torch(model_dir, tmp_path):
+    """`tagger export` writes the folder; `tagger predict` on it never imports torch or transformers."""
+    out = tmp_path / "exp"
+    done = _run("from tagger.cli import main", f"raise SystemExit(main(['export', {str(model_dir)!r}, '--onnx', "
+                f"'--out', {str(out)!r}]))")
+    assert done.returncode == 0, done.stderr
+    (tmp_path / "in.conll").write_text("Paul\nWalker\nvisited\nNew\nYork\n\nhello\n", encoding="utf-8")
+    (tmp_path / "in.txt").write_text("Paul Walker visited New York\n", encoding="utf-8")
+    for name in ("in.conll", "in.txt"):
+        done = _run("import sys", "from tagger.cli import main",
+                    f"rc = main(['predict', '--model', {str(out)!r}, '--input', {str(tmp_path / name)!r}, "
+                    f"'--output', {str(tmp_path / (name + '.out'))!r}])",
+                    "print(rc, 'torch' in sys.modules, 'transformers' in sys.modules)")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["0", "False", "False"]
+    lines = (tmp_path / "in.conll.out").read_text().split("\n")
+    assert [ln.split()[0] for ln in lines if ln] == ["Paul", "Walker", "visited", "New", "York", "hello"]
+    assert json.loads((tmp_path / "in.txt.out").read_text())["text"] == "Paul Walker visited New York"
+
+
+def test_export_errors_are_one_line(tmp_path):
+    from tagger.cli import main
+
+    assert main(["export", str(tmp_path / "missing"), "--onnx"]) == 2
+    (tmp_path / "a.onnx").write_text("x")
+    (tmp_path / "b.onnx").write_text("x")
+    from tagger.errors import InputError
+    from tagger.runtime import find_onnx_file
+
+    with pytest.raises(InputError, match="several .onnx files"):
+        find_onnx_file(tmp_path)
