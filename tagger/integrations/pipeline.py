@@ -1,0 +1,168 @@
+"""``pipeline("token-classification", model=DIR, pipeline_class=TaggerPipeline)`` with tagger's decoding.
+
+    >>> from transformers import pipeline
+    >>> from tagger.integrations.pipeline import TaggerPipeline
+    >>> ner = pipeline("token-classification", model="runs/.../model", pipeline_class=TaggerPipeline)
+    >>> ner("Paul Walker visited New York")
+    [{'entity_group': 'person', 'score': 0.97, 'word': 'Paul Walker', 'start': 0, 'end': 11}, ...]
+
+Importing this module also registers the task ``"tagger-ner"`` (``PIPELINE_REGISTRY.register_pipeline``),
+so ``pipeline("tagger-ner", model=DIR)`` works too; no ``trust_remote_code`` is involved.
+
+What differs from the stock pipeline is the decoding, which is ``tagger predict --pre-tokenizer
+tokenizer``'s: the same words (:func:`tagger.predict.encode_like_pipeline`), long texts cut into
+tagger's overlapping windows (``max_length``/``stride`` from the folder's ``tagger_run.json``; the
+stock pipeline truncates), each word tagged from its first subword in the window that owns it, and
+words chunked into entities like conlleval. The entities are those of ``Tagger.predict_text(texts,
+pre_tokenizer="tokenizer")``; ``score`` is the mean over the entity's words of the probability of the
+word's tag, ``word`` the entity's text. The model runs inside the pipeline (its device, its
+``batch_size``): one window is one model input.
+
+Seam: ``decoder`` maps the word probabilities of one text ``[N, C]`` to N label ids; the default
+(:func:`first_subword_argmax`) is the rule above, and a decoder that a model folder asks for
+(constrained Viterbi, an entity threshold) takes its place without other changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from transformers import AutoModelForTokenClassification, TokenClassificationPipeline
+from transformers.pipelines import PIPELINE_REGISTRY
+
+from tagger.data.align import encode_subwords
+from tagger.predict import Tagger, _char_entities, encode_like_pipeline
+from tagger.train.evaluate import merge_window_predictions
+
+#: the task name under which importing this module registers :class:`TaggerPipeline`
+TASK = "tagger-ner"
+
+WordDecoder = Callable[[np.ndarray], list[int]]
+
+
+def first_subword_argmax(word_probs: np.ndarray) -> list[int]:
+    """Each word's most probable label at its first subword: word_probs [N, C] -> N label ids."""
+    return word_probs.argmax(axis=-1).tolist()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def run_windows(model_dir: str | Path | None) -> tuple[int, int]:
+    """(max_length, stride) of a model folder's training run, else :class:`~tagger.predict.Tagger`'s defaults."""
+    hp: dict[str, Any] = {}
+    run_file = Path(model_dir) / "tagger_run.json" if model_dir else None
+    if run_file is not None and run_file.is_file():
+        hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+    return int(hp.get("max_length", Tagger.max_length)), int(hp.get("stride", Tagger.stride))
+
+
+class TaggerPipeline(TokenClassificationPipeline):
+    """A token-classification pipeline that decodes words and entities as ``tagger predict`` does.
+
+    Extra arguments (at construction or per call): ``max_length``, ``stride`` (window length and
+    overlap in subwords); at construction, ``decoder`` (see the module docstring). Input: a text or
+    a list of texts (``is_split_into_words`` is not supported: tagger's word mode is ``Tagger.predict``).
+    """
+
+    def __init__(self, *args: Any, max_length: int | None = None, stride: int | None = None,
+                 decoder: WordDecoder = first_subword_argmax, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        folder = getattr(self.model, "name_or_path", None)
+        default_length, default_stride = run_windows(folder if folder and Path(folder).is_dir() else None)
+        self.max_length = max_length or default_length
+        self.stride = default_stride if stride is None else stride
+        self.decoder = decoder
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ValueError("TaggerPipeline needs a fast tokenizer (character offsets of subwords)")
+
+    def _sanitize_parameters(self, max_length: int | None = None, stride: int | None = None,
+                             aggregation_strategy: Any = None, is_split_into_words: bool = False,
+                             **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        if is_split_into_words:
+            raise ValueError("TaggerPipeline takes texts; for lists of words use tagger.predict.Tagger.predict")
+        if aggregation_strategy not in (None, "first") and str(aggregation_strategy).lower() != "first":
+            raise ValueError(f"TaggerPipeline aggregates words like aggregation_strategy='first', "
+                             f"got {aggregation_strategy!r}")
+        pre: dict[str, Any] = {}
+        if max_length is not None:
+            pre["max_length"] = max_length
+        if stride is not None:
+            pre["stride"] = stride
+        return pre, {}, {}
+
+    def __call__(self, inputs: str | list[str], **kwargs: Any) -> Any:
+        # the parent's argument handling is for its word mode and offset mappings; a text is a text here
+        return super(TokenClassificationPipeline, self).__call__(inputs, **kwargs)
+
+    def preprocess(self, text: str, max_length: int | None = None,  # type: ignore[override]
+                   stride: int | None = None) -> Iterator[dict[str, Any]]:
+        """One model input per window: ``input_ids``/``attention_mask`` [1, T], ``word_index`` (T ints)."""
+        if not isinstance(text, str):
+            raise ValueError(f"TaggerPipeline takes texts, got {type(text).__name__}")
+        (enc,) = encode_like_pipeline([text], self.tokenizer)
+        windows = encode_subwords([enc.subword_ids], [enc.word_ids], [len(enc.offsets)], self.tokenizer,
+                                  max_length=max_length or self.max_length,
+                                  stride=self.stride if stride is None else stride)
+        rows = list(zip(windows["input_ids"], windows["word_index"]))
+        if not rows:  # a text without words still passes through the model (the pipeline expects one input)
+            ids = self.tokenizer("")["input_ids"]
+            rows = [(ids, [-1] * len(ids))]
+        for i, (ids, word_index) in enumerate(rows):
+            yield {"input_ids": torch.tensor([ids]), "attention_mask": torch.ones(1, len(ids), dtype=torch.long),
+                   "word_index": list(word_index), "text": text if i == 0 else None,
+                   "offsets": enc.offsets if i == 0 else None, "is_last": i == len(rows) - 1}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        meta = {k: model_inputs.pop(k) for k in ("word_index", "text", "offsets", "is_last")}
+        output = self.model(input_ids=model_inputs["input_ids"], attention_mask=model_inputs["attention_mask"])
+        logits = output["logits"] if isinstance(output, dict) else output[0]
+        return {"logits": logits, **meta}
+
+    def word_probabilities(self, all_outputs: list[dict[str, Any]], num_words: int) -> np.ndarray:
+        """Softmax at each word's first subword in the window that owns it: -> [num_words, C]."""
+        probs, word_rows, flat_rows = [], [], []
+        start = 0
+        for out in all_outputs:
+            word_index = out["word_index"]
+            logits = out["logits"][0].float().cpu().numpy()[: len(word_index)]  # [T, C]; batching pads T
+            probs.append(_softmax(logits))
+            word_rows.append(word_index)
+            flat_rows.append(list(range(start, start + len(word_index))))
+            start += len(word_index)
+        # tagger's own merge, fed row numbers: it returns the row of each word's owning position
+        (owner,) = merge_window_predictions([num_words], zip([0] * len(word_rows), word_rows, flat_rows))
+        return np.concatenate(probs)[owner]
+
+    def postprocess(self, all_outputs: list[dict[str, Any]], **_: Any) -> list[dict[str, Any]]:  # type: ignore[override]
+        text, offsets = all_outputs[0]["text"], all_outputs[0]["offsets"]
+        if not offsets:
+            return []
+        word_probs = self.word_probabilities(all_outputs, len(offsets))
+        ids = self.decoder(word_probs)
+        id2label = self.model.config.id2label
+        tags = [id2label[i] for i in ids]
+        first: dict[int, int] = {}
+        for i, (s, _) in enumerate(offsets):
+            first.setdefault(s, i)
+        last = {e: i for i, (_, e) in enumerate(offsets)}  # entities are reported by characters: back to words
+        out = []
+        for ent in _char_entities(text, offsets, tags):
+            words = range(first[ent["start"]], last[ent["end"]] + 1)
+            score = float(np.mean([word_probs[w, ids[w]] for w in words]))
+            out.append({"entity_group": ent["type"], "score": score, "word": ent["text"], "start": ent["start"],
+                        "end": ent["end"]})
+        return out
+
+
+PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=TaggerPipeline, pt_model=AutoModelForTokenClassification,
+                                    type="text")
+
+__all__ = ["TASK", "TaggerPipeline", "WordDecoder", "first_subword_argmax", "run_windows"]
