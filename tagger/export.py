@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from tagger.errors import InputError
-from tagger.runtime import ONNX_EXTRA, ONNX_FILES, OnnxBackend, read_id2label
+from tagger.runtime import ONNX_EXTRA, ONNX_FILES, OnnxBackend, TokenizerFile, read_id2label
 
 logger = logging.getLogger(__name__)
 
 OPSET = 18
-#: the sentence the export is checked on (logits of PyTorch vs ONNX Runtime)
-CHECK_TEXTS = (["Empire", "State", "Building", "in", "New", "York", "is", "tall", "."], ["@paulwalk", "hi"])
+#: the sentences the export is checked on (logits of PyTorch vs ONNX Runtime, tokenizer without transformers)
+CHECK_TEXTS = (["Empire", "State", "Building", "in", "New", "York", "is", "tall", "."], ["@paulwalk", "hi"],
+               ["Caf\u00e9", "don't", "U.S.", "#TBT", "\U0001F642", "\ufe0f", "x"])
 
 
 def default_out_dir(model_dir: str | Path, int8: bool = False) -> Path:
@@ -92,6 +93,22 @@ def _check(model: Any, sample: dict[str, Any], onnx_path: Path, id2label: dict[i
     return float(abs(got - want)[mask].max())
 
 
+def _check_tokenizer(tokenizer: Any, folder: Path) -> None:
+    """The saved ``tokenizer.json``, read by the ``tokenizers`` package as serving reads it, must give the
+    windows and pipeline words that the model's transformers tokenizer gives."""
+    from tagger.data.align import encode_sentences
+    from tagger.predict import encode_like_pipeline
+
+    served = TokenizerFile.from_dir(folder)
+    words = [list(w) for w in CHECK_TEXTS]
+    texts = [" ".join(w) for w in words]
+    if (encode_sentences(words, served) != encode_sentences(words, tokenizer)
+            or encode_like_pipeline(texts, served) != encode_like_pipeline(texts, tokenizer)):
+        raise InputError("tokenizer.json, read without transformers, encodes differently from the model's "
+                         "tokenizer (settings outside tokenizer.json?): the ONNX folder would not predict the same",
+                         path=folder)
+
+
 def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int8: bool = False, opset: int = OPSET,
                 allow_pickle_weights: bool = False) -> Path:
     """Write an ONNX export of the token classifier in ``model_dir`` to ``out_dir``; returns ``out_dir``.
@@ -122,6 +139,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int
             diff = _check(model, dict(sample), final, id2label)
         model.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _check_tokenizer(tokenizer, tmp)
         info: dict[str, Any] = {}
         if (src / "tagger_run.json").is_file():
             info = json.loads((src / "tagger_run.json").read_text(encoding="utf-8"))

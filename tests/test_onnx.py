@@ -175,6 +175,24 @@ def test_cli_export_then_predict_without_torch(model_dir, tmp_path):
     assert json.loads((tmp_path / "in.txt.out").read_text())["text"] == "Paul Walker visited New York"
 
 
+def test_export_refuses_a_tokenizer_json_that_encodes_differently(onnx_dir, tokenizer, tmp_path):
+    """Serving reads tokenizer.json alone: an export whose file would tokenize otherwise is an error."""
+    import shutil
+
+    from tagger.errors import InputError
+    from tagger.export import _check_tokenizer
+
+    _check_tokenizer(tokenizer, onnx_dir)  # the real export passes
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(onnx_dir / name, tmp_path / name)
+    spec = json.loads((tmp_path / "tokenizer.json").read_text(encoding="utf-8"))
+    assert spec["normalizer"]["lowercase"] is True  # the packaged tokenizer is uncased
+    spec["normalizer"]["lowercase"] = False
+    (tmp_path / "tokenizer.json").write_text(json.dumps(spec), encoding="utf-8")
+    with pytest.raises(InputError, match="encodes differently"):
+        _check_tokenizer(tokenizer, tmp_path)
+
+
 def test_export_errors_are_one_line(tmp_path):
     from tagger.cli import main
 

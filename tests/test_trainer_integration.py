@@ -115,6 +115,8 @@ def test_class_counts_from_a_split(wnut, tokenizer):
     assert dataset_class_counts(split, len(labels)) == want  # ner_tags when there is no labels column
     with pytest.raises(ConfigError, match="needs the training label counts"):
         tagger_loss("ce", label_list=labels, class_weights="inverse_frequency")
+    with pytest.raises(ConfigError, match="sets the reduction itself"):
+        tagger_loss("ce", label_list=labels, reduction="mean")
     with pytest.raises(ConfigError, match="no tags column"):
         dataset_class_counts(split, len(labels), label_column="tags")
 

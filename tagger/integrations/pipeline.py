@@ -36,7 +36,8 @@ from transformers import AutoModelForTokenClassification, TokenClassificationPip
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from tagger.data.align import encode_subwords
-from tagger.predict import Tagger, _char_entities, encode_like_pipeline
+from tagger.data.schemes import entities
+from tagger.predict import Tagger, encode_like_pipeline
 from tagger.train.evaluate import merge_window_predictions
 
 #: the task name under which importing this module registers :class:`TaggerPipeline`
@@ -149,16 +150,12 @@ class TaggerPipeline(TokenClassificationPipeline):
         ids = self.decoder(word_probs)
         id2label = self.model.config.id2label
         tags = [id2label[i] for i in ids]
-        first: dict[int, int] = {}
-        for i, (s, _) in enumerate(offsets):
-            first.setdefault(s, i)
-        last = {e: i for i, (_, e) in enumerate(offsets)}  # entities are reported by characters: back to words
         out = []
-        for ent in _char_entities(text, offsets, tags):
-            words = range(first[ent["start"]], last[ent["end"]] + 1)
-            score = float(np.mean([word_probs[w, ids[w]] for w in words]))
-            out.append({"entity_group": ent["type"], "score": score, "word": ent["text"], "start": ent["start"],
-                        "end": ent["end"]})
+        # chunked and placed as tagger predict's text output (tagger.predict._char_entities)
+        for typ, first, last in entities(tags):
+            start, end = offsets[first][0], offsets[last][1]
+            score = float(np.mean([word_probs[w, ids[w]] for w in range(first, last + 1)]))
+            out.append({"entity_group": typ, "score": score, "word": text[start:end], "start": start, "end": end})
         return out
 
 

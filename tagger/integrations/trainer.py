@@ -119,6 +119,8 @@ def tagger_loss(
         class_counts: C training-token counts per label id, instead of ``train_dataset``.
         **params: the loss's own parameters, e.g. ``gamma=2.0``.
     """
+    if "reduction" in params:
+        raise ConfigError("tagger_loss sets the reduction itself (a sum over tokens / num_items_in_batch)")
     if label_list is not None:
         if num_labels is not None and num_labels != len(label_list):
             raise ConfigError(f"num_labels={num_labels} but label_list has {len(label_list)} labels")
