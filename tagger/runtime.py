@@ -130,8 +130,8 @@ class OnnxBackend:
         except ImportError:
             raise InputError(f"an ONNX model needs onnxruntime: {ONNX_EXTRA}", path=path) from None
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
-        names = {i.name for i in self.session.get_inputs()}
+        self.runner = ort.InferenceSession(str(path), providers=list(providers or ["CPUExecutionProvider"]))
+        names = {i.name for i in self.runner.get_inputs()}
         if not {"input_ids", "attention_mask"} <= names:
             raise InputError(f"expected ONNX inputs input_ids and attention_mask, found {', '.join(sorted(names))}",
                              path=path)
@@ -161,7 +161,7 @@ class OnnxBackend:
         """batch: ``input_ids``/``attention_mask`` [B, T] int64 -> logits [B, T, C]."""
         feeds = {"input_ids": np.asarray(batch["input_ids"], dtype=np.int64),
                  "attention_mask": np.asarray(batch["attention_mask"], dtype=np.int64)}
-        return self.session.run(["logits"], feeds)[0]
+        return self.runner.run(["logits"], feeds)[0]
 
 
 def read_id2label(folder: str | Path) -> dict[int, str]:
@@ -184,5 +184,5 @@ def load_onnx(model_dir: str | Path, *, device: str | None = None) -> tuple[Onnx
     if device is not None and device.startswith("cuda"):
         providers.insert(0, "CUDAExecutionProvider")
     backend = OnnxBackend(path, read_id2label(model_dir), providers=providers)
-    logger.debug("ONNX model %s on %s", path.name, backend.session.get_providers())
+    logger.debug("ONNX model %s on %s", path.name, backend.runner.get_providers())
     return backend, TokenizerFile.from_dir(model_dir)
