@@ -31,6 +31,7 @@ from tagger.losses.labels import split_spec
 from tagger.metrics import MODES
 from tagger.train.precision import PRECISIONS
 from tagger.train.sampling import SAMPLING
+from tagger.train.tracking import REPORT_TO
 
 # Rules of a key live in its field's metadata next to its help, and load_config checks them all:
 #   "min" / "gt" / "max" / "lt": value >= / > / <= / < the bound (a number, or a Sibling key of the
@@ -233,8 +234,10 @@ class OutputConfig:
     )
     report_to: str = field(
         default="auto",
-        metadata={"help": "'auto' (TensorBoard if installed, else JSON lines), 'jsonl', 'tensorboard' or 'none'.",
-                  "choices": ("auto", "jsonl", "tensorboard", "none")},
+        metadata={"help": "'auto' (TensorBoard if installed, else JSON lines), 'jsonl', 'tensorboard', 'mlflow' "
+                          "(MLFLOW_TRACKING_URI, else a store under logs/), 'wandb' (W&B's own environment "
+                          "variables) or 'none'; mlflow and wandb need their packages.",
+                  "choices": REPORT_TO},
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Publish the best model of the sweep to the Hub."})
     hub_repo_id: str | None = field(
