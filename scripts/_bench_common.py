@@ -250,6 +250,21 @@ def pipeline_entities(output: list[dict[str, Any]]) -> list[tuple[str, int, int]
     return [(e["entity_group"], int(e["start"]), int(e["end"])) for e in output]
 
 
+def tag_agreement(reference: list[list[str]], other: list[list[str]]) -> dict[str, float]:
+    """How closely ``other``'s word tags follow ``reference``'s on the same sentences: the share of words with
+    the same tag (``tags_identical``) and of sentences with the same entities (``sentences_identical``,
+    conlleval chunking: two tag sequences can differ and still give the same entities)."""
+    from tagger.data.schemes import entities
+
+    if len(reference) != len(other) or any(len(a) != len(b) for a, b in zip(reference, other)):
+        raise ValueError("tag_agreement compares tags of the same sentences and words")
+    words = sum(len(a) for a in reference)
+    same_words = sum(x == y for a, b in zip(reference, other) for x, y in zip(a, b))
+    same_sents = sum(entities(a) == entities(b) for a, b in zip(reference, other))
+    return {"tags_identical": same_words / words if words else 1.0,
+            "sentences_identical": same_sents / len(reference) if reference else 1.0}
+
+
 def run_pipeline(model_dir: str, sentences: list[list[str]], batch_size: int = 32) -> list[list[tuple[str, int, int]]]:
     """Entities of ``pipeline("token-classification", aggregation_strategy="first")`` on data words."""
     from transformers import pipeline

@@ -1,30 +1,47 @@
 #!/usr/bin/env python
-"""Inference speed of ``tagger predict`` against transformers' token-classification pipeline, same entities.
+"""Inference speed of ``tagger predict`` (PyTorch, ONNX fp32, ONNX int8) against transformers'
+token-classification pipeline, with how far each variant's tags and test F1 move from PyTorch's.
 
-    python scripts/bench_predict.py --model outputs/wnut17-minilm/runs/ce-seed1/model
-    python scripts/bench_predict.py                  # trains a quick model with the recipe first (~3 min)
+    python scripts/bench_predict.py --model outputs/wnut17-minilm/runs/ce-seed1/model --cli
+    python scripts/bench_predict.py --data all --model wnut17=WNUT_MODEL_DIR --model conll2003=CONLL_MODEL_DIR --cli
+    python scripts/bench_predict.py --model DIR --onnx DIR/onnx --onnx-int8 DIR/onnx-int8   # reuse exports
+    python scripts/bench_predict.py                  # trains a quick model with the recipe first (WNUT-17: ~3 min)
     python scripts/bench_predict.py --smoke          # tiny: 32 sentences, one round (the test)
 
-Both predict the 1,287 WNUT-17 test sentences (given as word lists) on CPU:
+Every variant predicts the same test sentences of --data (given as word lists) on CPU:
 
-  tagger    ``Tagger.from_pretrained(DIR).predict(words)``: sentences sorted by length, token-budget
-            batches, inference_mode, one tag per data word (windows of the model's training length)
-  pipeline  ``pipeline("token-classification", model=DIR, aggregation_strategy="first", batch_size=32)``
-            called with ``is_split_into_words=True`` (and, for reference, on the space-joined strings)
+  pipeline   ``pipeline("token-classification", model=DIR, aggregation_strategy="first", batch_size=32)``
+             called with ``is_split_into_words=True``: the reference (and, for reference, on the
+             space-joined strings)
+  PyTorch    ``Tagger.from_pretrained(DIR).predict(words)``: sentences sorted by length, token-budget
+             batches, inference_mode, one tag per data word (windows of the model's training length)
+  ONNX fp32  the same Tagger on ``tagger.export.export_onnx(DIR)``: ONNX Runtime, tokenizer.json
+  ONNX int8  the same on ``export_onnx(DIR, int8=True)``: dynamic int8 quantization
 
-Timings alternate between the two (median over rounds). The entity check compares, per sentence,
+The exports are written into a temporary work folder, or reused with --onnx / --onnx-int8. Timings
+alternate between the variants (median over rounds). Quality is measured against PyTorch on the same
+words: the share of identical tags, of sentences with identical entities, and the test F1 (conlleval)
+where the split's gold entity types are the model's. --cli times the ``tagger predict`` command on the
+whole split and on a one-line text file (process start included; median of 3), for the PyTorch folder
+and the int8 export. The entity check compares, per sentence, PyTorch's entities with the pipeline's as
 (type, char start, char end) in the space-joined sentence, and explains every sentence that differs.
+
+--model, --onnx and --onnx-int8 take a folder for every data set, or NAME=DIR for one (--data all
+with two models: ``--model wnut17=DIR1 --model conll2003=DIR2``); a data set without a model gets a
+quick one trained by the recipe.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +52,115 @@ common.use_this_checkout()  # its tagger here, as child_env gives the recipe and
 from tagger.catalog import PACKAGED_ENCODER  # noqa: E402
 
 REPO = common.REPO
-TARGET = 1.5
+TARGET = 1.5  # words/s tagger PyTorch / pipeline
+TARGET_INT8 = 4.0  # words/s tagger ONNX int8 / pipeline
+TARGET_F1_DROP = 0.5  # test F1 points int8 may lose against PyTorch
+TARGET_CLI_ONNX = 3.0  # seconds of a one-line `tagger predict` on the int8 export, process start included
+CLI_REPEATS = 3
+
+# variant ids: the keys of the JSON's rows and quality; PIPELINE is the reference of every ratio
+PIPELINE, STRINGS, TORCH, ONNX, INT8 = "pipeline", "pipeline_strings", "torch", "onnx", "onnx_int8"
+CLI_TORCH, CLI_INT8 = "cli_torch", "cli_onnx_int8"
+EXPORTS = {ONNX: False, INT8: True}  # export variant -> int8
+TAGGER_VARIANTS = (TORCH, ONNX, INT8)
+NAMES = {TORCH: "PyTorch", ONNX: "ONNX fp32", INT8: "ONNX int8"}
 
 
-def train_quick_model(work: Path, smoke: bool) -> str:
-    """A model folder from the recipe: the packaged MiniLM, CE, 2 epochs on WNUT-17 (1 epoch, 64 sentences if smoke)."""
-    out = work / "quick"
-    # no data.data_dir: the recipe finds WNUT-17 where this script did (common.child_env)
-    args = [f"model.name_or_path={PACKAGED_ENCODER}", "data.name=wnut17", "sweep.losses=[]", "sweep.seeds=[]",
+def labels(batch_size: int) -> dict[str, str]:
+    return {PIPELINE: f"pipeline (is_split_into_words, batch_size={batch_size})",
+            STRINGS: f"pipeline (joined strings, batch_size={batch_size})",
+            **{k: f"tagger {NAMES[k]} (Tagger.predict, word lists)" for k in TAGGER_VARIANTS},
+            CLI_TORCH: "tagger predict CLI, PyTorch (start + load incl.)",
+            CLI_INT8: "tagger predict CLI, ONNX int8 (start + load incl.)"}
+
+
+def per_data_set(values: list[str] | None, data_sets: list[str], flag: str, p: argparse.ArgumentParser
+                 ) -> dict[str, str]:
+    """``[NAME=]DIR`` values -> {data set: DIR}: a bare DIR serves every data set of the run."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, folder = value.partition("=")
+        if sep and name in common.DATA_SETS:
+            if name not in data_sets:
+                p.error(f"{flag} {value}: {name} is not among --data ({', '.join(data_sets)})")
+            names = [name]
+        else:  # a folder, even one whose name holds "="
+            names, folder = data_sets, value
+        for n in names:
+            if n in out:
+                p.error(f"{flag} gives {n} two folders")
+            out[n] = folder
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", choices=[*common.DATA_SETS, "all"], default="wnut17",
+                   help="the test split to predict; all: each in turn, one table each (default wnut17)")
+    p.add_argument("--model", action="append", metavar="[NAME=]DIR",
+                   help="a model folder written by the recipe (runs/<run>/model); default: train one")
+    p.add_argument("--onnx", action="append", metavar="[NAME=]DIR",
+                   help="reuse this fp32 export (tagger export MODEL --onnx) instead of exporting --model")
+    p.add_argument("--onnx-int8", action="append", metavar="[NAME=]DIR",
+                   help="reuse this int8 export (tagger export MODEL --onnx --int8) instead of exporting --model")
+    p.add_argument("--no-onnx", action="store_true", help="PyTorch and the pipeline only (no onnxruntime needed)")
+    p.add_argument("--sentences", type=int,
+                   help="first N test sentences (default: all, 1,287 of WNUT-17 and 3,453 of CoNLL-2003)")
+    p.add_argument("--batch-size", type=int, default=32, help="the pipeline's batch_size")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds per variant (alternating)")
+    p.add_argument("--no-strings", action="store_true", help="skip timing the pipeline on joined strings")
+    p.add_argument("--cli", action="store_true",
+                   help="also time the `tagger predict` command (process start included): on the split and, "
+                        f"median of {CLI_REPEATS}, on one line")
+    p.add_argument("--smoke", action="store_true", help="tiny: 32 sentences, 1 round")
+    p.add_argument("--json", help="write the figures to this JSON file")
+    args = p.parse_args(argv)
+    args.data_sets = list(common.DATA_SETS) if args.data == "all" else [args.data]
+    # from here on each of the three is {data set: folder}
+    args.model = per_data_set(args.model, args.data_sets, "--model", p)
+    args.onnx = per_data_set(args.onnx, args.data_sets, "--onnx", p)
+    args.onnx_int8 = per_data_set(args.onnx_int8, args.data_sets, "--onnx-int8", p)
+    if args.no_onnx and (args.onnx or args.onnx_int8):
+        p.error("--no-onnx with --onnx / --onnx-int8")
+    if args.smoke:
+        args.sentences = args.sentences or 32
+        args.rounds = 1
+    return args
+
+
+def onnx_missing(args: argparse.Namespace) -> str | None:
+    """What the ONNX variants lack here: onnxruntime to run, onnx and onnxscript to export as well."""
+    need = ["onnxruntime"]
+    if any(n not in args.onnx or n not in args.onnx_int8 for n in args.data_sets):
+        need += ["onnx", "onnxscript"]
+    absent = [n for n in need if importlib.util.find_spec(n) is None]
+    if not absent:
+        return None
+    from tagger.runtime import ONNX_EXTRA
+
+    return f"the ONNX variants need {', '.join(absent)} ({ONNX_EXTRA}); --no-onnx leaves them out"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not args.no_onnx and (missing := onnx_missing(args)):
+        raise SystemExit(missing)
+    with tempfile.TemporaryDirectory(prefix="bench_predict-") as tmp:
+        return bench(args, Path(tmp))
+
+
+def train_quick_model(work: Path, smoke: bool, data: str) -> str:
+    """A model folder from the recipe: the packaged MiniLM, CE, 2 epochs on ``data`` (1 epoch, 64 sentences
+    if smoke)."""
+    out = work / f"quick-{data}"
+    # no data.data_dir: the recipe finds the data set where this script did (common.child_env)
+    args = [f"model.name_or_path={PACKAGED_ENCODER}", f"data.name={data}", "sweep.losses=[]", "sweep.seeds=[]",
             "loss.name=ce", "training.checkpointing='no'", f"output.output_dir={out}", "output.report_to=none",
             "output.overwrite=true"]
     args += (["data.max_train_sentences=64", "data.max_eval_sentences=32", "training.epochs=1"] if smoke
              else ["training.epochs=2", "data.max_eval_sentences=200"])
     print(f"training a quick model: python recipes/ner.py {' '.join(args)}", flush=True)
-    proc = subprocess.run([sys.executable, str(REPO / "recipes" / "ner.py"), *args], env=common.child_env("wnut17"),
+    proc = subprocess.run([sys.executable, str(REPO / "recipes" / "ner.py"), *args], env=common.child_env(data),
                           cwd=work, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"recipe failed:\n{proc.stderr[-3000:]}")
@@ -56,6 +168,139 @@ def train_quick_model(work: Path, smoke: bool) -> str:
     if not found:
         raise SystemExit(f"the recipe wrote no model under {out}/runs")
     return str(found[0])
+
+
+# ------------------------------------------------------------------------------------------------ the exports
+
+
+def export_info(folder: Path) -> dict[str, Any]:
+    """What an export folder says of itself (tagger_run.json's export entry) and the size of its graph."""
+    from tagger.runtime import find_onnx_file
+
+    graph = find_onnx_file(folder)
+    if graph is None:
+        raise SystemExit(f"{folder}: no .onnx file (made by `tagger export MODEL_DIR --onnx`)")
+    run_file = folder / "tagger_run.json"
+    entry = json.loads(run_file.read_text(encoding="utf-8")).get("export", {}) if run_file.is_file() else {}
+    return {"folder": str(folder), "file": graph.name, "megabytes": graph.stat().st_size / 1e6,
+            "quantization": entry.get("quantization"),
+            "max_abs_logit_diff_vs_torch": entry.get("max_abs_logit_diff_vs_torch")}
+
+
+def reuse_export(folder: str, model_dir: str, int8: bool) -> dict[str, Any]:
+    """A given export, checked to be the kind asked for and to name the model's labels."""
+    from tagger.runtime import ONNX_FILES, read_id2label
+
+    info = export_info(Path(folder))
+    is_int8 = info["quantization"] is not None or info["file"] == ONNX_FILES[1]
+    if is_int8 != int8:
+        flag = "--onnx-int8" if int8 else "--onnx"
+        raise SystemExit(f"{flag} {folder}: {info['file']} is {'int8' if is_int8 else 'fp32'}, not "
+                         f"{'int8' if int8 else 'fp32'}")
+    if read_id2label(folder) != read_id2label(model_dir):
+        raise SystemExit(f"{folder}: its labels are not those of {model_dir}: an export of another model?")
+    return {**info, "reused": True, "seconds": None}
+
+
+def make_export(model_dir: str, out: Path, int8: bool) -> dict[str, Any]:
+    from tagger.export import export_onnx
+
+    print(f"exporting {model_dir} to ONNX{' int8' if int8 else ''} -> {out}", flush=True)
+    t0 = time.perf_counter()
+    folder = export_onnx(model_dir, out, int8=int8)
+    return {**export_info(folder), "reused": False, "seconds": time.perf_counter() - t0}
+
+
+def model_folders(args: argparse.Namespace, name: str, work: Path, made: dict[tuple[str, bool], dict[str, Any]]
+                  ) -> dict[str, Any]:
+    """The model folder of data set ``name`` and its exports: given, or trained / exported here (once per
+    model, ``made``)."""
+    model = args.model.get(name) or train_quick_model(work, args.smoke, name)
+    exports: dict[str, dict[str, Any]] = {}
+    for key, int8 in ({} if args.no_onnx else EXPORTS).items():
+        given = (args.onnx_int8 if int8 else args.onnx).get(name)
+        if given:
+            exports[key] = reuse_export(given, model, int8)
+        elif (model, int8) in made:
+            exports[key] = made[(model, int8)]
+        else:
+            made[(model, int8)] = exports[key] = make_export(model, work / "exports" / f"{len(made)}-{key}", int8)
+    return {"model": model, "exports": exports}
+
+
+# ------------------------------------------------------------------------------------------------ timing
+
+
+def time_variants(steps: dict[str, Callable[[], Any]], words: list[list[str]], rounds: int
+                  ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Seconds per variant, alternating over the rounds (median), and each variant's last output."""
+    n_words = sum(len(w) for w in words)
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    outputs: dict[str, Any] = {}
+    for _ in range(rounds):
+        for k, fn in steps.items():
+            t0 = time.perf_counter()
+            outputs[k] = fn()
+            times[k].append(time.perf_counter() - t0)
+    rows = {k: {"seconds": statistics.median(t), "words_per_second": n_words / statistics.median(t),
+                "sentences_per_second": len(words) / statistics.median(t), "all_seconds": t} for k, t in times.items()}
+    return rows, outputs
+
+
+def prediction_steps(taggers: dict[str, Any], pipe: Any, words: list[list[str]], args: argparse.Namespace
+                     ) -> dict[str, Callable[[], Any]]:
+    """The timed calls, the reference first; each warmed up on 32 sentences (first-call costs are no variant's)."""
+    strings = [" ".join(w) for w in words]
+    steps: dict[str, Callable[[], Any]] = {
+        PIPELINE: lambda: pipe(words, is_split_into_words=True, batch_size=args.batch_size)}
+    if not args.no_strings:
+        steps[STRINGS] = lambda: pipe(strings, batch_size=args.batch_size)
+    for key, tagger in taggers.items():
+        steps[key] = lambda tagger=tagger: tagger.predict(words)
+    for tagger in taggers.values():
+        tagger.predict(words[:32])
+    pipe(words[:32], is_split_into_words=True, batch_size=args.batch_size)
+    return steps
+
+
+def run_cli(folder: str, input_path: Path, work: Path) -> dict[str, Any]:
+    """One `tagger predict` process on ``input_path``, process start and model load included."""
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", folder, "--input",
+                           str(input_path), "--output", str(work / f"pred-{input_path.name}"), "--device", "cpu"],
+                          env=common.child_env(), capture_output=True, text=True)
+    return {"seconds": time.perf_counter() - t0, "returncode": proc.returncode, "stderr_tail": proc.stderr[-500:]}
+
+
+def time_cli(folders: dict[str, Any], test: list[tuple[list[str], list[str]]], work: Path,
+             one_line_cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`tagger predict` on the split (rows beside the variants) and on a one-line text file (median of
+    CLI_REPEATS runs; measured once per folder, ``one_line_cache``), for PyTorch and the int8 export."""
+    conll = work / "test.conll"
+    conll.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n" for ws, ts in test))
+    one_line = work / "one-line.txt"  # .txt: the text format, as a user's one-line file would be read
+    one_line.write_text(" ".join(test[0][0]) + "\n")
+    n_words = sum(len(w) for w, _ in test)
+    rows: dict[str, dict[str, Any]] = {}
+    starts: dict[str, dict[str, Any]] = {}
+    targets = {TORCH: (CLI_TORCH, folders["model"])}
+    if INT8 in folders["exports"]:
+        targets[INT8] = (CLI_INT8, folders["exports"][INT8]["folder"])
+    for key, (row, folder) in targets.items():
+        r = run_cli(folder, conll, work)
+        rows[row] = {**r, "words_per_second": n_words / r["seconds"],
+                     "sentences_per_second": len(test) / r["seconds"]}
+        if folder not in one_line_cache:
+            runs = [run_cli(folder, one_line, work) for _ in range(CLI_REPEATS)]
+            seconds = [x["seconds"] for x in runs]
+            worst = max(runs, key=lambda x: x["returncode"] != 0)
+            one_line_cache[folder] = {"folder": folder, "seconds": statistics.median(seconds), "all_seconds": seconds,
+                                      "returncode": worst["returncode"], "stderr_tail": worst["stderr_tail"]}
+        starts[key] = one_line_cache[folder]
+    return {"rows": rows, "one_line": starts}
+
+
+# ------------------------------------------------------------------------------------------------ quality
 
 
 def explain(tokenizer: Any, words: list[str], max_length: int) -> str:
@@ -67,65 +312,6 @@ def explain(tokenizer: Any, words: list[str], max_length: int) -> str:
     if info["pieces"] > tokenizer.model_max_length - 2:
         return "truncated by the pipeline"
     return "unexplained"
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", help="a model folder written by the recipe (runs/<run>/model); default: train one")
-    p.add_argument("--sentences", type=int, help="first N test sentences (default: all 1,287)")
-    p.add_argument("--batch-size", type=int, default=32, help="the pipeline's batch_size")
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds per variant (alternating)")
-    p.add_argument("--no-strings", action="store_true", help="skip timing the pipeline on joined strings")
-    p.add_argument("--cli", action="store_true", help="also time the `tagger predict` command (process start included)")
-    p.add_argument("--smoke", action="store_true", help="tiny: 32 sentences, 1 round")
-    p.add_argument("--json", help="write the figures to this JSON file")
-    args = p.parse_args(argv)
-    if args.smoke:
-        args.sentences = args.sentences or 32
-        args.rounds = 1
-    with tempfile.TemporaryDirectory(prefix="bench_predict-") as tmp:
-        return bench(args, Path(tmp))
-
-
-def time_variants(tagger: Any, pipe: Any, words: list[list[str]], args: argparse.Namespace
-                  ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Seconds per variant, alternating over the rounds (median), and each variant's last output."""
-    strings = [" ".join(w) for w in words]
-    n_words = sum(len(w) for w in words)
-    tagger.predict(words[:32])  # warm-up
-    pipe(words[:32], is_split_into_words=True, batch_size=args.batch_size)
-    variants = {
-        "tagger (Tagger.predict, word lists)": lambda: tagger.predict(words),
-        f"pipeline (is_split_into_words, batch_size={args.batch_size})":
-            lambda: pipe(words, is_split_into_words=True, batch_size=args.batch_size),
-    }
-    if not args.no_strings:
-        variants[f"pipeline (joined strings, batch_size={args.batch_size})"] = \
-            lambda: pipe(strings, batch_size=args.batch_size)
-    times: dict[str, list[float]] = {k: [] for k in variants}
-    outputs: dict[str, Any] = {}
-    for _ in range(args.rounds):
-        for k, fn in variants.items():
-            t0 = time.perf_counter()
-            outputs[k] = fn()
-            times[k].append(time.perf_counter() - t0)
-    rows = {k: {"seconds": statistics.median(t), "words_per_second": n_words / statistics.median(t),
-                "sentences_per_second": len(words) / statistics.median(t), "all_seconds": t} for k, t in times.items()}
-    return rows, outputs
-
-
-def time_cli(model_dir: str, test: list[tuple[list[str], list[str]]], work: Path) -> dict[str, Any]:
-    """The `tagger predict` command on the same sentences, process start and model load included."""
-    n_words = sum(len(w) for w, _ in test)
-    conll = work / "test.conll"
-    conll.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n" for ws, ts in test))
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", model_dir, "--input", str(conll),
-                           "--output", str(work / "pred.conll"), "--device", "cpu"],
-                          env=common.child_env(), capture_output=True, text=True)
-    dt = time.perf_counter() - t0
-    return {"seconds": dt, "words_per_second": n_words / dt, "returncode": proc.returncode,
-            "stderr_tail": proc.stderr[-500:]}
 
 
 def entity_check(words: list[list[str]], tag_seqs: list[list[str]], pipe_out: list, tokenizer: Any,
@@ -155,30 +341,140 @@ def entity_check(words: list[list[str]], tag_seqs: list[list[str]], pipe_out: li
             "examples": examples}
 
 
-def print_results(rows: dict[str, dict[str, Any]], cli: dict[str, Any] | None, check: dict[str, Any],
-                  words: list[list[str]], model_dir: str, args: argparse.Namespace) -> float:
-    """The table, the verdict and the entity check; returns words/s tagger / pipeline."""
+def unscorable(gold: list[list[str]], model_labels: list[str]) -> str | None:
+    """Why test F1 would mean nothing here (no gold entities, or entity types the model does not tag), else None."""
+    from tagger.data.schemes import parse_tag
+
+    gold_types = {parse_tag(t)[1] for tags in gold for t in tags} - {None}
+    if not gold_types:
+        return "the test split has no gold entities"
+    try:
+        model_types = {parse_tag(label)[1] for label in model_labels} - {None}
+    except ValueError:
+        return "the model's labels are not PREFIX-TYPE tags"
+    missing = gold_types - model_types
+    if missing:
+        return f"the model does not tag {', '.join(sorted(missing))} (trained on other data?)"
+    return None
+
+
+def quality(test: list[tuple[list[str], list[str]]], outputs: dict[str, Any], check: dict[str, Any],
+            model_labels: list[str]) -> dict[str, Any]:
+    """Each variant against PyTorch on the same words, and the test F1 of the tagger variants where it means
+    something (:func:`unscorable`)."""
+    from tagger.metrics import score_sequences
+
+    gold = [t for _, t in test]
+    why_not = unscorable(gold, model_labels)
+    variants: dict[str, dict[str, Any]] = {
+        PIPELINE: {"tags_identical": None, "sentences_identical": 1 - check["differing_sentences"] / len(test),
+                   "test_f1": None}}
+    for key in (k for k in TAGGER_VARIANTS if k in outputs):
+        f1 = None if why_not else score_sequences(gold, outputs[key], mode="conlleval")["f1"]
+        variants[key] = {**common.tag_agreement(outputs[TORCH], outputs[key]), "test_f1": f1}
+    change = None
+    if why_not is None and INT8 in variants:
+        change = 100 * (variants[INT8]["test_f1"] - variants[TORCH]["test_f1"])
+    return {"variants": variants, "f1_change_int8_points": change, "f1_not_scored": why_not}
+
+
+def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The targets, for those variants that ran."""
+    out = []
+    rows, q = result["rows"], result["quality"]
+    for key, target in ((TORCH, TARGET), (INT8, TARGET_INT8)):
+        if key in rows:
+            r = rows[key]["ratio_to_pipeline"]
+            out.append({"key": f"words_per_second_{key}_over_pipeline", "value": r, "target": target,
+                        "pass": r >= target, "text": f"words/s tagger {NAMES[key]} / pipeline = {r:.2f}x   "
+                                                     f"target >= {target}x"})
+    if q["f1_change_int8_points"] is not None:
+        d = q["f1_change_int8_points"]
+        out.append({"key": "test_f1_onnx_int8_minus_torch_points", "value": d, "target": -TARGET_F1_DROP,
+                    "pass": d >= -TARGET_F1_DROP,
+                    "text": f"test F1 ONNX int8 - PyTorch = {d:+.2f} points   target >= -{TARGET_F1_DROP}"})
+    start = (result.get("cli") or {}).get("one_line", {}).get(INT8)
+    if start:
+        s = start["seconds"]
+        out.append({"key": "cli_one_line_onnx_int8_seconds", "value": s, "target": TARGET_CLI_ONNX,
+                    "pass": s < TARGET_CLI_ONNX and start["returncode"] == 0,
+                    "text": f"one-line tagger predict, ONNX int8 = {s:.2f} s   target < {TARGET_CLI_ONNX} s"})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ the report
+
+
+def verdicts(result: dict[str, Any], prefix: str) -> None:
+    found = [c for c in result["checks"] if c["key"].startswith(prefix)]
+    if found:
+        print()
+    for c in found:
+        print(f"  {c['text']}   {'PASS' if c['pass'] else 'FAIL'}")
+
+
+def runtimes(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
-    n_words = sum(len(w) for w in words)
-    print(f"\nbench_predict: {len(words):,} WNUT-17 test sentences, {n_words:,} words, model {model_dir}; CPU, "
-          f"torch {torch.__version__.split('+')[0]}, {torch.get_num_threads()} threads; median of {args.rounds} round(s)")
+    ort = None if args.no_onnx else importlib.import_module("onnxruntime").__version__
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "onnxruntime": ort}
+
+
+def print_speed(result: dict[str, Any], args: argparse.Namespace) -> None:
+    rt = runtimes(args)
+    print(f"\nbench_predict: {common.DATA_SETS[result['data']]} test, {result['sentences']:,} sentences, "
+          f"{result['words']:,} words, model {result['model']}; CPU, torch {rt['torch'].split('+')[0]}, "
+          f"{rt['torch_threads']} threads" + (f", onnxruntime {rt['onnxruntime']}" if rt["onnxruntime"] else "")
+          + f"; median of {args.rounds} round(s)")
+    for key, e in result["exports"].items():
+        how = "reused" if e["reused"] else f"exported here in {e['seconds']:.1f} s"
+        diff = e["max_abs_logit_diff_vs_torch"]
+        print(f"  {NAMES[key]}: {e['folder']} ({how}; {e['file']}, {e['megabytes']:.1f} MB"
+              + ("" if diff is None else f", max |logit diff| vs PyTorch at export {diff:.2g}") + ")")
+    names = labels(args.batch_size)
     head = f"{'variant':<52} {'seconds':>8} {'words/s':>9} {'sent/s':>8} {'x pipeline':>10}"
     print(head)
     print("-" * len(head))
-    keys = list(rows)
-    base = rows[keys[1]]["words_per_second"]
-    for k, r in rows.items():
-        print(f"{k:<52} {r['seconds']:>8.2f} {r['words_per_second']:>9,.0f} {r['sentences_per_second']:>8,.1f} "
-              f"{r['words_per_second'] / base:>9.2f}x")
-    if cli:
-        print(f"{'tagger predict CLI (process start + model load incl.)':<52} {cli['seconds']:>8.2f} "
-              f"{cli['words_per_second']:>9,.0f} {len(words) / cli['seconds']:>8,.1f} {cli['words_per_second'] / base:>9.2f}x"
-              + ("" if cli["returncode"] == 0 else f"  FAILED rc={cli['returncode']}"))
-    ratio = rows[keys[0]]["words_per_second"] / base
-    print(f"\n  words/s tagger / pipeline = {ratio:.2f}x   target >= {TARGET}x   {'PASS' if ratio >= TARGET else 'FAIL'}")
+    for k, r in result["rows"].items():
+        failed = f"  FAILED rc={r['returncode']}" if r.get("returncode") else ""
+        print(f"{names[k]:<52} {r['seconds']:>8.2f} {r['words_per_second']:>9,.0f} {r['sentences_per_second']:>8,.1f} "
+              f"{r['ratio_to_pipeline']:>9.2f}x{failed}")
+    verdicts(result, "words_per_second_")
+
+
+def print_quality(result: dict[str, Any], args: argparse.Namespace) -> None:
+    q = result["quality"]
+    print(f"\nQuality against tagger PyTorch on the same {result['words']:,} words "
+          "(sentences: identical entities; test F1: conlleval)")
+    head = f"{'variant':<52} {'tags identical':>14} {'sentences':>10} {'test F1':>8}"
+    print(head)
+    print("-" * len(head))
+    names = labels(args.batch_size)
+
+    def pct(x: float | None, width: int) -> str:
+        return f"{100 * x:>{width - 1}.2f}%" if x is not None else f"{'-':>{width}}"
+
+    for key, v in q["variants"].items():
+        f1 = f"{100 * v['test_f1']:>8.2f}" if v["test_f1"] is not None else f"{'-':>8}"
+        print(f"{names[key]:<52} {pct(v['tags_identical'], 14)} {pct(v['sentences_identical'], 10)} {f1}")
+    if q["f1_not_scored"]:
+        print(f"  test F1 not scored: {q['f1_not_scored']}")
+    verdicts(result, "test_f1_")
+
+
+def print_cli(result: dict[str, Any]) -> None:
+    starts = result["cli"]["one_line"]
+    print(f"\n`tagger predict` on a one-line text file, process start included (median of {CLI_REPEATS}):")
+    for key, s in starts.items():
+        runs = ", ".join(f"{x:.2f}" for x in s["all_seconds"])
+        failed = f"  FAILED rc={s['returncode']}" if s["returncode"] else ""
+        print(f"  {NAMES[key] + ' (' + s['folder'] + ')':<70} {s['seconds']:>6.2f} s   ({runs}){failed}")
+    verdicts(result, "cli_")
+
+
+def print_entities(check: dict[str, Any], sentences: int) -> None:
     print(f"\nEntities: tagger {check['entities_tagger']:,}, pipeline {check['entities_pipeline']:,}; sentences with "
-          f"identical entities {len(words) - check['differing_sentences']:,} / {len(words):,}")
+          f"identical entities {sentences - check['differing_sentences']:,} / {sentences:,}")
     print(f"  sentences where every data word is one pipeline word: {check['one_word_each']:,}; differing sentences "
           "by cause:")
     for why, n in sorted(check["differ_by_cause"].items(), key=lambda kv: -kv[1]):
@@ -187,31 +483,60 @@ def print_results(rows: dict[str, dict[str, Any]], cli: dict[str, Any] | None, c
           f"{'yes' if check['same_on_clean'] else 'NO'}")
     for ex in check["examples"]:
         print(f"  unexplained: {ex}")
-    return ratio
 
 
-def bench(args: argparse.Namespace, work: Path) -> int:
+# ------------------------------------------------------------------------------------------------ the run
+
+
+def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[tuple[str, bool], dict[str, Any]],
+                   one_line_cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Every variant on the test split of ``name``: its table printed, its figures returned."""
     from transformers import pipeline
-    from transformers.utils import logging as hf_logging
 
     from tagger.predict import Tagger
 
-    hf_logging.set_verbosity_error()
-    model_dir = args.model or train_quick_model(work, args.smoke)
-    test = common.wnut("test")[: args.sentences]
+    folders = model_folders(args, name, work, made)
+    test = common.read_split(name, "test")[: args.sentences]
     words = [w for w, _ in test]
-    tagger = Tagger.from_pretrained(model_dir, device="cpu")
-    pipe = pipeline("token-classification", model=model_dir, aggregation_strategy="first", device="cpu")
-    rows, outputs = time_variants(tagger, pipe, words, args)
-    cli = time_cli(model_dir, test, work) if args.cli else None
-    keys = list(rows)
-    check = entity_check(words, outputs[keys[0]], outputs[keys[1]], pipe.tokenizer, tagger.max_length)
-    ratio = print_results(rows, cli, check, words, model_dir, args)
+    taggers = {TORCH: Tagger.from_pretrained(folders["model"], device="cpu")}
+    taggers.update({k: Tagger.from_pretrained(e["folder"], device="cpu") for k, e in folders["exports"].items()})
+    pipe = pipeline("token-classification", model=folders["model"], aggregation_strategy="first", device="cpu")
+    rows, outputs = time_variants(prediction_steps(taggers, pipe, words, args), words, args.rounds)
+    cli = time_cli(folders, test, work, one_line_cache) if args.cli else None
+    rows.update(cli["rows"] if cli else {})
+    for r in rows.values():
+        r["ratio_to_pipeline"] = r["words_per_second"] / rows[PIPELINE]["words_per_second"]
+    check = entity_check(words, outputs[TORCH], outputs[PIPELINE], pipe.tokenizer, taggers[TORCH].max_length)
+    result: dict[str, Any] = {
+        "data": name, "sentences": len(words), "words": sum(len(w) for w in words), "model": folders["model"],
+        "exports": folders["exports"], "rows": rows, "cli": {"one_line": cli["one_line"]} if cli else None,
+        "quality": quality(test, outputs, check, list(taggers[TORCH].id2label.values())),
+        **{k: v for k, v in check.items() if k != "examples"}}
+    result["checks"] = checks(result)
+    print_speed(result, args)
+    print_quality(result, args)
+    if cli:
+        print_cli(result)
+    print_entities(check, len(words))
+    return result
+
+
+def bench(args: argparse.Namespace, work: Path) -> int:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    made: dict[tuple[str, bool], dict[str, Any]] = {}
+    one_line_cache: dict[str, dict[str, Any]] = {}
+    results = {name: bench_data_set(args, name, work, made, one_line_cache) for name in args.data_sets}
     if args.json:
-        figures = {k: v for k, v in check.items() if k != "examples"}
-        Path(args.json).write_text(json.dumps({"rows": rows, "ratio": ratio, "cli": cli, **figures,
-                                               "sentences": len(words), "words": sum(len(w) for w in words),
-                                               "model": model_dir}, indent=1))
+        Path(args.json).write_text(json.dumps({
+            "data": args.data_sets, "rounds": args.rounds, "batch_size": args.batch_size,
+            "sentence_limit": args.sentences, **runtimes(args), "labels": labels(args.batch_size),
+            "targets": {"words_per_second_torch_over_pipeline": TARGET,
+                        "words_per_second_onnx_int8_over_pipeline": TARGET_INT8,
+                        "test_f1_onnx_int8_minus_torch_points": -TARGET_F1_DROP,
+                        "cli_one_line_onnx_int8_seconds": TARGET_CLI_ONNX},
+            "results": results}, indent=1))
     return 0
 
 

@@ -1,8 +1,9 @@
-"""The benchmark scripts: a smoke run end to end on tiny settings (the tiny random BERT, 64 sentences), and
-bench_train's reader, arguments and report without training."""
+"""The benchmark scripts: smoke runs end to end on tiny settings (the tiny random BERT, 64 or 32 sentences), and
+the scripts' readers, arguments and reports without training."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import _bench_common as common  # noqa: E402
 import _bench_report as report_mod  # noqa: E402
 import _bench_runs as runs_mod  # noqa: E402
+import bench_predict  # noqa: E402
 import bench_train  # noqa: E402
 
 
@@ -24,7 +26,7 @@ def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Completed
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
+def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
     # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: five runs,
     # (a), (b), (c), (d) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
@@ -96,14 +98,156 @@ def test_bench_train_and_predict_smoke(tmp_path: Path, tiny_encoder_dir: str, da
     assert "--peer-json peer.json" in cmd and not any(part.startswith("/") for part in cmd.split()), cmd
     assert str(tmp_path) not in json.dumps(peer)
 
-    model = next((work / "tagger-seed1" / "runs").glob("*/model"))
-    proc = _run([str(REPO / "scripts" / "bench_predict.py"), "--smoke", "--no-strings", "--model", str(model),
-                 "--json", str(tmp_path / "predict.json")], tmp_path)
+
+def _onnx_extra() -> bool:
+    """Whether onnx, onnxruntime and onnxscript (the ``onnx`` extra) import here; missing fails under CI=true."""
+    missing = [n for n in ("onnx", "onnxruntime", "onnxscript") if importlib.util.find_spec(n) is None]
+    if missing and os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{', '.join(missing)} not installed (pip install -e '.[onnx]')")
+    return not missing
+
+
+@pytest.fixture(scope="module")
+def tiny_wnut_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str, data_dir: Path) -> str:
+    """The tiny random BERT with WNUT-17's labels, saved as the recipe saves a model (windows of 128 subwords)."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    labels = sorted({t for _, tags in common.read_conll(data_dir / "wnut17" / "test.conll") for t in tags})
+    out = tmp_path_factory.mktemp("tiny-wnut-model")
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)})
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
+    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 128, "stride": 32}}))
+    return str(out)
+
+
+def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
+    # one run covers --data all (a table each, the WNUT model unscored on CoNLL-2003), the exports made once
+    # for the model and one given for one data set (NAME=DIR), and --cli (the one-line start measured once)
+    onnx = _onnx_extra()
+    args = [str(REPO / "scripts" / "bench_predict.py"), "--smoke", "--no-strings", "--data", "all",
+            "--model", tiny_wnut_model, "--cli", "--json", str(tmp_path / "predict.json")]
+    given = tmp_path / "given-int8"
+    if onnx:
+        from tagger.export import export_onnx
+
+        export_onnx(tiny_wnut_model, given, int8=True)
+        args += ["--onnx-int8", f"conll2003={given}"]
+    else:
+        args.append("--no-onnx")
+    proc = _run(args, tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     pred = json.loads((tmp_path / "predict.json").read_text())
-    assert pred["sentences"] == 32 and pred["ratio"] > 0
-    assert pred["same_on_clean"], proc.stdout[-2000:]
-    assert "words/s tagger / pipeline" in proc.stdout
+    assert pred["data"] == ["wnut17", "conll2003"] and pred["rounds"] == 1 and pred["sentence_limit"] == 32
+    wnut, conll = pred["results"]["wnut17"], pred["results"]["conll2003"]
+    for res in (wnut, conll):
+        assert res["sentences"] == 32 and res["same_on_clean"], proc.stdout[-2000:]
+        assert res["rows"]["pipeline"]["ratio_to_pipeline"] == 1 and res["rows"]["torch"]["ratio_to_pipeline"] > 0
+        assert res["rows"]["cli_torch"]["returncode"] == 0
+        assert res["quality"]["variants"]["torch"]["tags_identical"] == 1
+        assert 0 <= res["quality"]["variants"]["pipeline"]["sentences_identical"] <= 1
+    assert 0 <= wnut["quality"]["variants"]["torch"]["test_f1"] <= 1 and wnut["quality"]["f1_not_scored"] is None
+    assert conll["quality"]["variants"]["torch"]["test_f1"] is None
+    assert "does not tag LOC, MISC, ORG, PER" in conll["quality"]["f1_not_scored"]
+    assert wnut["cli"]["one_line"]["torch"] == conll["cli"]["one_line"]["torch"]  # the same folder: timed once
+    assert len(wnut["cli"]["one_line"]["torch"]["all_seconds"]) == 3
+    for needle in ("WNUT-17 test, 32 sentences", "CoNLL-2003 test, 32 sentences", "Quality against tagger PyTorch",
+                   "words/s tagger PyTorch / pipeline", "one-line text file", "identical on every sentence"):
+        assert needle in proc.stdout, needle
+    if not onnx:
+        assert "onnx_int8" not in wnut["rows"] and not wnut["exports"]
+        pytest.skip("the ONNX part: onnx, onnxruntime or onnxscript is not installed")
+    _check_onnx_part(pred, given, proc.stdout)
+
+
+def _check_onnx_part(pred: dict, given: Path, stdout: str) -> None:
+    wnut, conll = pred["results"]["wnut17"], pred["results"]["conll2003"]
+    assert not wnut["exports"]["onnx"]["reused"] and wnut["exports"]["onnx"]["quantization"] is None
+    assert wnut["exports"]["onnx_int8"]["quantization"] == "int8-dynamic" and wnut["exports"]["onnx_int8"]["seconds"] > 0
+    assert conll["exports"]["onnx"] == wnut["exports"]["onnx"]  # one model: exported once
+    assert conll["exports"]["onnx_int8"]["reused"] and conll["exports"]["onnx_int8"]["folder"] == str(given)
+    for res in (wnut, conll):
+        for key in ("onnx", "onnx_int8", "cli_onnx_int8"):
+            assert res["rows"][key]["ratio_to_pipeline"] > 0, key
+        assert res["rows"]["cli_onnx_int8"]["returncode"] == 0
+        quality = res["quality"]["variants"]
+        assert quality["onnx"]["tags_identical"] > 0.99  # fp32: the same tags up to ties
+        assert 0 < quality["onnx_int8"]["tags_identical"] <= 1
+        start = res["cli"]["one_line"]["onnx_int8"]
+        assert start["returncode"] == 0 and start["seconds"] > 0
+        keys = {c["key"] for c in res["checks"]}
+        assert keys >= {"words_per_second_torch_over_pipeline", "words_per_second_onnx_int8_over_pipeline",
+                        "cli_one_line_onnx_int8_seconds"}
+    assert wnut["quality"]["f1_change_int8_points"] == pytest.approx(
+        100 * (wnut["quality"]["variants"]["onnx_int8"]["test_f1"] - wnut["quality"]["variants"]["torch"]["test_f1"]))
+    assert "test_f1_onnx_int8_minus_torch_points" in {c["key"] for c in wnut["checks"]}
+    assert conll["quality"]["f1_change_int8_points"] is None
+    for needle in ("tagger ONNX fp32 (Tagger.predict", "tagger ONNX int8 (Tagger.predict",
+                   "words/s tagger ONNX int8 / pipeline", "test F1 ONNX int8 - PyTorch", "(reused;"):
+        assert needle in stdout, needle
+
+
+def test_bench_predict_arguments(tmp_path: Path) -> None:
+    args = bench_predict.parse_args([])
+    assert (args.data_sets, args.model, args.onnx, args.onnx_int8) == (["wnut17"], {}, {}, {})
+    args = bench_predict.parse_args(["--data", "all", "--model", "m", "--onnx-int8", "conll2003=x=y"])
+    assert args.data_sets == ["wnut17", "conll2003"] and args.model == {"wnut17": "m", "conll2003": "m"}
+    assert args.onnx_int8 == {"conll2003": "x=y"}
+    args = bench_predict.parse_args(["--model", "wnut17=a", "--onnx", "b=c"])  # b is no data set: a folder
+    assert args.model == {"wnut17": "a"} and args.onnx == {"wnut17": "b=c"}
+    assert bench_predict.parse_args(["--smoke"]).sentences == 32
+    for bad in (["--model", "conll2003=a"], ["--data", "all", "--model", "a", "--model", "wnut17=b"],
+                ["--no-onnx", "--onnx", "a"], ["--data", "ontonotes"]):
+        with pytest.raises(SystemExit):
+            bench_predict.parse_args(bad)
+    # a given export must be the kind its flag names and carry the model's labels
+    labels = json.dumps({"id2label": {"0": "O", "1": "B-PER"}})
+    for name in ("model", "fp32", "int8"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(labels)
+    (tmp_path / "fp32" / "model.onnx").write_bytes(b"x")
+    (tmp_path / "int8" / "model.int8.onnx").write_bytes(b"x")
+    assert bench_predict.reuse_export(str(tmp_path / "fp32"), str(tmp_path / "model"), int8=False)["reused"]
+    with pytest.raises(SystemExit, match="--onnx-int8 .*is fp32, not int8"):
+        bench_predict.reuse_export(str(tmp_path / "fp32"), str(tmp_path / "model"), int8=True)
+    (tmp_path / "model" / "config.json").write_text(json.dumps({"id2label": {"0": "O", "1": "B-LOC"}}))
+    with pytest.raises(SystemExit, match="labels are not those"):
+        bench_predict.reuse_export(str(tmp_path / "int8"), str(tmp_path / "model"), int8=True)
+
+
+def test_bench_predict_quality_and_checks() -> None:
+    test = [(["a", "b", "c"], ["B-PER", "I-PER", "O"]), (["d", "e"], ["O", "B-LOC"])]
+    torch_tags = [["B-PER", "I-PER", "O"], ["O", "O"]]
+    int8_tags = [["B-PER", "O", "O"], ["O", "O"]]
+    outputs = {"torch": torch_tags, "onnx": torch_tags, "onnx_int8": int8_tags}
+    q = bench_predict.quality(test, outputs, {"differing_sentences": 1}, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
+    v = q["variants"]
+    assert v["pipeline"] == {"tags_identical": None, "sentences_identical": 0.5, "test_f1": None}
+    assert v["onnx"]["tags_identical"] == v["onnx"]["sentences_identical"] == 1
+    assert v["onnx_int8"]["tags_identical"] == pytest.approx(4 / 5) and v["onnx_int8"]["sentences_identical"] == 0.5
+    assert v["torch"]["test_f1"] == pytest.approx(2 / 3) and v["onnx_int8"]["test_f1"] == 0
+    assert q["f1_change_int8_points"] == pytest.approx(-200 / 3)
+    assert "does not tag LOC" in bench_predict.quality(test, outputs, {"differing_sentences": 0},
+                                                       ["O", "B-PER", "I-PER"])["f1_not_scored"]
+    rows = {"torch": {"ratio_to_pipeline": 1.6}, "onnx_int8": {"ratio_to_pipeline": 3.9}}
+    cli = {"one_line": {"onnx_int8": {"seconds": 0.4, "returncode": 0}}}
+    verdict = {c["key"]: c["pass"] for c in bench_predict.checks({"rows": rows, "quality": q, "cli": cli})}
+    assert verdict == {"words_per_second_torch_over_pipeline": True, "words_per_second_onnx_int8_over_pipeline": False,
+                       "test_f1_onnx_int8_minus_torch_points": False, "cli_one_line_onnx_int8_seconds": True}
+
+
+def test_tag_agreement() -> None:
+    ref = [["B-PER", "I-PER"], ["O"]]
+    # I-PER after O starts an entity in conlleval: other tags, the same entities
+    assert common.tag_agreement(ref, [["B-PER", "I-PER"], ["O"]]) == {"tags_identical": 1.0, "sentences_identical": 1.0}
+    assert common.tag_agreement([["O", "B-PER"]], [["O", "I-PER"]]) == {"tags_identical": 0.5,
+                                                                      "sentences_identical": 1.0}
+    with pytest.raises(ValueError):
+        common.tag_agreement(ref, [["O"]])
 
 
 def test_bench_reader_counts(data_dir: Path) -> None:
