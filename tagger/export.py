@@ -77,7 +77,8 @@ def _export_graph(model: Any, sample: dict[str, Any], path: Path, opset: int) ->
     axes = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
     # one file: models this size (< 2 GB) need no external data
     big = sum(p.numel() * p.element_size() for p in model.parameters()) > 1.8e9
-    torch.onnx.export(LogitsOnly(model), (sample["input_ids"], sample["attention_mask"]), str(path),
+    # eval(): the wrapper too, or the exporter warns that it traces a module in training mode
+    torch.onnx.export(LogitsOnly(model).eval(), (sample["input_ids"], sample["attention_mask"]), str(path),
                       input_names=["input_ids", "attention_mask"], output_names=["logits"], dynamic_shapes=axes,
                       opset_version=opset, dynamo=True, external_data=big, verbose=False)
 
