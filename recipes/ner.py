@@ -7,7 +7,8 @@
     python recipes/ner.py --help-config                                # every key, its type and default
 
 Read top to bottom. ``run`` is the table of contents: config -> threads, Accelerator, precision ->
-data (read + tokenized once) -> for each (loss, seed) a :class:`TrainRun` (``setup``: model and
+data (read + tokenized once) -> for each (loss, seed) of this shard (``--shard I/N``, docs/sweeps.md),
+once its folder is claimed, a :class:`TrainRun` (``setup``: model and
 loss, data and optimizer, resume; ``train``: ``train_step`` per batch, ``end_of_epoch`` keeps the
 best epoch by validation F1; ``save_artifacts``: the best epoch scores the test split and is saved
 with its card and predictions; ``cleanup``) -> summary over the sweep. The parts come from the
@@ -17,6 +18,7 @@ with its card and predictions; ``cleanup``) -> summary over the sweep. The parts
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -41,12 +43,13 @@ from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
 from tagger.data import NerData, load_ner_dataset
 from tagger.errors import ConfigError, InputError, TaggerError
-from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_dir
+from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_output_dir
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
-from tagger.report import REPORT_NAME, write_report
-from tagger.sweep import run_folder_name, summarize, write_summary
+from tagger.report import REPORT_NAME
+from tagger.search import sweep_jobs
+from tagger.sweep_folder import summarize_folder
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
 from tagger.train.checkpoint import (
     find_checkpoint,
@@ -56,6 +59,7 @@ from tagger.train.checkpoint import (
     save_best,
     save_checkpoint,
 )
+from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import merge_window_predictions, predict_windows
@@ -65,6 +69,7 @@ from tagger.train.optim import build_optimizer, build_scheduler
 from tagger.train.precision import resolve_mixed_precision
 from tagger.train.run_info import card_hyperparameters, hardware, peak_rss_mb
 from tagger.train.sampling import SamplingReport, resample
+from tagger.train.shards import RunJob, Shard, run_share
 from tagger.train.state import TrainState
 from tagger.train.tracking import choose_trackers
 
@@ -90,10 +95,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", help=f"YAML config (default: {DEFAULT_CONFIG.relative_to(Path.cwd()) if DEFAULT_CONFIG.is_relative_to(Path.cwd()) else DEFAULT_CONFIG})")
     parser.add_argument("--help-config", action="store_true", help="list every config key with its type and default")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
+    parser.add_argument("--shard", metavar="I/N", help="train shard I of N of the sweep (sweep.shard; docs/sweeps.md)")
     args, overrides = parser.parse_known_args(argv)
     if args.help_config:
         sys.stdout.write(help_text() + "\n")
         return 0
+    if args.shard is not None:
+        overrides = [*overrides, f"sweep.shard={args.shard}"]  # checked with the config's other keys
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     try:
         return run(args.config or str(DEFAULT_CONFIG), overrides, " ".join(["accelerate launch recipes/ner.py", *(sys.argv[1:] if argv is None else argv)]))
@@ -108,18 +116,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(config_path: str, overrides: list[str], command: str) -> int:
-    """The sweep: set up once, train (or skip) every (loss, seed), then compare them."""
+    """The sweep: set up once, train (or skip) this shard's runs of every (loss, seed), then compare them."""
     cfg = load_config(config_path, overrides)
-    ensure_dir(cfg.output.output_dir)  # a folder we cannot write stops here, with one line, before any work
+    # a folder we cannot write, or one of the user's, stops here, with one line, before any work
+    ensure_output_dir(cfg.output.output_dir, overwrite=cfg.output.overwrite)
     setup_threads(cfg.training.num_threads)
     accelerator = setup_accelerator(cfg)
     sweep = setup_data(cfg, accelerator, command)
-    specs = cfg.run_specs()
-    results = [train_or_skip(sweep, spec, seed, f"[{i}/{len(specs)}]") for i, (spec, seed) in enumerate(specs, 1)]
-    if accelerator.is_main_process:
-        summary = write_sweep_summary(sweep, results)
-        if cfg.output.save_model and len(specs) > 1:
-            add_sweep_to_cards(sweep.out_dir, results, summary)
+    jobs = sweep_jobs(cfg.sweep_entries(), cfg.sweep_seeds(), sweep.out_dir / "runs", {})
+    run_share(jobs, sweep.shard, lambda job, where, redo: train_or_skip(sweep, job, where, redo),
+              overwrite=cfg.output.overwrite, processes=sweep.processes)
+    if accelerator.is_main_process and all_done(sweep, jobs):
+        summary = write_sweep_summary(sweep, jobs)
+        if cfg.output.save_model and len(jobs) > 1:
+            add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)
         if cfg.output.push_to_hub:
             push_best(cfg, sweep.out_dir, summary)
     accelerator.end_training()
@@ -141,6 +151,8 @@ class Sweep:
     tokenizer: Any
     encoder_path: str  # where the weights are read from (a local folder for the packaged encoder)
     run_info: dict[str, Any]  # the sweep's part of every run's tagger_run.json
+    shard: Shard  # which of the sweep's runs this launch trains first (tagger/train/shards.py)
+    processes: Processes  # this process among the launch's; the main one claims runs for all
 
 
 def setup_threads(num_threads: int | None) -> None:
@@ -157,6 +169,9 @@ def setup_threads(num_threads: int | None) -> None:
 def setup_accelerator(cfg: RecipeConfig) -> Accelerator:
     """The Accelerator of the whole sweep: processes, gradient accumulation, mixed precision, trackers."""
     out_dir = Path(cfg.output.output_dir)
+    # shards share the folder: each its own log file (appends from several machines interleave badly on NFS)
+    shard = Shard.parse(cfg.sweep.shard)
+    log_name = f"sweep-shard{shard.index}of{shard.count}" if shard.count > 1 else "sweep"
     # Under torchrun without GPUs, Accelerate sets up gloo only when told it is on CPU.
     multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     PartialState(cpu=multi_cpu)  # before the trackers, which ask the state who the main process is
@@ -168,11 +183,11 @@ def setup_accelerator(cfg: RecipeConfig) -> Accelerator:
         cpu=multi_cpu,
         gradient_accumulation_steps=cfg.training.gradient_accumulation_steps,
         mixed_precision=precision,
-        log_with=choose_trackers(cfg.output.report_to, str(out_dir / "logs"), "sweep"),
+        log_with=choose_trackers(cfg.output.report_to, str(out_dir / "logs"), log_name),
         project_config=ProjectConfiguration(project_dir=str(out_dir), logging_dir=str(out_dir / "logs")),
     )
     if cfg.output.report_to != "none":
-        accelerator.init_trackers("sweep", config={"config": str(config_to_dict(cfg))})
+        accelerator.init_trackers(log_name, config={"config": str(config_to_dict(cfg))})
     logger.info("mixed precision: %s (%s)", accelerator.mixed_precision, why, main_process_only=True)
     logger.info("processes: %d (%s)", accelerator.num_processes, accelerator.distributed_type.value,
                 main_process_only=True)
@@ -212,7 +227,8 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
     logger.info("labels (%d): %s", len(data.label_list), ", ".join(data.label_list), main_process_only=True)
     return Sweep(cfg=cfg, accelerator=accelerator, out_dir=Path(cfg.output.output_dir), features=features,
                  label_list=data.label_list, tokenizer=tokenizer, encoder_path=encoder_path,
-                 run_info=describe_sweep(cfg, data, encoder_name, command))
+                 run_info=describe_sweep(cfg, data, encoder_name, command), shard=Shard.parse(cfg.sweep.shard),
+                 processes=Processes(accelerator.process_index, accelerator.num_processes))
 
 
 def check_entities(data: NerData) -> None:
@@ -241,21 +257,48 @@ def describe_sweep(cfg: RecipeConfig, data: NerData, encoder_name: str, command:
 # ------------------------------------------------------------------------------------------------ the sweep's runs
 
 
-def train_or_skip(sweep: Sweep, spec: dict[str, Any], seed: int, position: str) -> dict[str, Any]:
-    """One (loss, seed): its all_results.json, read back if an earlier launch finished it."""
-    run_dir = sweep.out_dir / "runs" / run_folder_name(spec, seed)
-    done_file = run_dir / "all_results.json"
-    if done_file.is_file() and not sweep.cfg.output.overwrite:
-        logger.info("%s %s: results exist, skipped (output.overwrite=true redoes it)", position, run_dir.name,
+def train_or_skip(sweep: Sweep, job: RunJob, position: str, redo: bool) -> dict[str, Any] | None:
+    """One (loss, seed): its all_results.json, read back if it is finished (``redo``: trained again);
+    None while another process holds its claim (tagger/train/claims.py)."""
+    claim: Claim | None = None
+
+    def decide() -> str:  # on the main process only; the others train what it claims
+        nonlocal claim
+        verdict, claim = claim_run(job.run_dir, redo=redo, note=f"shard {sweep.shard}" if sweep.shard.count > 1 else "")
+        return verdict
+
+    verdict = sweep.processes.decide(decide)
+    if verdict == "done":
+        logger.info("%s %s: results exist, skipped (output.overwrite=true redoes it)", position, job.name,
                     main_process_only=True)
-        return json.loads(done_file.read_text())
-    logger.info("%s %s", position, run_dir.name, main_process_only=True)
-    one_run = TrainRun(sweep, spec, seed, run_dir)
-    one_run.setup()
-    one_run.train()
-    result = one_run.save_artifacts()
-    one_run.cleanup()
+        return json.loads((job.run_dir / "all_results.json").read_text())
+    if verdict == "claimed":
+        holder = current_claim(job.run_dir)
+        logger.info("%s %s: claimed by %s, skipped", position, job.name, holder.describe() if holder else "?",
+                    main_process_only=True)
+        return None
+    logger.info("%s %s: training", position, job.name, main_process_only=True)
+    try:
+        one_run = TrainRun(job_sweep(sweep, job), job.spec, job.seed, job.run_dir)
+        one_run.label = job.label  # the row it belongs to: a tuned loss's label names its chosen settings
+        one_run.setup()
+        one_run.train()
+        result = one_run.save_artifacts()
+        one_run.cleanup()
+    finally:
+        if claim is not None:
+            claim.release()
     return result
+
+
+def job_sweep(sweep: Sweep, job: RunJob) -> Sweep:
+    """The sweep as ``job`` sees it: its training keys set (a search point's learning rate), its model saved or not."""
+    if not job.training and job.save_model:
+        return sweep
+    cfg = dataclasses.replace(sweep.cfg, training=dataclasses.replace(sweep.cfg.training, **job.training),
+                              output=dataclasses.replace(sweep.cfg.output,
+                                                         save_model=sweep.cfg.output.save_model and job.save_model))
+    return dataclasses.replace(sweep, cfg=cfg)
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -656,16 +699,26 @@ def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str
 # ------------------------------------------------------------------------------------------------ the sweep's end
 
 
-def write_sweep_summary(sweep: Sweep, results: list[dict[str, Any]]) -> dict[str, Any]:
+def all_done(sweep: Sweep, jobs: list[RunJob]) -> bool:
+    """Whether every run of the sweep is finished; else the shard that finishes last writes the summary."""
+    missing = [job.name for job in jobs if not job.done]
+    if missing:
+        logger.info("%d of %d runs are not finished yet (%s): the launch that finishes the last one writes the "
+                    "summary, or `tagger summarize %s` summarizes what is finished", len(missing), len(jobs),
+                    ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else ""), sweep.out_dir)
+    return not missing
+
+
+def write_sweep_summary(sweep: Sweep, jobs: list[RunJob]) -> dict[str, Any]:
     """summary.{json,csv,md,png} over every run, and the table on stdout (main process)."""
     out_dir = sweep.out_dir
-    summary = summarize(results, label_list=sweep.label_list, runs_dir=out_dir / "runs",
-                        mode=sweep.cfg.training.metric_mode)
-    write_summary(out_dir, summary, features=sweep.features)
+    summary = summarize_folder(out_dir, runs=[job.name for job in jobs], label_list=sweep.label_list,
+                               mode=sweep.cfg.training.metric_mode, report=sweep.cfg.output.report,
+                               features=sweep.features)
     sys.stdout.write("\n" + summary["table_text"] + "\n")
     sys.stdout.write(f"\nsummary: {out_dir / 'summary.md'} (json, csv, png beside it)\n")
-    if sweep.cfg.output.report:
-        sys.stdout.write(f"report: {write_report(out_dir)}\n")
+    if "report_path" in summary:
+        sys.stdout.write(f"report: {summary['report_path']}\n")
     return summary
 
 

@@ -1,4 +1,4 @@
-"""The ``tagger`` command: ``tagger score | data-stats | predict | push``.
+"""The ``tagger`` command: ``tagger score | data-stats | predict | push | errors | report | summarize``.
 
 Each subcommand lives in ``tagger/commands/<name>.py`` and exposes ``add_parser(subparsers)``
 (which registers its arguments and sets ``func``) so the subcommands stay independent.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from tagger.errors import TaggerError
 
-SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export")
+SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export", "summarize")
 
 logger = logging.getLogger("tagger")
 

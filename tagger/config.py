@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import json
 import math
 import operator
@@ -29,8 +30,10 @@ from tagger.catalog import PACKAGED_ENCODER
 from tagger.errors import ConfigError
 from tagger.losses.labels import split_spec
 from tagger.metrics import MODES
+from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
 from tagger.train.precision import PRECISIONS
 from tagger.train.sampling import SAMPLING
+from tagger.train.shards import check_shard
 from tagger.train.tracking import REPORT_TO
 
 # Rules of a key live in its field's metadata next to its help, and load_config checks them all:
@@ -205,10 +208,31 @@ class TrainingConfig:
 
 
 @dataclass
+class SearchConfig:
+    # What every tuned loss shares; a loss is tuned when its sweep.losses entry has `search: {param: [values]}`
+    # (tagger/search.py, docs/sweeps.md).
+    learning_rate: list[float] = field(
+        default_factory=list,
+        metadata={"help": "Learning rates tried for every sweep.losses entry with a `search` (an entry's own "
+                          "`search: {learning_rate: [...]}` replaces them); empty: not searched.",
+                  "gt": 0, "unique": True},
+    )
+    seeds: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Seeds every point of a search is trained on; it is chosen by mean validation F1 over "
+                          "them. Empty: sweep.seeds.", "min": 0, "max": MAX_SEED, "unique": True},
+    )
+    epochs: int | None = field(
+        default=None, metadata={"help": "Epochs of a search run (null: training.epochs).", "min": 1}
+    )
+
+
+@dataclass
 class SweepConfig:
     losses: list[dict[str, Any]] = field(
         default_factory=list,
-        metadata={"help": "Losses to compare, each {name: ..., <params>}; empty: the single `loss`.", "unique": True},
+        metadata={"help": "Losses to compare, each {name: ..., <params>} and, to tune it on validation first, "
+                          "search: {<param>: [values]}; empty: the single `loss`.", "unique": True},
     )
     seeds: list[int] = field(
         default_factory=list,
@@ -219,6 +243,14 @@ class SweepConfig:
         metadata={"help": "Sampling methods to compare (an axis: every loss is trained with each); empty: "
                           "data.sampling.", "choices": SAMPLING, "unique": True},
     )
+    shard: str | None = field(
+        default=None,
+        metadata={"help": "'I/N': this launch is shard I of N (0 <= I < N) and trains every N-th pending run, then "
+                          "helps with runs no shard holds; runs are claimed, so each trains once "
+                          "(recipes/ner.py --shard I/N; docs/sweeps.md). null: the whole sweep.",
+                  "check": check_shard},
+    )
+    search: SearchConfig = field(default_factory=SearchConfig)
 
 
 @dataclass
@@ -256,14 +288,21 @@ class RecipeConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
-    def run_specs(self) -> list[tuple[dict[str, Any], int]]:
-        """Every (loss spec, seed) pair of the sweep, losses outermost."""
+    def sweep_entries(self) -> list[dict[str, Any]]:
+        """The sweep's losses as written (a `search` mapping included), each with each sampling method:
+        ``sweep.losses`` (else ``loss``) x ``sweep.sampling`` (else ``data.sampling``)."""
         losses = self.sweep.losses or [self.loss]
-        seeds = self.sweep.seeds or [self.training.seed]
         methods = self.sweep.sampling or [self.data.sampling]
         # a lever that is off stays out of the spec, so `ce` without sampling keeps its label and folder
-        return [({**spec, "sampling": m} if m != "none" else dict(spec), seed)
-                for spec in losses for m in methods for seed in seeds]
+        return [{**spec, "sampling": m} if m != "none" else dict(spec) for spec in losses for m in methods]
+
+    def sweep_seeds(self) -> list[int]:
+        return list(self.sweep.seeds or [self.training.seed])
+
+    def run_specs(self) -> list[tuple[dict[str, Any], int]]:
+        """Every (loss spec, seed) pair of the sweep, losses outermost; a tuned loss with the values its
+        entry gives (the search's choice replaces them: tagger.search.sweep_jobs)."""
+        return [(split_search(entry)[0], seed) for entry in self.sweep_entries() for seed in self.sweep_seeds()]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -592,31 +631,67 @@ def _check_losses(cfg: RecipeConfig) -> None:
     from tagger.losses import build_loss
 
     specs = [(f"sweep.losses[{i}]", s) for i, s in enumerate(cfg.sweep.losses)] or [("loss", cfg.loss)]
-    for key, spec in specs:
-        if not isinstance(spec, dict) or "name" not in spec:
-            raise ConfigError(f"{key}: loss spec {spec!r} has no 'name'")
+    for key, entry in specs:
+        if not isinstance(entry, dict) or "name" not in entry:
+            raise ConfigError(f"{key}: loss spec {entry!r} has no 'name'")
+        spec, search = split_search(entry)
         params, levers = split_spec(spec)
         if levers.get("sampling", "none") not in SAMPLING:
             raise ConfigError(f"{key}.sampling: {levers['sampling']!r} is not one of {', '.join(SAMPLING)}")
-        # A per-label list (alpha: [..]) fixes the number of labels; anything else is checked on 3.
-        num_labels = next((len(v) for v in params.values() if isinstance(v, list)), 3)
-        try:
-            build_loss(spec["name"], num_labels=num_labels, o_label_id=0, class_counts=[1] * num_labels,
-                       **params)
-        except (ValueError, TypeError) as err:
-            raise ConfigError(f"{key}: {err}") from None
+        if search == {} and not cfg.sweep.search.learning_rate:
+            raise ConfigError(f"{key}.search: nothing to search: list values of a loss parameter there, "
+                              "or learning rates in sweep.search.learning_rate")
+        for point in _loss_points(key, search, cfg.training):
+            # A per-label list (alpha: [..]) fixes the number of labels; anything else is checked on 3.
+            num_labels = next((len(v) for v in (params | point).values() if isinstance(v, list)), 3)
+            try:
+                build_loss(spec["name"], num_labels=num_labels, o_label_id=0, class_counts=[1] * num_labels,
+                           **(params | point))
+            except (ValueError, TypeError) as err:
+                where = f" ({', '.join(f'{k}={v}' for k, v in point.items())} of its search)" if point else ""
+                raise ConfigError(f"{key}{where}: {err}") from None
+
+
+def _loss_points(key: str, search: Any, training: TrainingConfig) -> list[dict[str, Any]]:
+    """The loss parameters of every point of an entry's ``search`` (``[{}]`` for an entry without one);
+    the training keys of the search are checked against their own rules here."""
+    if search is None:
+        return [{}]
+    if not isinstance(search, dict):
+        raise ConfigError(f"{key}.search: expected a mapping of parameter -> list of values, got {search!r}")
+    for param, values in search.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"{key}.search.{param}: expected a non-empty list of values, got {values!r}")
+        if len({json.dumps(v, sort_keys=True, default=str) for v in values}) < len(values):
+            raise ConfigError(f"{key}.search.{param}: a value is listed twice in {values!r}")
+    hints = _field_types(TrainingConfig)
+    for f in dataclasses.fields(TrainingConfig):
+        for i, value in enumerate(search.get(f.name, []) if f.name in SEARCHABLE_TRAINING else []):
+            checked = _check_value(f"{key}.search.{f.name}[{i}]", value, hints[f.name])
+            _check_item(f"{key}.search.{f.name}[{i}]", checked, f, training, "training.", False)
+    grid = {k: v for k, v in search.items() if k not in SEARCHABLE_TRAINING}
+    size = math.prod(len(v) for v in grid.values())
+    if size > MAX_GRID_POINTS:
+        raise ConfigError(f"{key}.search: {size:,} points; a grid search is for at most {MAX_GRID_POINTS:,}")
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
 def validate(cfg: RecipeConfig) -> None:
     """Check every key of ``cfg`` against the rules in its field's metadata and every loss of the sweep;
     the first broken rule raises a one-line :class:`ConfigError` naming the key and what it allows."""
-    for section_field in dataclasses.fields(cfg):
-        section = getattr(cfg, section_field.name)
-        if not dataclasses.is_dataclass(section):
-            continue
+    def walk(section: Any, prefix: str) -> None:
         hints = _field_types(type(section))
         for f in dataclasses.fields(section):
-            _check_field(f, hints[f.name], section, f"{section_field.name}.")
+            value = getattr(section, f.name)
+            if dataclasses.is_dataclass(value):  # a section within a section: sweep.search
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                _check_field(f, hints[f.name], section, prefix)
+
+    for section_field in dataclasses.fields(cfg):
+        section = getattr(cfg, section_field.name)
+        if dataclasses.is_dataclass(section):
+            walk(section, f"{section_field.name}.")
     _check_losses(cfg)
 
 

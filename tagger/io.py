@@ -17,6 +17,7 @@ import errno
 import json
 import math
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -62,6 +63,39 @@ def ensure_dir(path: str | os.PathLike[str]) -> Path:
         raise output_error(err, folder) from err
     os.close(fd)
     os.unlink(probe)
+    return folder
+
+
+OUTPUT_MARKER = ".tagger-output"
+_PROBE = re.compile(r"\.write-check\..*\.tmp$")  # ensure_dir's probe of another process starting on the folder
+
+
+def ensure_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """:func:`ensure_dir`, for a folder tagger may fill: one it creates, an empty one, or one marked as
+    tagger's by a :data:`OUTPUT_MARKER` file; the marker is written on first use.
+
+    A folder that holds anything else is the user's: :class:`OutputError` naming it, unless
+    ``overwrite`` (``output.overwrite=true``) says to write into it all the same.
+    """
+    folder = ensure_dir(path)
+    marker = folder / OUTPUT_MARKER
+    if marker.is_file():
+        return folder
+    others = sorted(name for name in os.listdir(folder) if name != OUTPUT_MARKER and not _PROBE.match(name))
+    if others and not overwrite:
+        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+        raise OutputError(f"{folder} holds files tagger did not write ({shown}) and no {OUTPUT_MARKER}: choose "
+                          f"another output folder, set output.overwrite=true to write into it anyway, or, if it "
+                          f"is an earlier tagger output, create an empty {OUTPUT_MARKER} file in it")
+    try:
+        # exclusive creation: of several processes starting on an empty folder, one writes the marker
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return folder
+    except OSError as err:
+        raise output_error(err, marker) from err
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("A tagger output folder: tagger writes and replaces files here without asking.\n")
     return folder
 
 

@@ -1,0 +1,125 @@
+"""A sweep's summary from its folder: what ``tagger summarize`` and the end of a sweep both write.
+
+Whatever runs are finished (``runs/*/all_results.json``) are summarized by
+:func:`tagger.sweep.summarize` and written by :func:`tagger.sweep.write_summary`; the labels come
+from the runs' class counts (else a saved model's config), the metric mode from their scores. On top
+of the table the summary gets:
+
+* ``search``: per tuned loss its grid, the validation F1 of every point and the choice
+  (:func:`tagger.search.search_summary`), when the folder holds a search;
+* ``tuned`` in each row of ``table``: what the row's setting was chosen over, or None;
+* ``cost``: the training time of the search runs and of the sweep's runs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import InputError
+from tagger.io import atomic_write_text
+from tagger.sweep import BASELINE, summarize, write_summary
+from tagger.train.shards import RESULTS
+
+logger = logging.getLogger(__name__)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        result = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise InputError(f"cannot read: {err}", path=path) from None
+    if not isinstance(result, dict) or not {"label", "seed", "validation", "test"} <= set(result):
+        raise InputError("not the all_results.json of a tagger run", path=path)
+    return result
+
+
+def finished_runs(runs_dir: Path, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The results of the finished runs under ``runs_dir``: of ``names`` in that order (those not
+    finished left out), or of every run folder, ``ce`` first, then by label and seed."""
+    if names is not None:
+        return [_read(runs_dir / name / RESULTS) for name in names if (runs_dir / name / RESULTS).is_file()]
+    found = [_read(path) for path in sorted(runs_dir.glob(f"*/{RESULTS}"))]
+    return sorted(found, key=lambda r: (r["label"] != BASELINE, r["label"], r["seed"]))
+
+
+def label_list_of(runs: Sequence[dict[str, Any]], runs_dir: Path) -> list[str]:
+    """The data set's labels, in id order: a run's class counts (every label, written in id order),
+    else a saved model's ``id2label``; empty if neither is there."""
+    for r in runs:
+        if r.get("class_counts"):
+            return list(r["class_counts"])
+    for r in runs:
+        config = runs_dir / r["run"] / "model" / "config.json"
+        if config.is_file():
+            id2label = json.loads(config.read_text(encoding="utf-8")).get("id2label", {})
+            return [id2label[k] for k in sorted(id2label, key=int)]
+    return []
+
+
+def metric_mode_of(runs: Sequence[dict[str, Any]], runs_dir: Path) -> str:
+    """The seqeval mode the runs were scored in; InputError when they disagree."""
+    modes = {r["test"].get("mode", "conlleval") for r in runs}
+    if len(modes) > 1:
+        raise InputError(f"the runs were scored in different modes ({', '.join(sorted(modes))}): they do not "
+                         "compare", path=runs_dir)
+    return modes.pop() if modes else "conlleval"
+
+
+def part_cost(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Training time of some runs: wall seconds summed, and times the processes each used (CPU or GPU time)."""
+    return {"runs": len(runs), "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in runs), 2),
+            "process_seconds": round(sum(r.get("train_seconds", 0.0) * r.get("num_processes", 1) for r in runs), 2)}
+
+
+def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, studies: Sequence[str] | None = None,
+                     label_list: Sequence[str] | None = None, mode: str | None = None, report: bool = True,
+                     **write_options: Any) -> dict[str, Any]:
+    """Summarize the finished runs of ``out_dir`` and write summary.{json,csv,md,png} (and report.html).
+
+    ``runs``: the run folders to summarize, in the table's order (default: every finished one);
+    ``studies``: the searches to report (default: every study in the folder); ``label_list`` and
+    ``mode``: as the sweep knows them (default: read from the runs); ``write_options`` go to
+    :func:`tagger.sweep.write_summary`. Returns the summary. InputError when no run is finished.
+    """
+    out_dir = Path(out_dir)
+    runs_dir = out_dir / "runs"
+    results = finished_runs(runs_dir, runs)
+    if not results:
+        raise InputError(f"no finished run under {runs_dir} (runs/<run>/{RESULTS})")
+    mode = mode or metric_mode_of(results, runs_dir)
+    summary = summarize(results, label_list=list(label_list or label_list_of(results, runs_dir)), runs_dir=runs_dir,
+                        mode=mode)
+    extra_md = add_search(summary, out_dir, studies)
+    summary["cost"] = {**summary.get("cost", {}), "final": part_cost(results)}
+    extra_md.append(cost_markdown(summary["cost"]))
+    write_summary(out_dir, summary, **write_options)
+    md_path = out_dir / "summary.md"
+    atomic_write_text(md_path, md_path.read_text(encoding="utf-8").rstrip("\n") + "\n" + "".join(extra_md))
+    if report:
+        from tagger.report import write_report  # jinja2 and the error analysis, only when a page is asked for
+
+        summary["report_path"] = str(write_report(out_dir))
+    return summary
+
+
+def add_search(summary: dict[str, Any], out_dir: Path, studies: Sequence[str] | None) -> list[str]:
+    """Put the folder's searches into ``summary``; returns the Markdown sections for summary.md."""
+    for row in summary["table"]:
+        row.setdefault("tuned", None)
+    return []
+
+
+def cost_markdown(cost: dict[str, Any]) -> str:
+    lines = ["\n## Cost\n", "| part | runs | training wall time (s) | process time (s) |", "|---|---|---|---|"]
+    for part in ("search", "final"):
+        if part in cost:
+            c = cost[part]
+            lines.append(f"| {part} | {c['runs']} | {c['train_seconds']:.0f} | {c['process_seconds']:.0f} |")
+    lines.append("\nTraining loops only (the runs' train_seconds summed; process time: times the processes "
+                 "of each run, the CPU or GPU time it held). Data loading and evaluation of the test split "
+                 "are not counted.")
+    return "\n".join(lines) + "\n"
