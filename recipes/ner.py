@@ -48,7 +48,7 @@ from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
 from tagger.report import REPORT_NAME
-from tagger.search import sweep_jobs
+from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep_folder import summarize_folder
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
 from tagger.train.checkpoint import (
@@ -123,11 +123,16 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     setup_threads(cfg.training.num_threads)
     accelerator = setup_accelerator(cfg)
     sweep = setup_data(cfg, accelerator, command)
-    jobs = sweep_jobs(cfg.sweep_entries(), cfg.sweep_seeds(), sweep.out_dir / "runs", {})
+    spaces = search_spaces(cfg.sweep_entries(), learning_rates=cfg.sweep.search.learning_rate,
+                           seeds=cfg.sweep.search.seeds or cfg.sweep_seeds(), epochs=cfg.sweep.search.epochs)
+    # tuned losses first: each point of their grids on validation, then the chosen setting joins the sweep
+    chosen = run_searches(spaces, lambda job, where: train_or_skip(sweep, job, where, redo=False), sweep.out_dir,
+                          processes=sweep.processes)
+    jobs = sweep_jobs(cfg.sweep_entries(), cfg.sweep_seeds(), sweep.out_dir / "runs", chosen)
     run_share(jobs, sweep.shard, lambda job, where, redo: train_or_skip(sweep, job, where, redo),
               overwrite=cfg.output.overwrite, processes=sweep.processes)
     if accelerator.is_main_process and all_done(sweep, jobs):
-        summary = write_sweep_summary(sweep, jobs)
+        summary = write_sweep_summary(sweep, jobs, [space.study_name for space in spaces.values()])
         if cfg.output.save_model and len(jobs) > 1:
             add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)
         if cfg.output.push_to_hub:
@@ -709,12 +714,12 @@ def all_done(sweep: Sweep, jobs: list[RunJob]) -> bool:
     return not missing
 
 
-def write_sweep_summary(sweep: Sweep, jobs: list[RunJob]) -> dict[str, Any]:
-    """summary.{json,csv,md,png} over every run, and the table on stdout (main process)."""
+def write_sweep_summary(sweep: Sweep, jobs: list[RunJob], studies: list[str]) -> dict[str, Any]:
+    """summary.{json,csv,md,png} over every run (and the searches), the table on stdout (main process)."""
     out_dir = sweep.out_dir
-    summary = summarize_folder(out_dir, runs=[job.name for job in jobs], label_list=sweep.label_list,
-                               mode=sweep.cfg.training.metric_mode, report=sweep.cfg.output.report,
-                               features=sweep.features)
+    summary = summarize_folder(out_dir, runs=[job.name for job in jobs], studies=studies,
+                               label_list=sweep.label_list, mode=sweep.cfg.training.metric_mode,
+                               report=sweep.cfg.output.report, features=sweep.features)
     sys.stdout.write("\n" + summary["table_text"] + "\n")
     sys.stdout.write(f"\nsummary: {out_dir / 'summary.md'} (json, csv, png beside it)\n")
     if "report_path" in summary:

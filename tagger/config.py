@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib.util
 import itertools
 import json
 import math
@@ -638,6 +639,8 @@ def _check_losses(cfg: RecipeConfig) -> None:
         params, levers = split_spec(spec)
         if levers.get("sampling", "none") not in SAMPLING:
             raise ConfigError(f"{key}.sampling: {levers['sampling']!r} is not one of {', '.join(SAMPLING)}")
+        if search is not None and importlib.util.find_spec("optuna") is None:
+            raise ConfigError(f"{key}.search: a search keeps its studies with Optuna: pip install 'tagger[search]'")
         if search == {} and not cfg.sweep.search.learning_rate:
             raise ConfigError(f"{key}.search: nothing to search: list values of a loss parameter there, "
                               "or learning rates in sweep.search.learning_rate")
@@ -662,6 +665,9 @@ def _loss_points(key: str, search: Any, training: TrainingConfig) -> list[dict[s
     for param, values in search.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"{key}.search.{param}: expected a non-empty list of values, got {values!r}")
+        if any(isinstance(v, (list, dict)) or v is None for v in values):
+            raise ConfigError(f"{key}.search.{param}: a grid holds single values (numbers, strings, true/false), "
+                              f"got {values!r}")
         if len({json.dumps(v, sort_keys=True, default=str) for v in values}) < len(values):
             raise ConfigError(f"{key}.search.{param}: a value is listed twice in {values!r}")
     hints = _field_types(TrainingConfig)

@@ -107,10 +107,26 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
 
 
 def add_search(summary: dict[str, Any], out_dir: Path, studies: Sequence[str] | None) -> list[str]:
-    """Put the folder's searches into ``summary``; returns the Markdown sections for summary.md."""
+    """Put the folder's searches into ``summary`` (``search``, rows' ``tuned``, the search's cost, a
+    note under the table); returns the Markdown sections for summary.md."""
+    from tagger.search import SEARCH_RUNS, STORAGE_NAME, search_markdown, search_summary, trains_choice, tuned_note
+
     for row in summary["table"]:
         row.setdefault("tuned", None)
-    return []
+    searches = search_summary(out_dir, studies) if (out_dir / STORAGE_NAME).is_file() else []
+    if not searches:
+        return []
+    summary["search"] = searches
+    for row in summary["table"]:
+        runs = [r for r in summary["runs"] if r["label"] == row["loss"]]
+        s = next((s for s in searches if runs and all(trains_choice(s, r) for r in runs)), None)
+        if s is not None:
+            row["tuned"] = {"over": s["grid"], "seeds": s["seeds"], "points": len(s["points"]), "chosen": s["chosen"]}
+    if any(row["tuned"] for row in summary["table"]):
+        summary["table_text"] += "\n\n" + tuned_note(summary["table"])
+    names = list(dict.fromkeys(name for s in searches for p in s["points"] for name in p["runs"]))
+    summary["cost"] = {"search": part_cost(finished_runs(out_dir / "runs" / SEARCH_RUNS, names))}
+    return [search_markdown(searches)]
 
 
 def cost_markdown(cost: dict[str, Any]) -> str:
@@ -118,7 +134,7 @@ def cost_markdown(cost: dict[str, Any]) -> str:
     for part in ("search", "final"):
         if part in cost:
             c = cost[part]
-            lines.append(f"| {part} | {c['runs']} | {c['train_seconds']:.0f} | {c['process_seconds']:.0f} |")
+            lines.append(f"| {part} | {c['runs']} | {c['train_seconds']:.1f} | {c['process_seconds']:.1f} |")
     lines.append("\nTraining loops only (the runs' train_seconds summed; process time: times the processes "
                  "of each run, the CPU or GPU time it held). Data loading and evaluation of the test split "
                  "are not counted.")
