@@ -177,7 +177,8 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError:
-        raise ConfigError("a `search` in sweep.losses needs Optuna: pip install 'tagger[search]'") from None
+        raise ConfigError("a search (sweep.losses entries with `search`, search.journal) needs Optuna: "
+                          "pip install 'tagger[search]'") from None
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # its per-trial lines repeat what the recipe logs
     return optuna
 

@@ -11,16 +11,15 @@ Inside a claim folder:
 
 * ``owner.json``: ``host``, ``pid``, ``pid_started`` (the process's start time, so that a reused pid
   is not mistaken for the owner), ``pid_namespace`` (containers sharing a host name do not see each
-  other's processes), ``claimed_at`` (UTC), ``note`` (e.g. ``shard 1/4``) and the
-  heartbeat settings;
+  other's processes), ``claimed_at`` (UTC), ``note`` (e.g. ``shard 1/4``) and the heartbeat
+  settings;
 * ``heartbeat``: touched every :data:`HEARTBEAT_SECONDS` by a thread of the owner while it holds
   the claim;
 * ``released``: written when the owner lets go (run finished, failed or interrupted).
 
 A claim is free when it is released; when its owner ran on this host (same host name and pid
-namespace) and that process is gone; or,
-for an owner on another host (whose processes cannot be seen from here), when its heartbeat is
-older than :data:`STALE_AFTER_SECONDS`. A claim of a process killed on another machine is therefore
+namespace) and that process is gone; or, for an owner on another host (whose processes cannot be
+seen from here), when its heartbeat is older than :data:`STALE_AFTER_SECONDS`. A claim of a process killed on another machine is therefore
 taken over ten minutes after its last heartbeat; that also means clocks of machines sharing a folder
 must agree to within minutes (NTP does). A hung process that still beats holds its claim until it is
 killed. The last claim folder stays in place when released: its ``owner.json`` says who trained the
@@ -46,7 +45,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tagger.io import atomic_write_json
+from tagger.io import atomic_write_json, output_error
 
 logger = logging.getLogger(__name__)
 
@@ -189,8 +188,12 @@ class Claim:
 
 def try_claim(run_dir: Path, *, note: str = "", heartbeat: float = HEARTBEAT_SECONDS,
               stale_after: float = STALE_AFTER_SECONDS) -> Claim | None:
-    """Claim ``run_dir`` (created if missing) for this process; None if a live process holds it."""
-    run_dir.mkdir(parents=True, exist_ok=True)
+    """Claim ``run_dir`` (created if missing) for this process; None if a live process holds it.
+    OutputError when the folder cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise output_error(err, run_dir) from err
     for _ in range(_ATTEMPTS):
         generations = _generations(run_dir)
         if generations:
@@ -204,6 +207,8 @@ def try_claim(run_dir: Path, *, note: str = "", heartbeat: float = HEARTBEAT_SEC
             os.mkdir(path)
         except FileExistsError:
             continue  # another process made this generation first: look at its claim
+        except OSError as err:
+            raise output_error(err, path) from err
         atomic_write_json(path / "owner.json", {
             "host": socket.gethostname(), "pid": os.getpid(), "pid_started": _process_started(os.getpid()),
             "pid_namespace": _pid_namespace(),
