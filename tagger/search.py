@@ -121,7 +121,8 @@ class SearchSpace:
 
 def search_spaces(entries: Sequence[Mapping[str, Any]], *, learning_rates: Sequence[float], seeds: Sequence[int],
                   epochs: int | None) -> dict[int, SearchSpace]:
-    """The space of every tuned entry of ``sweep.losses``, by the entry's position.
+    """The space of every tuned entry of the sweep (a loss of ``sweep.losses``, with its sampling
+    method when the sweep has several), by the entry's position.
 
     ``learning_rates``, ``seeds``, ``epochs``: ``sweep.search``'s, seeds already defaulted to the
     sweep's. ValueError for an entry whose space has no point but the entry itself.

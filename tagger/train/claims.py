@@ -61,16 +61,25 @@ T = TypeVar("T")
 # ------------------------------------------------------------------------------------------------ one process
 
 
-def _process_started(pid: int) -> float | None:
-    """When process ``pid`` of this host started (seconds since the epoch), None if there is none."""
-    import psutil
-
+def _process_started(pid: int) -> str | None:
+    """When process ``pid`` of this host started, as ``<boot id>:<clock ticks since boot>`` (Linux); ""
+    where the system does not tell; None if there is no such process (or only its zombie)."""
     try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return None
-    except psutil.AccessDenied:  # it exists; its start time is hidden from us
-        return -1.0
+    except PermissionError:  # it exists, owned by someone else
+        pass
+    try:
+        # the fields after the command name, which may hold spaces and parentheses: state is the 3rd
+        # field of the line, the start time the 22nd
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except (OSError, IndexError):
+        return ""
+    if fields[0] in ("Z", "X"):
+        return None
+    return f"{boot}:{fields[19]}"
 
 
 def _pid_namespace() -> str | None:
@@ -93,9 +102,8 @@ def _owner_alive(owner: dict[str, Any]) -> bool:
     if started is None:
         return False
     expected = owner.get("pid_started")
-    # A pid the kernel gave to a new process since is not the owner; the start times are floats
-    # read twice through /proc, so compare them loosely.
-    return started < 0 or expected is None or abs(started - float(expected)) < 1.0
+    # a pid the kernel has since given to another process (or one from before a reboot) is not the owner
+    return not started or not expected or started == expected
 
 
 @dataclass(frozen=True)
