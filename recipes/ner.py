@@ -10,9 +10,9 @@ Read top to bottom. ``run`` is the table of contents: config -> threads, Acceler
 data (read + tokenized once) -> for each (loss, seed) of this shard (``--shard I/N``, docs/sweeps.md),
 once its folder is claimed, a :class:`TrainRun` (``setup``: model and
 loss, data and optimizer, resume; ``train``: ``train_step`` per batch, ``end_of_epoch`` keeps the
-best epoch by validation F1; ``save_artifacts``: the best epoch scores the test split and is saved
-with its card and predictions; ``cleanup``) -> summary over the sweep. The parts come from the
-``tagger`` library; the loop's progress is a :class:`tagger.train.state.TrainState`.
+best epoch by validation F1; ``save_artifacts``: the best epoch scores the test split under every
+decoding and is saved with its card and predictions; ``cleanup``) -> summary over the sweep. The
+parts come from the ``tagger`` library; the loop's progress is a :class:`tagger.train.state.TrainState`.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
 from tagger.data import NerData, load_ner_dataset
+from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
 from tagger.errors import ConfigError, InputError, TaggerError
 from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_output_dir
 from tagger.losses import build_loss, loss_label
@@ -49,6 +50,7 @@ from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
 from tagger.report import REPORT_NAME
 from tagger.search import run_searches, search_spaces, sweep_jobs
+from tagger.sweep import predictions_name
 from tagger.sweep_folder import summarize_folder
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
 from tagger.train.checkpoint import (
@@ -62,7 +64,7 @@ from tagger.train.checkpoint import (
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
-from tagger.train.evaluate import merge_window_predictions, predict_windows
+from tagger.train.evaluate import merge_window_log_probs, predict_windows
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
 from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
@@ -560,7 +562,7 @@ class TrainRun:
     def end_of_epoch(self, epoch: int, epoch_seconds: float) -> bool:
         """Validate, keep the best weights, checkpoint; True when patience says stop early."""
         state, tc, name = self.state, self.tc, self.run_dir.name
-        val_metrics, _ = self.evaluate("validation")
+        val_metrics, *_ = self.evaluate("validation")
         self.accelerator.log({f"{name}/validation_f1": val_metrics["f1"],
                               f"{name}/validation_precision": val_metrics["precision"],
                               f"{name}/validation_recall": val_metrics["recall"]}, step=state.global_step)
@@ -580,7 +582,7 @@ class TrainRun:
             return True
         return False
 
-    def evaluate(self, split: str) -> tuple[dict[str, Any], list[list[str]]]:
+    def evaluate(self, split: str) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
         return evaluate(self.model, self.sweep.features[split], self.accelerator, self.cfg, self.id2label,
                         self.eval_pad_id)
 
@@ -589,20 +591,30 @@ class TrainRun:
     def save_artifacts(self) -> dict[str, Any]:
         """The best epoch scores the test split; model + card, predictions and all_results.json are written.
 
-        all_results.json is written last: its presence marks the run done. Returns its content.
+        Every decoding is scored on the same model (tagger.decoding: the O bias is tuned on validation
+        before test is decoded). all_results.json is written last: its presence marks the run done.
+        Returns its content.
         """
         unwrapped = self.accelerator.unwrap_model(self.model)
         restore_attention(unwrapped, self.dropout_swap)  # the saved config names a standard attention implementation
         load_best(unwrapped, self.run_dir)
-        test_metrics, test_tags = self.evaluate("test")
+        test_metrics, test_tags, test_lp = self.evaluate("test")
+        val_now, _, val_lp = self.evaluate("validation")  # the best weights' log-probabilities, for the O bias
         val_metrics = self.state.best_validation
         if val_metrics is None:  # no epoch finished (max_steps=0): score what we have
-            val_metrics, _ = self.evaluate("validation")
+            val_metrics = val_now
         result = self.results(val_metrics, test_metrics)
         if self.accelerator.is_main_process:
+            features, scheme = self.sweep.features, self.cfg.data.scheme
+            scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
+                                     (features["test"].gold_tags, test_lp), scheme=scheme,
+                                     mode=self.tc.metric_mode, variants=decodable_variants(scheme))
+            result.update(decoding=self.tc.decoding, decodings={k: v.to_json() for k, v in scored.items()})
             if self.cfg.output.save_model:
-                self.save_model(result)
-            write_predictions(self.run_dir / "test_predictions.conll", self.sweep.features["test"], test_tags)
+                self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored))
+            write_predictions(self.run_dir / predictions_name(None), features["test"], test_tags)
+            for name, variant in scored.items():
+                write_predictions(self.run_dir / predictions_name(name), features["test"], variant.test_tags)
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
 
@@ -634,8 +646,9 @@ class TrainRun:
             "hardware": hardware(),
         }
 
-    def save_model(self, result: dict[str, Any]) -> None:
-        """The model in HF format with its tokenizer, tagger_run.json and model card (main process)."""
+    def save_model(self, result: dict[str, Any], decoding: dict[str, Any]) -> None:
+        """The model in HF format with its tokenizer, tagger_run.json (with the decoding Tagger applies by
+        default) and model card (main process)."""
         info = sanitize_info(self.sweep.run_info)  # no local paths in what gets published
         info.update(
             loss={"name": self.spec["name"], "params": self.params, "formula": getattr(self.loss_fn, "formula", ""),
@@ -645,7 +658,7 @@ class TrainRun:
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
                 seed=self.seed, sampling=self.levers.get("sampling", "none")),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
-            train_seconds=result["train_seconds"], hardware=result["hardware"],
+            train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )
         with atomic_dir(self.run_dir / "model") as tmp:
             self.accelerator.unwrap_model(self.model).save_pretrained(tmp, safe_serialization=True)
@@ -667,11 +680,13 @@ class TrainRun:
 def evaluate(
     model: torch.nn.Module, split: SplitFeatures, accelerator: Accelerator, cfg: RecipeConfig, id2label: dict[int, str],
     pad_token_id: int,
-) -> tuple[dict[str, Any], list[list[str]]]:
-    """Word-level seqeval metrics on a split; every sentence is scored once, whatever the process count.
+) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
+    """Word-level seqeval metrics on a split under ``training.decoding``, the tags, and every word's
+    log-probabilities (one [num_words, C] array per sentence); every sentence is scored once, whatever
+    the process count.
 
     Each process predicts its own share of the batches (batch i goes to process i mod n); the window
-    predictions are gathered and merged into exactly one tag per word.
+    predictions are gathered and merged into exactly one row per word.
     """
     collate = WindowCollator(pad_token_id=pad_token_id)
     order = sorted(range(len(split)), key=split.lengths.__getitem__)
@@ -681,14 +696,15 @@ def evaluate(
     # The unwrapped module: a DDP forward broadcasts buffers, a collective that would hang when the
     # processes have different numbers of evaluation batches. Autocast stays on the unwrapped forward.
     windows = predict_windows(accelerator.unwrap_model(model), (collate([dataset[i] for i in b]) for b in mine),
-                              accelerator.device)
+                              accelerator.device, log_probs=True)
     # The shards are disjoint by construction, so a plain gather counts every window once.
     # (gather_for_metrics would trim "duplicates" using the fixed batch size of a prepared loader,
     # which a token-budget batch sampler does not have: it dropped real windows in a test.)
     windows = gather_object(windows)
-    word_ids = merge_window_predictions(split.num_words, windows)
-    pred_tags = [[id2label[i] for i in row] for row in word_ids]
-    return score_sequences(split.gold_tags, pred_tags, mode=cfg.training.metric_mode), pred_tags
+    log_probs = merge_window_log_probs(split.num_words, windows)
+    decoder = Decoder([id2label[i] for i in range(len(id2label))], cfg.training.decoding, scheme=cfg.data.scheme)
+    pred_tags = decode_split(decoder, log_probs)
+    return score_sequences(split.gold_tags, pred_tags, mode=cfg.training.metric_mode), pred_tags, log_probs
 
 
 def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str]]) -> None:
@@ -719,7 +735,8 @@ def write_sweep_summary(sweep: Sweep, jobs: list[RunJob], studies: list[str]) ->
     out_dir = sweep.out_dir
     summary = summarize_folder(out_dir, runs=[job.name for job in jobs], studies=studies,
                                label_list=sweep.label_list, mode=sweep.cfg.training.metric_mode,
-                               report=sweep.cfg.output.report, features=sweep.features)
+                               decodings=sweep.cfg.sweep_decodings(), report=sweep.cfg.output.report,
+                               features=sweep.features)
     sys.stdout.write("\n" + summary["table_text"] + "\n")
     sys.stdout.write(f"\nsummary: {out_dir / 'summary.md'} (json, csv, png beside it)\n")
     if "report_path" in summary:

@@ -98,7 +98,8 @@ def score_all_words(model_dir: str, splits: dict[str, list[tuple[list[str], list
     from tagger.metrics import score_sequences
     from tagger.predict import Tagger
 
-    tagger = Tagger.from_pretrained(model_dir, device="cpu")
+    # argmax without O bias for every model, tagger's or the peer's: the scores compare training, not decoding
+    tagger = Tagger.from_pretrained(model_dir, device="cpu", decoding="argmax", o_bias=0)
     out = {}
     for split, sentences in splits.items():
         pred = tagger.predict([w for w, _ in sentences])

@@ -267,7 +267,8 @@ def run_cli(folder: str, input_path: Path, work: Path) -> dict[str, Any]:
     """One `tagger predict` process on ``input_path``, process start and model load included."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", folder, "--input",
-                           str(input_path), "--output", str(work / f"pred-{input_path.name}"), "--device", "cpu"],
+                           str(input_path), "--output", str(work / f"pred-{input_path.name}"), "--device", "cpu",
+                           "--decoding", "argmax", "--o-bias", "0"],
                           env=common.child_env(), capture_output=True, text=True)
     return {"seconds": time.perf_counter() - t0, "returncode": proc.returncode, "stderr_tail": proc.stderr[-500:]}
 
@@ -498,8 +499,10 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
     folders = model_folders(args, name, work, made)
     test = common.read_split(name, "test")[: args.sentences]
     words = [w for w, _ in test]
-    taggers = {TORCH: Tagger.from_pretrained(folders["model"], device="cpu")}
-    taggers.update({k: Tagger.from_pretrained(e["folder"], device="cpu") for k, e in folders["exports"].items()})
+    # the pipeline's decoding (argmax, no O bias), whatever the model folder saved: the same computation, timed
+    argmax = {"device": "cpu", "decoding": "argmax", "o_bias": 0}
+    taggers = {TORCH: Tagger.from_pretrained(folders["model"], **argmax)}
+    taggers.update({k: Tagger.from_pretrained(e["folder"], **argmax) for k, e in folders["exports"].items()})
     pipe = pipeline("token-classification", model=folders["model"], aggregation_strategy="first", device="cpu")
     rows, outputs = time_variants(prediction_steps(taggers, pipe, words, args), words, args.rounds)
     cli = time_cli(folders, test, work, one_line_cache) if args.cli else None

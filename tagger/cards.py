@@ -266,6 +266,27 @@ def _metric_rows(info: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[di
     return overall, per_type
 
 
+def _default_variant(info: Mapping[str, Any]) -> str | None:
+    """What ``Tagger`` applies by default to this model: its decoding, ``+threshold`` when a bias was tuned."""
+    decoding = info.get("decoding")
+    if not isinstance(decoding, Mapping) or not decoding.get("default"):
+        return None
+    default = str(decoding["default"])
+    return f"{default}+threshold" if (decoding.get("o_bias") or {}).get(default) is not None else default
+
+
+def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], variant: str | None) -> int | None:
+    """The row of this model: its loss, under the decoding it applies by default (else its plain one)."""
+    mine = [i for i, row in enumerate(table)
+            if not row.get("peer") and row.get("name", row.get("loss")) == loss.get("name")
+            and (row.get("params") or {}) == (loss.get("params") or {})]
+    for decoding in ([variant, variant.removesuffix("+threshold")] if variant else []) + [None]:
+        hit = [i for i in mine if table[i].get("decoding") == decoding]
+        if hit:
+            return hit[0]
+    return mine[0] if mine else None
+
+
 def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, Any] | None:
     sweep = info.get("sweep")
     if not isinstance(sweep, Mapping) or not sweep.get("table"):
@@ -273,16 +294,12 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
     table = sweep["table"]
     types = sorted({t for row in table for t in (row.get("per_type_f1_mean") or {})})
     best = sweep.get("best")
+    this = _this_row(table, loss, _default_variant(info))
     rows = []
-    this_row = None
-    for row in table:
-        label = row.get("loss") or row.get("name") or "?"
-        is_this = (not row.get("peer") and row.get("name", label) == loss.get("name")
-                   and (row.get("params") or {}) == (loss.get("params") or {}))
-        if is_this:
-            this_row = label
+    for i, row in enumerate(table):
+        label = row.get("label") or row.get("loss") or row.get("name") or "?"
         per_type = row.get("per_type_f1_mean") or {}
-        marks = (" **(best)**" if label == best else "") + (" ← this model" if is_this else "")
+        marks = (" **(best)**" if label == best else "") + (" ← this model" if i == this else "")
         rows.append({
             "label": f"*{label}*" if row.get("peer") else f"`{label}`{marks}",
             "seeds": ", ".join(str(s) for s in row.get("seeds", [])) or "–",
@@ -292,12 +309,35 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
             "recall": _pct(row.get("recall_mean", row.get("test_recall_mean")), 1),
             "per_type": [_pct(per_type.get(t), 1) for t in types],
         })
+    this_label = None if this is None else (table[this].get("label") or table[this].get("loss"))
     peers = [f"*{row.get('loss')}*: {row['description']}" for row in table if row.get("peer") and row.get("description")]
-    return {"types": types, "rows": rows, "best": best, "this": this_row, "is_best": this_row is not None and this_row == best,
+    return {"types": types, "rows": rows, "best": best, "this": this_label,
+            "is_best": this_label is not None and this_label == best,
+            "decoded": any(row.get("decoding") for row in table),
             "n_seeds": max((len(r.get("seeds", [])) for r in table if not r.get("peer")), default=0), "peers": peers,
             # a file published beside the card (a bare name: nothing that could point elsewhere)
             "report": report if isinstance(report := sweep.get("report"), str) and re.fullmatch(r"[\w.-]+\.html", report)
             else None}
+
+
+def _decoding_view(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The decodings this model was scored with (``tagger_run.json``'s ``decoding``) and its default."""
+    decoding = info.get("decoding")
+    if not isinstance(decoding, Mapping) or not isinstance(decoding.get("variants"), Mapping):
+        return None
+    variant = _default_variant(info)
+    rows = []
+    for name, v in decoding["variants"].items():
+        bias = v.get("o_bias")
+        rows.append({"name": f"`{name}`" + (" ← `tagger predict` default" if name == variant else ""),
+                     "o_bias": "–" if bias is None else f"{bias:g}", "val_f1": _pct(v.get("validation_f1")),
+                     "test_f1": _pct(v.get("test_f1")), "precision": _pct(v.get("test_precision")),
+                     "recall": _pct(v.get("test_recall")), "ece": _pct(v.get("ece"), 1)})
+    grid = decoding.get("o_bias_grid") or []
+    default = decoding.get("default")
+    bias = (decoding.get("o_bias") or {}).get(default)
+    return {"default": default, "variant": variant, "rows": rows, "o_bias": None if bias is None else f"{bias:g}",
+            "grid": f"{grid[0]:g} to {grid[1]:g} in steps of {grid[2]:g}" if len(grid) == 3 else "a grid"}
 
 
 def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:
@@ -381,6 +421,7 @@ def _view(info: Mapping[str, Any]) -> dict[str, Any]:
         "overall": overall,
         "per_type": per_type,
         "sweep": sweep,
+        "decoding": _decoding_view(info),
         "train_time": _duration(info.get("train_seconds")),
         "hardware": info.get("hardware") or "not recorded",
         "command": info.get("command"),

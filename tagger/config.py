@@ -28,6 +28,7 @@ from typing import Any, Union
 import yaml
 
 from tagger.catalog import PACKAGED_ENCODER
+from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
 from tagger.errors import ConfigError
 from tagger.losses.labels import split_spec
 from tagger.metrics import MODES
@@ -171,6 +172,15 @@ class TrainingConfig:
         default="conlleval",
         metadata={"help": "seqeval mode: 'conlleval' (official CoNLL/WNUT) or 'strict'.", "choices": MODES},
     )
+    decoding: str = field(
+        default="viterbi",
+        metadata={"help": "How per-word probabilities become tags for the run's scores (validation picks the best "
+                          "epoch with it; all_results.json's validation/test, test_predictions.conll): 'viterbi' "
+                          "(the best sequence the tagging scheme allows, always well-formed) or 'argmax' (each word "
+                          "its most probable tag, as the transformers pipeline). Every run also scores the other "
+                          "decodings and a tuned O bias (docs/decoding.md).",
+                  "choices": DECODINGS},
+    )
     checkpointing: str = field(
         default="epoch",
         metadata={"help": "'epoch' (save_state after every epoch) or 'no'.", "choices": ("epoch", "no")},
@@ -251,6 +261,12 @@ class SweepConfig:
                           "(recipes/ner.py --shard I/N; docs/sweeps.md). null: the whole sweep.",
                   "check": check_shard},
     )
+    decodings: list[str] = field(
+        default_factory=lambda: list(DEFAULT_SWEEP_DECODINGS),
+        metadata={"help": "Decodings the summary compares, one row per (loss, decoding); '+threshold': with the "
+                          "O bias tuned on validation. Empty: training.decoding only.",
+                  "choices": VARIANTS, "unique": True},
+    )
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
@@ -288,6 +304,10 @@ class RecipeConfig:
     loss: dict[str, Any] = field(default_factory=lambda: {"name": "ce"}, metadata={"help": "The loss: {name: ..., <params>}."})
     sweep: SweepConfig = field(default_factory=SweepConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+
+    def sweep_decodings(self) -> list[str]:
+        """The decodings the summary shows: ``sweep.decodings``, or ``training.decoding`` alone."""
+        return list(self.sweep.decodings) or [self.training.decoding]
 
     def sweep_entries(self) -> list[dict[str, Any]]:
         """The sweep's losses as written (a `search` mapping included), each with each sampling method:
@@ -682,8 +702,23 @@ def _loss_points(key: str, search: Any, training: TrainingConfig) -> list[dict[s
     return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
 
 
+def _check_decodings(cfg: RecipeConfig) -> None:
+    """Viterbi needs a scheme whose chunks it knows (not IOB1, where I- opens a chunk)."""
+    from tagger.data.schemes import normalize_scheme
+
+    if normalize_scheme(cfg.data.scheme) in DECODABLE_SCHEMES:
+        return
+    wanted = [("training.decoding", cfg.training.decoding)]
+    wanted += [(f"sweep.decodings[{i}]", d) for i, d in enumerate(cfg.sweep.decodings)]
+    for key, name in wanted:
+        if split_variant(name)[0] == "viterbi":
+            raise ConfigError(f"{key}: viterbi decodes {', '.join(DECODABLE_SCHEMES)} tags, not data.scheme "
+                              f"{cfg.data.scheme}; use argmax decodings or data.scheme=IOB2")
+
+
 def validate(cfg: RecipeConfig) -> None:
-    """Check every key of ``cfg`` against the rules in its field's metadata and every loss of the sweep;
+    """Check every key of ``cfg`` against the rules in its field's metadata, every loss of the sweep and
+    that viterbi decodings can read ``data.scheme``;
     the first broken rule raises a one-line :class:`ConfigError` naming the key and what it allows."""
     def walk(section: Any, prefix: str) -> None:
         hints = _field_types(type(section))
@@ -699,6 +734,7 @@ def validate(cfg: RecipeConfig) -> None:
         if dataclasses.is_dataclass(section):
             walk(section, f"{section_field.name}.")
     _check_losses(cfg)
+    _check_decodings(cfg)
 
 
 def check_window(max_length: int, stride: int, num_special_tokens: int) -> None:

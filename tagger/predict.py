@@ -17,6 +17,13 @@ Raw text is split into words by one of two pre-tokenizers (:data:`PRE_TOKENIZERS
   does not take for a continuation plus the continuations after it. The model input is the
   pipeline's input (text that tokenizes to nothing, such as U+FE0F, is not part of it) and the
   entities are the pipeline's, up to its truncation at the tokenizer's length where tagger windows.
+
+Words get their tags from per-word log-probabilities by a decoding (:mod:`tagger.decoding`):
+``argmax`` (the pipeline's rule) or ``viterbi`` (the best sequence the scheme allows), after an
+optional O bias. A model folder the recipe saved names its decoding and the bias tuned on validation
+in ``tagger_run.json`` (``decoding``); :meth:`Tagger.from_pretrained` applies them unless told
+otherwise, and falls back to ``argmax`` without bias for any other folder. With ``scores=True``
+every entity carries its probability (:meth:`tagger.decoding.Decoder.scored`).
 """
 
 from __future__ import annotations
@@ -30,13 +37,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
+import numpy as np
+
 if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without torch or transformers
     import torch
 
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.schemes import entities
+from tagger.decoding import Decoder, ScoredEntity, check_decoding
 from tagger.errors import InputError
-from tagger.train.evaluate import is_logits_backend, merge_window_predictions, predict_windows
+from tagger.metrics import Entity
+from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 
 logger = logging.getLogger(__name__)
@@ -144,18 +155,39 @@ def tokenizer_words(text: str, tokenizer: Any) -> tuple[list[str], list[tuple[in
     return [text[s:e] for s, e in enc.offsets], enc.offsets
 
 
-def _char_entities(text: str, offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[dict[str, Any]]:
-    """Entities with character offsets, chunked like conlleval (:func:`tagger.data.schemes.entities`).
+def _char_entities(text: str, offsets: Sequence[tuple[int, int]],
+                   spans: Sequence[Entity] | Sequence[ScoredEntity]) -> list[dict[str, Any]]:
+    """Entities with character offsets from word spans chunked like conlleval
+    (:func:`tagger.data.schemes.entities`), with ``score`` for a span that has one.
 
     On IOB2 tags that is exactly how ``pipeline(..., aggregation_strategy="first")`` groups words into
     entities; the pipeline does not close chunks at ``E-``/``S-``/``L-``/``U-``, so on IOBES/BILOU models
     the two differ (``B-X E-X`` is one entity here, ``S-X S-X`` two).
     """
     ents = []
-    for typ, s, e in entities(tags):
+    for typ, s, e, *score in spans:
         start, end = offsets[s][0], offsets[e][1]
-        ents.append({"type": typ, "start": start, "end": end, "text": text[start:end]})
+        ents.append({"type": typ, "start": start, "end": end, "text": text[start:end],
+                     **({"score": score[0]} if score else {})})
     return ents
+
+
+def word_entities(spans: Sequence[Entity] | Sequence[ScoredEntity]) -> list[dict[str, Any]]:
+    """Entities as word spans ``{"type", "start", "end"}`` (end exclusive), with ``score`` for a span that has one."""
+    return [{"type": t, "start": s, "end": e + 1, **({"score": score[0]} if score else {})} for t, s, e, *score in spans]
+
+
+def saved_decoding(model_dir: str | Path, decoding: str | None = None,
+                   o_bias: float | None = None) -> tuple[str, float, str | None]:
+    """(decoding, O bias, scheme): the arguments, else what the folder's ``tagger_run.json`` saved, else
+    argmax without bias. The saved bias is the one tuned for the decoding in use."""
+    saved: dict[str, Any] = {}
+    run_file = Path(model_dir) / "tagger_run.json"
+    if run_file.is_file():
+        saved = json.loads(run_file.read_text(encoding="utf-8")).get("decoding") or {}
+    name = check_decoding(decoding if decoding is not None else saved.get("default", "argmax"))
+    bias = o_bias if o_bias is not None else (saved.get("o_bias") or {}).get(name) or 0.0
+    return name, float(bias), saved.get("scheme")
 
 
 @dataclass
@@ -163,7 +195,10 @@ class Tagger:
     """A trained token classifier that predicts one tag per word.
 
     ``model``: a torch token classifier, or a :class:`~tagger.train.evaluate.LogitsBackend` such as
-    :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused).
+    :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused). ``decoding``
+    (:data:`tagger.decoding.DECODINGS`) turns each word's probabilities into tags after subtracting
+    ``o_bias`` from the ``O`` log-probability; ``scheme`` is the tagging scheme viterbi decodes in
+    (None: :func:`tagger.decoding.label_scheme` of the labels).
     """
 
     model: torch.nn.Module | Any
@@ -174,9 +209,21 @@ class Tagger:
     chunk_sentences: int = 2048
     device: torch.device | str = "cpu"  # a name, not torch.device(...): the ONNX path never imports torch
     pre_tokenizer: PreTokenizer = "words"
+    decoding: str = "argmax"
+    o_bias: float = 0.0
+    scheme: str | None = None
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
+        self.decoder()  # an unknown decoding, or viterbi over labels it cannot read, fails here
+
+    def decoder(self) -> Decoder:
+        """The :class:`~tagger.decoding.Decoder` of the current settings."""
+        labels = [self.id2label[i] for i in range(len(self.id2label))]
+        try:
+            return Decoder(labels, self.decoding, o_bias=self.o_bias, scheme=self.scheme)
+        except ValueError as err:
+            raise InputError(f"decoding {self.decoding}: {err}") from None
 
     @classmethod
     def from_pretrained(
@@ -190,6 +237,8 @@ class Tagger:
         stride: int | None = None,
         batch_tokens: int = 8192,
         pre_tokenizer: PreTokenizer = "words",
+        decoding: str | None = None,
+        o_bias: float | None = None,
     ) -> Tagger:
         """Load a model folder saved by the recipe (or any HF token classifier with a fast tokenizer).
 
@@ -198,6 +247,8 @@ class Tagger:
         ``pre_tokenizer`` is the default of :meth:`predict_text` (one of :data:`PRE_TOKENIZERS`).
         A folder holding an ``.onnx`` file (``tagger export --onnx``) runs on ONNX Runtime, with the
         tokenizer read by the ``tokenizers`` package: neither torch nor transformers is imported.
+        ``decoding`` and ``o_bias`` default to what the run saved in ``tagger_run.json`` (its decoding
+        and the O bias tuned for it on validation), else ``argmax`` and 0; ``o_bias=0`` turns the bias off.
         """
         check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
@@ -205,8 +256,10 @@ class Tagger:
         run_file = Path(model_dir) / "tagger_run.json"
         if run_file.is_file():
             hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+        name, bias, scheme = saved_decoding(model_dir, decoding, o_bias)
         settings = dict(max_length=max_length or hp.get("max_length", 128), stride=stride or hp.get("stride", 32),
-                        batch_tokens=batch_tokens, pre_tokenizer=pre_tokenizer)
+                        batch_tokens=batch_tokens, pre_tokenizer=pre_tokenizer, decoding=name, o_bias=bias,
+                        scheme=scheme)
         from tagger.runtime import find_onnx_file
 
         if find_onnx_file(model_dir) is not None:
@@ -236,21 +289,22 @@ class Tagger:
     def id2label(self) -> dict[int, str]:
         return {int(k): v for k, v in self.model.config.id2label.items()}
 
-    def _predict_chunk(self, sentences: Sequence[Sequence[str]]) -> list[list[str]]:
+    def _predict_chunk(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
+        """Per sentence its words' log-probabilities ``[num_words, C]`` (sentences without words: ``[0, C]``)."""
         nonempty = [i for i, s in enumerate(sentences) if len(s)]
-        out: list[list[str]] = [[] for _ in sentences]
+        out = [np.zeros((0, len(self.id2label))) for _ in sentences]
         if not nonempty:
             return out
         words = [list(sentences[i]) for i in nonempty]
         enc = encode_sentences(words, self.tokenizer, max_length=self.max_length, stride=self.stride)
-        for i, tags in zip(nonempty, self._predict_windows(enc, [len(w) for w in words])):
-            out[i] = tags
+        for i, lp in zip(nonempty, self._predict_windows(enc, [len(w) for w in words])):
+            out[i] = lp
         return out
 
-    def _predict_windows(self, enc: dict[str, list], num_words: Sequence[int]) -> list[list[str]]:
-        """Tags per sentence from windows of :mod:`tagger.data.align` (sentences without words get [])."""
+    def _predict_windows(self, enc: dict[str, list], num_words: Sequence[int]) -> list[np.ndarray]:
+        """Log-probabilities ``[num_words, C]`` per sentence from windows of :mod:`tagger.data.align`."""
         if not enc["input_ids"]:
-            return [[] for _ in num_words]
+            return [np.zeros((0, len(self.id2label))) for _ in num_words]
         lengths = [len(x) for x in enc["input_ids"]]
         order = sorted(range(len(lengths)), key=lengths.__getitem__)
         pad_id = self.tokenizer.pad_token_id or 0
@@ -263,43 +317,56 @@ class Tagger:
         rows = [{"input_ids": enc["input_ids"][i], "word_index": enc["word_index"][i], "sentence_id": enc["sentence_id"][i]}
                 for i in range(len(lengths))]
         batches = (collate([rows[i] for i in b]) for b in pack_by_length(lengths, self.batch_tokens, 10**9, order))
-        windows = predict_windows(self.model, batches, self.device)
-        ids = merge_window_predictions(num_words, windows)
-        id2label = self.id2label
-        return [[id2label[k] for k in row] for row in ids]
+        windows = predict_windows(self.model, batches, self.device, log_probs=True)
+        return merge_window_log_probs(num_words, windows)
 
-    def predict_stream(self, sentences: Iterable[Sequence[str]]) -> Iterator[list[str]]:
-        """Tags for each sentence, in input order, reading ``chunk_sentences`` at a time."""
+    def predict_stream(self, sentences: Iterable[Sequence[str]],
+                       scores: bool = False) -> Iterator[list[str]] | Iterator[dict[str, Any]]:
+        """Tags for each sentence, in input order, reading ``chunk_sentences`` at a time; with ``scores``
+        ``{"tags", "entities": [{"type", "start", "end", "score"}]}`` per sentence (word spans, end exclusive)."""
+        decoder = self.decoder()
         it = iter(sentences)
         while True:
             chunk = list(itertools.islice(it, self.chunk_sentences))
             if not chunk:
                 return
-            yield from self._predict_chunk(chunk)
+            for lp in self._predict_chunk(chunk):
+                if scores:
+                    tags, scored = decoder.scored(lp)
+                    yield {"tags": tags, "entities": word_entities(scored)}
+                else:
+                    yield decoder.tags(lp)
 
-    def predict(self, sentences: Sequence[Sequence[str]] | Sequence[str]) -> list[list[str]] | list[list[dict[str, Any]]]:
-        """Word lists -> one tag per word; strings -> entities with character offsets (see :meth:`predict_text`)."""
+    def predict(self, sentences: Sequence[Sequence[str]] | Sequence[str],
+                scores: bool = False) -> list[list[str]] | list[list[dict[str, Any]]] | list[dict[str, Any]]:
+        """Word lists -> one tag per word; strings -> entities with character offsets (see :meth:`predict_text`).
+
+        With ``scores`` every entity carries its probability: word lists give
+        ``{"tags", "entities": [{"type", "start", "end", "score"}]}`` per sentence (word spans, end exclusive).
+        """
         if sentences and isinstance(sentences[0], str):
-            return self.predict_text(sentences)  # type: ignore[arg-type]
-        return list(self.predict_stream(sentences))  # type: ignore[arg-type]
+            return self.predict_text(sentences, scores=scores)  # type: ignore[arg-type]
+        return list(self.predict_stream(sentences, scores=scores))  # type: ignore[arg-type]
 
     def predict_text(
-        self, texts: Sequence[str], pre_tokenizer: PreTokenizer | None = None
+        self, texts: Sequence[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False
     ) -> list[list[dict[str, Any]]]:
-        """Raw text -> entities ``{"type", "start", "end", "text"}`` per text, offsets into the text.
+        """Raw text -> entities ``{"type", "start", "end", "text"}`` per text, offsets into the text, and
+        ``"score"`` (the entity's probability, :meth:`tagger.decoding.Decoder.scored`) with ``scores``.
 
         ``pre_tokenizer`` (default: the Tagger's, ``"words"`` unless set at load time) splits the text
         into words: ``"words"`` with :func:`split_words`, ``"tokenizer"`` as the token-classification
         pipeline does (:func:`encode_like_pipeline`). Words are chunked into entities like conlleval
         (:func:`tagger.data.schemes.entities`); an entity runs from its first word's start to its last word's end.
         """
-        return list(self.predict_text_stream(texts, pre_tokenizer))
+        return list(self.predict_text_stream(texts, pre_tokenizer, scores=scores))
 
     def predict_text_stream(
-        self, texts: Iterable[str], pre_tokenizer: PreTokenizer | None = None
+        self, texts: Iterable[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False
     ) -> Iterator[list[dict[str, Any]]]:
         """:meth:`predict_text` over any iterable, in input order, reading ``chunk_sentences`` at a time."""
         mode = check_pre_tokenizer(pre_tokenizer if pre_tokenizer is not None else self.pre_tokenizer)
+        decoder = self.decoder()
         it = iter(texts)
         while True:
             chunk = list(itertools.islice(it, self.chunk_sentences))
@@ -308,13 +375,13 @@ class Tagger:
             if mode == "words":
                 split = [split_words(t) for t in chunk]
                 offsets = [o for _, o in split]
-                tags = self._predict_chunk([w for w, _ in split])
+                log_probs = self._predict_chunk([w for w, _ in split])
             else:
                 encs = encode_like_pipeline(chunk, self.tokenizer)
                 offsets = [e.offsets for e in encs]
                 num_words = [len(o) for o in offsets]
                 windows = encode_subwords([e.subword_ids for e in encs], [e.word_ids for e in encs], num_words,
                                           self.tokenizer, max_length=self.max_length, stride=self.stride)
-                tags = self._predict_windows(windows, num_words)
-            for text, offs, seq in zip(chunk, offsets, tags):
-                yield _char_entities(text, offs, seq)
+                log_probs = self._predict_windows(windows, num_words)
+            for text, offs, lp in zip(chunk, offsets, log_probs):
+                yield _char_entities(text, offs, decoder.scored(lp)[1] if scores else entities(decoder.tags(lp)))

@@ -1,4 +1,11 @@
-"""The sweep's summary: mean +- std over seeds per loss, per-type F1, a paired bootstrap against CE, a plot."""
+"""The sweep's summary: one row per (loss, decoding), mean +- std over seeds, per-type F1, a paired bootstrap
+against ``ce`` with ``argmax`` decoding, a plot.
+
+A run (one loss, one seed) is scored with every decoding (:mod:`tagger.decoding`): all_results.json
+holds them under ``decodings`` and each one's test tags in :func:`predictions_name`. Runs written
+before decodings existed (and peers) have one set of scores: their rows have no decoding (``None``),
+their label is the loss and their predictions are ``test_predictions.conll``.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +29,29 @@ from tagger.peer import PeerRecord
 logger = logging.getLogger(__name__)
 
 BASELINE = "ce"
+BASELINE_DECODING = "argmax"
+#: The test tags of a run's configured decoding (``training.decoding``): what ``tagger score`` reads.
+PREDICTIONS = "test_predictions.conll"
+
+
+def predictions_name(decoding: str | None) -> str:
+    """A run's test predictions file for ``decoding`` (None: :data:`PREDICTIONS`)."""
+    return PREDICTIONS if decoding is None else f"test_predictions.{decoding}.conll"
+
+
+def row_label(loss: str, decoding: str | None) -> str:
+    """A table row's name: ``"focal(gamma=2.0) · viterbi"``, or the loss alone for a row without decoding."""
+    return loss if decoding is None else f"{loss} · {decoding}"
+
+
+def run_decodings(run: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
+    """A run's scores per decoding (``{"validation", "test", ...}``); ``{None: run}`` for a run without them."""
+    return dict(run["decodings"]) if run.get("decodings") else {None: run}
+
+
+def is_baseline(row: dict[str, Any]) -> bool:
+    """The row every other is bootstrapped against: ``ce`` with ``argmax`` (or without decodings)."""
+    return row.get("loss") == BASELINE and row.get("decoding") in (None, BASELINE_DECODING) and not row.get("peer")
 
 
 def run_folder_name(spec: dict[str, Any], seed: int) -> str:
@@ -104,39 +134,48 @@ def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
     return gold, pred
 
 
-def significance_against_baseline(
-    runs: Sequence[dict[str, Any]], runs_dir: Path, samples: int = 1000, *, mode: str = "conlleval"
-) -> dict[str, dict[str, Any]]:
-    """For every loss label: paired bootstrap against CE run for run with the same seed, on test.
+def _baseline_decoding(run: dict[str, Any]) -> str | None:
+    return BASELINE_DECODING if BASELINE_DECODING in run_decodings(run) else None
 
-    Entities are counted in ``mode`` (``training.metric_mode``), as the test scores beside the verdict
-    are: see :func:`sentence_counts`. A difference counts as real when p < 0.05 for every seed and all
-    seeds agree in sign. ValueError on an unknown mode.
+
+def significance_against_baseline(
+    runs: Sequence[dict[str, Any]], runs_dir: Path, samples: int = 1000, *, mode: str = "conlleval",
+    rows: Sequence[tuple[str, str | None]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """For every (loss label, decoding) row: paired bootstrap against ``ce`` with ``argmax`` decoding
+    (a run without decodings: its only predictions), run for run with the same seed, on test.
+
+    ``rows`` default to every run's label without decoding. Entities are counted in ``mode``
+    (``training.metric_mode``), as the test scores beside the verdict are: see :func:`sentence_counts`.
+    A difference counts as real when p < 0.05 for every seed and all seeds agree in sign. Keys are
+    :func:`row_label`. ValueError on an unknown mode.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     by_label_seed = {(r["label"], r["seed"]): r for r in runs}
-    baseline_seeds = {seed for (label, seed) in by_label_seed if label == BASELINE}
-    cache: dict[str, np.ndarray] = {}
+    baseline_seeds = sorted({seed for (label, seed) in by_label_seed if label == BASELINE})
+    cache: dict[tuple[str, str | None], np.ndarray | None] = {}
 
-    def counts(run: dict[str, Any]) -> np.ndarray | None:
-        if run["run"] not in cache:
-            path = runs_dir / run["run"] / "test_predictions.conll"
-            if not path.is_file():
-                return None
-            cache[run["run"]] = sentence_counts(*read_predictions(path), mode=mode)
-        return cache[run["run"]]
+    def counts(run: dict[str, Any], decoding: str | None) -> np.ndarray | None:
+        key = (run["run"], decoding)
+        if key not in cache:
+            path = runs_dir / run["run"] / predictions_name(decoding)
+            cache[key] = sentence_counts(*read_predictions(path), mode=mode) if path.is_file() else None
+        return cache[key]
 
     out: dict[str, dict[str, Any]] = {}
-    for label in dict.fromkeys(r["label"] for r in runs):
-        if label == BASELINE:
+    if rows is None:
+        rows = [(label, None) for label in dict.fromkeys(r["label"] for r in runs)]
+    for label, decoding in rows:
+        if is_baseline({"loss": label, "decoding": decoding}):
             continue
-        per_seed = []
-        for seed in sorted(baseline_seeds):
+        per_seed, against = [], None
+        for seed in baseline_seeds:
             a, b = by_label_seed.get((label, seed)), by_label_seed.get((BASELINE, seed))
             if a is None or b is None:
                 continue
-            ca, cb = counts(a), counts(b)
+            against = row_label(BASELINE, _baseline_decoding(b))
+            ca, cb = counts(a, decoding), counts(b, _baseline_decoding(b))
             if ca is None or cb is None or ca.shape != cb.shape:
                 continue
             per_seed.append({"seed": seed, **paired_bootstrap(ca, cb, samples=samples, seed=seed)})
@@ -144,27 +183,44 @@ def significance_against_baseline(
             continue
         signs = {math.copysign(1, s["delta_f1"]) for s in per_seed}
         real = len(signs) == 1 and all(s["p_value"] < 0.05 for s in per_seed)
-        out[label] = {"per_seed": per_seed, "significant": real,
-                      "verdict": ("better than ce" if per_seed[0]["delta_f1"] > 0 else "worse than ce") if real else "noise"}
+        verdict = "noise"
+        if real:
+            verdict = f"better than {against}" if per_seed[0]["delta_f1"] > 0 else f"worse than {against}"
+        out[row_label(label, decoding)] = {"per_seed": per_seed, "significant": real, "verdict": verdict,
+                                           "baseline": against}
     return out
 
 
 # ----------------------------------------------------------------------------------------- summary
 
 
-def _table_row(label: str, group: Sequence[dict[str, Any]], types: Sequence[str]) -> dict[str, Any]:
-    """One table row: the runs of one loss (or of the peer), mean +- std over their seeds."""
-    row: dict[str, Any] = {"loss": label, "name": group[0]["loss"], "params": group[0]["params"],
-                           "seeds": [r["seed"] for r in group]}
+def _scores(run: dict[str, Any], decoding: str | None) -> dict[str, Any]:
+    """The run with its top-level scores those of ``decoding`` (None: the run as it is)."""
+    return run if decoding is None else {**run, **run_decodings(run)[decoding]}
+
+
+def _table_row(label: str, decoding: str | None, group: Sequence[dict[str, Any]],
+               types: Sequence[str]) -> dict[str, Any]:
+    """One table row: the runs of one loss (or of the peer) under one decoding, mean +- std over their seeds."""
+    views = [_scores(r, decoding) for r in group]
+    row: dict[str, Any] = {"loss": label, "decoding": decoding, "label": row_label(label, decoding),
+                           "name": group[0]["loss"], "params": group[0]["params"], "seeds": [r["seed"] for r in group],
+                           "runs": [r.get("run") for r in group], "predictions": predictions_name(decoding)}
     for split in ("validation", "test"):
         for metric in ("f1", "precision", "recall"):
-            mean, std = _mean_std([r[split][metric] for r in group])
+            mean, std = _mean_std([r[split][metric] for r in views])
             row[f"{split}_{metric}_mean"], row[f"{split}_{metric}_std"] = mean, std
     row["precision_mean"], row["recall_mean"] = row["test_precision_mean"], row["test_recall_mean"]
-    per_type = {t: _mean_std([r["test"]["per_type"].get(t, {}).get("f1", 0.0) for r in group]) for t in types}
+    row["test_f1_seeds"] = [r["test"]["f1"] for r in views]
+    per_type = {t: _mean_std([r["test"]["per_type"].get(t, {}).get("f1", 0.0) for r in views]) for t in types}
     row["per_type_f1_mean"] = {t: m for t, (m, _) in per_type.items()}
     row["per_type_f1_std"] = {t: sd for t, (_, sd) in per_type.items()}
     row["train_seconds_mean"] = _mean_std([r["train_seconds"] for r in group])[0]
+    eces = [r["calibration"]["ece"] for r in views if (r.get("calibration") or {}).get("ece") is not None]
+    if eces:
+        row["test_ece_mean"], row["test_ece_std"] = _mean_std(eces)
+    if any("o_bias" in r for r in views):
+        row["o_bias"] = [r.get("o_bias") for r in views]
     return row
 
 
@@ -178,37 +234,61 @@ def add_peer(summary: dict[str, Any], peer: PeerRecord | dict[str, Any]) -> dict
     """
     record = peer if isinstance(peer, PeerRecord) else PeerRecord.from_json(peer)
     runs = [{**r.to_json(), "label": record.label, "loss": "peer", "params": {}, "peer": True} for r in record.runs]
-    row = _table_row(record.label, runs, summary["types"])
-    row["peer"] = True
-    row["description"] = record.description
-    row["vs_ce"] = "peer (not bootstrapped)"
+    row = _table_row(record.label, None, runs, summary["types"])
+    row.update(peer=True, description=record.description, vs_ce="peer (not bootstrapped)", runs=[], predictions=None)
     out = {**summary, "runs": [*summary["runs"], *runs], "table": [*summary["table"], row]}
     out["peers"] = [*summary.get("peers", []), {k: v for k, v in record.to_json().items() if k != "runs"}]
     out["table_text"] = format_table(out)
     return out
 
 
-def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), runs_dir: Path | None = None,
-              bootstrap_samples: int = 1000, *, mode: str = "conlleval") -> dict[str, Any]:
-    """Group runs by loss label; mean +- std over seeds of validation and test metrics.
+def _rows(runs: Sequence[dict[str, Any]], decodings: Sequence[str] | None) -> list[tuple[str, str | None]]:
+    """(loss label, decoding) of every row, losses in run order, decodings in ``decodings`` order
+    (default: every one the runs have). A run without decodings gives one row without decoding."""
+    out = []
+    for label in dict.fromkeys(r["label"] for r in runs):
+        have: dict[str | None, None] = {}
+        for r in runs:
+            if r["label"] == label:
+                have.update(dict.fromkeys(run_decodings(r)))
+        wanted = [d for d in (decodings if decodings is not None else have) if d in have]
+        out += [(label, d) for d in ([None] if None in have else []) + [d for d in wanted if d is not None]]
+    return out
 
-    With ``runs_dir``, the paired bootstrap against ce (:func:`significance_against_baseline`) counts
-    entities in ``mode``: pass the mode the runs were scored in (``training.metric_mode``).
+
+def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), runs_dir: Path | None = None,
+              bootstrap_samples: int = 1000, *, mode: str = "conlleval",
+              decodings: Sequence[str] | None = None) -> dict[str, Any]:
+    """One row per (loss label, decoding): mean +- std over seeds of validation and test metrics.
+
+    ``decodings`` (``sweep.decodings``) picks and orders the decodings shown; default every one the
+    runs hold. The best row has the highest mean validation F1 (test plays no part); ``best_run`` is its
+    run with the highest validation F1 under that decoding. With ``runs_dir``, the paired bootstrap
+    against ``ce`` + ``argmax`` (:func:`significance_against_baseline`) counts entities in ``mode``:
+    pass the mode the runs were scored in (``training.metric_mode``).
     """
-    types = sorted({t for r in runs for t in r["test"].get("per_type", {})})
-    table = [_table_row(label, [r for r in runs if r["label"] == label], types)
-             for label in dict.fromkeys(r["label"] for r in runs)]
+    types = sorted({t for r in runs for d in run_decodings(r).values() for t in d["test"].get("per_type", {})})
+    pairs = _rows(runs, decodings)
+
+    def group(label: str, decoding: str | None) -> list[dict[str, Any]]:
+        return [r for r in runs if r["label"] == label and decoding in run_decodings(r)]
+
+    table = [_table_row(label, d, group(label, d), types) for label, d in pairs]
     best_row = max(table, key=lambda r: r["validation_f1_mean"]) if table else None
-    best = best_row["loss"] if best_row else None
     best_run = None
     if best_row is not None:
-        best_run = max((r for r in runs if r["label"] == best), key=lambda r: r["validation"]["f1"])["run"]
-    significance = (significance_against_baseline(runs, runs_dir, bootstrap_samples, mode=mode)
+        best_run = max(group(best_row["loss"], best_row["decoding"]),
+                       key=lambda r: _scores(r, best_row["decoding"])["validation"]["f1"])["run"]
+    significance = (significance_against_baseline(runs, runs_dir, bootstrap_samples, mode=mode, rows=pairs)
                     if runs_dir is not None else {})
     for row in table:
-        row["vs_ce"] = significance.get(row["loss"], {}).get("verdict", "")
-    summary = {"runs": list(runs), "table": table, "types": types, "best": best, "best_run": best_run,
-               "best_by": "mean validation F1 over seeds", "significance": significance, "metric_mode": mode}
+        row["vs_ce"] = significance.get(row["label"], {}).get("verdict", "")
+    summary = {"runs": list(runs), "table": table, "types": types,
+               "best": best_row["label"] if best_row else None,
+               "best_loss": best_row["loss"] if best_row else None,
+               "best_decoding": best_row["decoding"] if best_row else None, "best_run": best_run,
+               "best_by": "mean validation F1 over seeds", "significance": significance, "metric_mode": mode,
+               "decodings": list(dict.fromkeys(d for _, d in pairs if d is not None))}
     summary["table_text"] = format_table(summary)
     return summary
 
@@ -219,28 +299,51 @@ def _pm(mean: float, std: float, scale: float = 100.0) -> str:
     return f"{mean * scale:.1f} ± {std * scale:.1f}"
 
 
+def _has_decodings(summary: dict[str, Any]) -> bool:
+    return any(row.get("decoding") for row in summary["table"])
+
+
+def _o_bias_text(row: dict[str, Any]) -> str:
+    biases = [b for b in row.get("o_bias") or [] if b is not None]
+    return " / ".join(f"{b:g}" for b in biases) if biases else ""
+
+
+def _ece_text(row: dict[str, Any]) -> str:
+    return f"{row['test_ece_mean'] * 100:.1f}" if "test_ece_mean" in row else ""
+
+
 def format_table(summary: dict[str, Any]) -> str:
-    """Markdown table: per loss, validation/test F1 mean ± std, precision, recall, per-type test F1, time."""
+    """Markdown table: per (loss, decoding) row, validation/test F1 mean ± std, precision, recall,
+    per-type test F1, (with decodings) the test ECE of entity scores and the O bias per seed, time."""
     types = summary["types"]
-    head = ["loss", "seeds", "val F1", "test F1", "test P", "test R", *types, "train s", "vs ce"]
+    decoded = _has_decodings(summary)
+    extra = ["test ECE", "O bias"] if decoded else []
+    head = ["loss · decoding" if decoded else "loss", "seeds", "val F1", "test F1", "test P", "test R", *types,
+            *extra, "train s", "vs ce"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in summary["table"]:
-        mark = " **(best)**" if row["loss"] == summary["best"] else ""
+        label = row.get("label", row["loss"])
+        mark = " **(best)**" if label == summary["best"] else ""
         cells = [
-            f"{row['loss']}{mark}",
+            f"{label}{mark}",
             str(len(row["seeds"])),
             _pm(row["validation_f1_mean"], row["validation_f1_std"]),
             _pm(row["test_f1_mean"], row["test_f1_std"]),
             f"{row['test_precision_mean'] * 100:.1f}",
             f"{row['test_recall_mean'] * 100:.1f}",
             *[f"{row['per_type_f1_mean'][t] * 100:.1f}" for t in types],
+            *([_ece_text(row), _o_bias_text(row)] if decoded else []),
             f"{row['train_seconds_mean']:.0f}",
             row.get("vs_ce", ""),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     lines.append(f"F1 in %, mean ± std over seeds (seqeval, word level); best = highest {summary['best_by']}. "
-                 "'vs ce': paired bootstrap over test sentences, per seed (p < 0.05 on every seed, same sign).")
+                 "'vs ce': paired bootstrap over test sentences, per seed (p < 0.05 on every seed, same sign)"
+                 + (" against ce · argmax, run for run. Decodings (docs/decoding.md): argmax, viterbi, "
+                    "'+threshold' with the O bias tuned on validation (so its validation F1 is the one it was "
+                    "tuned on); test ECE: expected calibration error of the entity scores, in %."
+                    if decoded else "."))
     return "\n".join(lines)
 
 
@@ -248,13 +351,16 @@ def _csv_text(summary: dict[str, Any]) -> str:
     buf = io.StringIO()
     types = summary["types"]
     cols = ["loss", "seeds", "validation_f1_mean", "validation_f1_std", "test_f1_mean", "test_f1_std",
-            "test_precision_mean", "test_recall_mean", *[f"test_f1_{t}" for t in types], "train_seconds_mean", "vs_ce"]
+            "test_precision_mean", "test_recall_mean", *[f"test_f1_{t}" for t in types], "train_seconds_mean", "vs_ce",
+            "decoding", "label", "test_ece_mean", "o_bias"]
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(cols)
     for row in summary["table"]:
         writer.writerow([row["loss"], " ".join(map(str, row["seeds"])), *(f"{row[c]:.6f}" for c in cols[2:8]),
                          *(f"{row['per_type_f1_mean'][t]:.6f}" for t in types), f"{row['train_seconds_mean']:.1f}",
-                         row.get("vs_ce", "")])
+                         row.get("vs_ce", ""), row.get("decoding") or "", row.get("label", row["loss"]),
+                         f"{row['test_ece_mean']:.6f}" if "test_ece_mean" in row else "",
+                         " ".join(f"{b:g}" for b in row.get("o_bias") or [] if b is not None)])
     return buf.getvalue()
 
 
@@ -266,7 +372,7 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     table = summary["table"]
-    labels = [r["loss"] for r in table]
+    labels = [r.get("label", r["loss"]) for r in table]
     types = summary["types"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 0.45 * max(4, len(labels)) + 2.6),
                              gridspec_kw={"width_ratios": [1, 1.4]})
@@ -274,25 +380,26 @@ def plot_summary(summary: dict[str, Any], path: Path) -> None:
     y = np.arange(len(labels))
     means = [r["test_f1_mean"] * 100 for r in table]
     stds = [r["test_f1_std"] * 100 for r in table]
-    colors = ["tab:orange" if r["loss"] == summary["best"] else "tab:gray" if r.get("peer") else "tab:blue"
-              for r in table]
+    colors = ["tab:orange" if label == summary["best"] else "tab:gray" if r.get("peer") else "tab:blue"
+              for label, r in zip(labels, table)]
     ax.barh(y, means, xerr=stds, color=colors, alpha=0.6, capsize=3)
-    for i, label in enumerate(labels):
-        vals = [r["test"]["f1"] * 100 for r in summary["runs"] if r["label"] == label]
+    for i, r in enumerate(table):
+        vals = [v * 100 for v in r.get("test_f1_seeds") or
+                [x["test"]["f1"] for x in summary["runs"] if x["label"] == r["loss"]]]
         ax.scatter(vals, [i] * len(vals), color="black", s=12, zorder=3)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
     ax.set_xlabel("test F1 (%)  bar: mean ± std over seeds, dots: seeds")
     lo = max(0.0, min((min(means) if means else 0) - 10, 100))
     ax.set_xlim(left=lo)
-    ax.set_title("Test F1 per loss")
+    ax.set_title("Test F1 per loss and decoding" if _has_decodings(summary) else "Test F1 per loss")
     ax = axes[1]
     if types:
         width = 0.8 / max(1, len(table))
         x = np.arange(len(types))
         for i, r in enumerate(table):
             ax.bar(x + i * width, [r["per_type_f1_mean"][t] * 100 for t in types], width,
-                   yerr=[r["per_type_f1_std"][t] * 100 for t in types], label=r["loss"], capsize=1.5)
+                   yerr=[r["per_type_f1_std"][t] * 100 for t in types], label=labels[i], capsize=1.5)
         ax.set_xticks(x + 0.4 - width / 2, types, rotation=20)
         ax.set_ylabel("test F1 (%)")
         ax.set_title("Per-type test F1 (mean ± std over seeds)")
@@ -311,13 +418,14 @@ def summary_markdown(summary: dict[str, Any], png_name: str = "summary.png") -> 
         per = "; ".join(f"seed {s['seed']}: ΔF1 {s['delta_f1'] * 100:+.1f} [{s['ci_low'] * 100:+.1f}, {s['ci_high'] * 100:+.1f}], "
                         f"p={s['p_value']:.3f}" for s in sig["per_seed"])
         sig_lines.append(f"- {label}: **{sig['verdict']}** ({per})")
-    md = "# Sweep summary\n\n" + summary["table_text"] + f"\n\n![test F1 per loss]({png_name})\n"
+    md = "# Sweep summary\n\n" + summary["table_text"] + f"\n\n![test F1 per row]({png_name})\n"
     for row in summary["table"]:
         if row.get("peer") and row.get("description"):
             md += f"\n*{row['loss']}*: {row['description']}\n"
     if sig_lines:
         mode = summary.get("metric_mode", "conlleval")
-        md += (f"\n## Paired bootstrap against ce (test sentences, {mode} entities)\n\n"
+        against = row_label(BASELINE, BASELINE_DECODING if _has_decodings(summary) else None)
+        md += (f"\n## Paired bootstrap against {against} (test sentences, {mode} entities)\n\n"
                + "\n".join(sig_lines) + "\n")
     return md
 

@@ -76,13 +76,15 @@ def part_cost(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, studies: Sequence[str] | None = None,
-                     label_list: Sequence[str] | None = None, mode: str | None = None, report: bool = True,
+                     label_list: Sequence[str] | None = None, mode: str | None = None,
+                     decodings: Sequence[str] | None = None, report: bool = True,
                      **write_options: Any) -> dict[str, Any]:
     """Summarize the finished runs of ``out_dir`` and write summary.{json,csv,md,png} (and report.html).
 
     ``runs``: the run folders to summarize, in the table's order (default: every finished one);
     ``studies``: the searches to report (default: every study in the folder); ``label_list`` and
-    ``mode``: as the sweep knows them (default: read from the runs); ``write_options`` go to
+    ``mode``: as the sweep knows them (default: read from the runs); ``decodings``: the rows per loss
+    (``sweep.decodings``; default: every decoding the runs were scored with); ``write_options`` go to
     :func:`tagger.sweep.write_summary`. Returns the summary. InputError when no run is finished.
     """
     out_dir = Path(out_dir)
@@ -92,7 +94,7 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
         raise InputError(f"no finished run under {runs_dir} (runs/<run>/{RESULTS})")
     mode = mode or metric_mode_of(results, runs_dir)
     summary = summarize(results, label_list=list(label_list or label_list_of(results, runs_dir)), runs_dir=runs_dir,
-                        mode=mode)
+                        mode=mode, decodings=decodings)
     extra_md = add_search(summary, out_dir, studies)
     summary["cost"] = {**summary.get("cost", {}), "final": part_cost(results)}
     extra_md.append(cost_markdown(summary["cost"]))

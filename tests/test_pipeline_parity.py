@@ -4,6 +4,10 @@ A small model trained by the recipe on WNUT-17 (tiny random BERT with the packag
 is loaded both ways; entities are compared as (type, char start, char end) on the 1,287 WNUT-17 test
 sentences, each sentence's text being its data words joined by single spaces.
 
+Both sides decode as the pipeline does: each word its most probable label, without an O bias
+(``decoding="argmax", o_bias=0``; the recipe's model folder names viterbi and a tuned bias, which
+``Tagger`` would otherwise apply, see docs/decoding.md).
+
 Text mode, all 1,287 sentences, exact: the pipeline on the text against
 ``Tagger.predict_text(texts, pre_tokenizer="tokenizer")`` and ``tagger predict --format text
 --pre-tokenizer tokenizer``. That pre-tokenizer takes the pipeline's words: the tokenizer's own
@@ -137,7 +141,8 @@ def test_text_entities_equal_pipeline_entities_on_every_sentence(parity_model: s
     from tagger.predict import Tagger, encode_like_pipeline
 
     texts = [" ".join(ws) for ws in test_words]
-    tagger = Tagger.from_pretrained(parity_model, device="cpu", max_length=512)
+    # the pipeline's decoding: each word its most probable label, no O bias (the recipe saved viterbi and a bias)
+    tagger = Tagger.from_pretrained(parity_model, device="cpu", max_length=512, decoding="argmax", o_bias=0)
     tok = tagger.tokenizer
 
     # the model input is the pipeline's: its own tokenization of the text, special tokens around it
@@ -164,7 +169,7 @@ def test_text_entities_equal_pipeline_entities_on_every_sentence(parity_model: s
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", parity_model, "--input", str(src),
                            "--output", str(out), "--format", "text", "--pre-tokenizer", "tokenizer",
-                           "--max-length", "512", "--device", "cpu"],
+                           "--max-length", "512", "--device", "cpu", "--decoding", "argmax", "--o-bias", "0"],
                           capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -230,7 +235,7 @@ def test_word_lists_equal_pipeline_entities_where_words_agree(parity_model: str,
     from tagger.predict import Tagger
 
     words = test_words
-    tagger = Tagger.from_pretrained(parity_model, device="cpu", max_length=512)
+    tagger = Tagger.from_pretrained(parity_model, device="cpu", max_length=512, decoding="argmax", o_bias=0)
     ours = [common.word_entities_to_chars(ws, tags) for ws, tags in zip(words, tagger.predict(words))]
     theirs = common.run_pipeline(parity_model, words, batch_size=32)
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tagger.data.schemes import entities
@@ -181,3 +182,139 @@ def test_predict_streams_large_files_with_flat_memory(tmp_path, model_dir):
 
     small, large = rss_for(5), rss_for(50)
     assert large - small < 300, (small, large)
+
+
+# ------------------------------------------------------------------------------------------ decoding
+
+
+def test_merged_log_probs_argmax_is_the_merged_labels(model_dir):
+    """Long sentences in 16-subword windows: each word's log-probability row comes from the window its
+    label comes from, so the argmax of the merged rows is the merged labels, word for word."""
+    from tagger.data.align import encode_sentences
+    from tagger.train.batching import WindowCollator
+    from tagger.train.evaluate import merge_window_log_probs, merge_window_predictions, predict_windows
+
+    tagger = Tagger.from_pretrained(model_dir)
+    words = [[f"w{i}x" for i in range(n)] for n in (1, 7, 40, 90)]
+    enc = encode_sentences(words, tagger.tokenizer, max_length=16, stride=4)
+    rows = [{"input_ids": a, "word_index": w, "sentence_id": s}
+            for a, w, s in zip(enc["input_ids"], enc["word_index"], enc["sentence_id"])]
+    assert len(rows) > 10  # several windows per long sentence
+    windows = predict_windows(tagger.model, [WindowCollator(0)(rows[i:i + 3]) for i in range(0, len(rows), 3)],
+                              tagger.device, log_probs=True)
+    num_words = [len(w) for w in words]
+    ids = merge_window_predictions(num_words, windows)
+    lps = merge_window_log_probs(num_words, windows)
+    assert [lp.shape for lp in lps] == [(n, len(LABELS)) for n in num_words]
+    assert [lp.argmax(axis=1).tolist() for lp in lps] == ids
+    assert all(np.allclose(np.exp(lp).sum(axis=1), 1.0) for lp in lps)
+    with pytest.raises(ValueError, match="log_probs=True"):
+        merge_window_log_probs(num_words, [w[:3] for w in windows])
+
+
+def test_viterbi_on_model_output_is_well_formed_and_strict_equals_conlleval(model_dir, data_dir):
+    """The tiny model's untrained head gives many ill-formed argmax sequences; viterbi none."""
+    from tagger.data.schemes import convert_tags
+    from tagger.data.readers import read_conll
+    from tagger.metrics import score_sequences
+
+    rows = read_conll(data_dir / "wnut17" / "validation.conll")[:60]
+    words = [r[0] for r in rows]
+    gold = [["O" if t == "O" else t[:2] + ("PER" if "person" in t else "LOC") for t in r[1]] for r in rows]
+    arg = Tagger.from_pretrained(model_dir, decoding="argmax").predict(words)
+    vit = Tagger.from_pretrained(model_dir, decoding="viterbi").predict(words)
+
+    def ill_formed(tags):
+        return sum(t != convert_tags(t, "IOB2", "IOB2") for t in tags)
+
+    assert ill_formed(arg) > 20 and ill_formed(vit) == 0
+    strict, conll = score_sequences(gold, vit, "strict"), score_sequences(gold, vit, "conlleval")
+    assert (strict["tp"], strict["predicted"], strict["f1"]) == (conll["tp"], conll["predicted"], conll["f1"])
+
+
+def test_saved_decoding_applies_by_default_and_scores(tmp_path, model_dir):
+    import shutil
+
+    from tagger.decoding import Decoder, span_marginal
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_dir, folder)
+    run = json.loads((folder / "tagger_run.json").read_text())
+    run["decoding"] = {"default": "viterbi", "scheme": "IOB2", "o_bias": {"argmax": 1.5, "viterbi": 2.25}}
+    (folder / "tagger_run.json").write_text(json.dumps(run))
+    plain = Tagger.from_pretrained(model_dir)
+    assert (plain.decoding, plain.o_bias) == ("argmax", 0.0)  # no saved decoding: the pipeline's rule
+    saved = Tagger.from_pretrained(folder)
+    assert (saved.decoding, saved.o_bias, saved.scheme) == ("viterbi", 2.25, "IOB2")
+    assert Tagger.from_pretrained(folder, decoding="argmax").o_bias == 1.5  # the bias tuned for that decoding
+    assert Tagger.from_pretrained(folder, o_bias=0).o_bias == 0.0
+    with pytest.raises(ValueError, match="unknown decoding 'beam'"):
+        Tagger.from_pretrained(folder, decoding="beam")
+
+    sents = [["Anna", "met", "Bob", "in", "Paris", "today"], [f"w{i}" for i in range(50)], []]
+    log_probs = saved._predict_chunk(sents)
+    scored = saved.predict(sents, scores=True)
+    assert [s["tags"] for s in scored] == saved.predict(sents)
+    assert [s["tags"] for s in scored] == [Decoder(LABELS, "viterbi", o_bias=2.25).tags(lp) for lp in log_probs]
+    found = [(i, e) for i, s in enumerate(scored) for e in s["entities"]]
+    assert found  # the bias makes the untrained head predict entities
+    for i, e in found:
+        shifted = log_probs[i].copy()
+        shifted[:, 0] -= 2.25  # renormalising each word changes nothing in the chain
+        assert e["score"] == pytest.approx(span_marginal(shifted, LABELS, "IOB2", e["type"], e["start"], e["end"] - 1))
+    # text: the same entities with a score
+    (ents,) = saved.predict_text(["Anna met Bob in Paris today"], scores=True)
+    assert [{k: v for k, v in e.items() if k != "score"} for e in ents] == saved.predict_text(["Anna met Bob in Paris today"])[0]
+    assert all(0.0 < e["score"] <= 1.0 for e in ents)
+    # argmax: the smallest probability of the span's predicted tags, after the bias
+    arg = Tagger.from_pretrained(folder, decoding="argmax")
+    lp = Decoder(LABELS, "argmax", o_bias=1.5).adjust(arg._predict_chunk(sents[:1])[0])
+    (out,) = arg.predict(sents[:1], scores=True)
+    for e in out["entities"]:
+        ids = lp.argmax(axis=1)[e["start"]:e["end"]]
+        assert e["score"] == pytest.approx(float(np.exp(lp[np.arange(e["start"], e["end"]), ids]).min()))
+
+
+def test_pipeline_class_applies_the_saved_decoding(tmp_path, model_dir):
+    """TaggerPipeline on a folder that saved viterbi and an O bias: Tagger.predict_text's entities."""
+    import shutil
+
+    from transformers import pipeline
+
+    from tagger.integrations.pipeline import TaggerPipeline
+
+    folder = tmp_path / "m"
+    shutil.copytree(model_dir, folder)
+    run = json.loads((folder / "tagger_run.json").read_text())
+    run["decoding"] = {"default": "viterbi", "scheme": "IOB2", "o_bias": {"viterbi": 2.5}}
+    (folder / "tagger_run.json").write_text(json.dumps(run))
+    texts = ["Anna met Bob in Paris today", "I \u2764\ufe0f NY and " + " ".join(f"w{i}" for i in range(40))]
+    ner = pipeline("token-classification", model=str(folder), pipeline_class=TaggerPipeline, device="cpu")
+    ours = [[(e["entity_group"], e["start"], e["end"]) for e in ents] for ents in ner(texts)]
+    want = [[(e["type"], e["start"], e["end"]) for e in ents]
+            for ents in Tagger.from_pretrained(folder, device="cpu").predict_text(texts, "tokenizer")]
+    assert ours == want and any(want)
+    plain = Tagger.from_pretrained(folder, device="cpu", decoding="argmax", o_bias=0).predict_text(texts, "tokenizer")
+    assert want != [[(e["type"], e["start"], e["end"]) for e in ents] for ents in plain]  # the decoding mattered
+
+
+def test_predict_cli_decoding_and_scores(tmp_path, model_dir):
+    from tagger.commands.predict import DECODINGS as CLI_DECODINGS
+    from tagger.decoding import DECODINGS
+
+    assert CLI_DECODINGS == DECODINGS
+    js = tmp_path / "in.jsonl"
+    js.write_text(json.dumps({"tokens": ["Anna", "met", "Bob", "in", "Paris"]}) + "\n")
+    out = tmp_path / "o.jsonl"
+    proc = cli("predict", "--model", str(model_dir), "--input", str(js), "--output", str(out), "--scores",
+               "--decoding", "viterbi", "--o-bias", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "(viterbi, O bias 3)" in proc.stderr
+    row = json.loads(out.read_text())
+    want = Tagger.from_pretrained(model_dir, decoding="viterbi", o_bias=3.0).predict([row["tokens"]], scores=True)[0]
+    assert row["tags"] == want["tags"] and row["entities"] == want["entities"]
+    assert row["entities"] and all("score" in e for e in row["entities"])
+    conll = tmp_path / "in.conll"
+    conll.write_text("Anna\n")
+    bad = cli("predict", "--model", str(model_dir), "--input", str(conll), "--output", str(tmp_path / "o"), "--scores")
+    assert bad.returncode == 2 and "--scores applies to jsonl and text" in bad.stderr

@@ -67,7 +67,8 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
     for run in summary["runs"]:
         assert [h["window_coverage"]["missed"] for h in run["history"]] == [0, 0]
         assert all(h["window_coverage"]["trained"] == h["window_coverage"]["windows"] for h in run["history"])
-    assert "| ce" in proc.stdout and "focal(gamma=2.0)" in proc.stdout  # the printed table
+    assert "| ce · argmax" in proc.stdout and "focal(gamma=2.0) · viterbi+threshold" in proc.stdout  # the printed table
+    check_decodings(out, summary)
     # training.mixed_precision=auto (the default) says what it chose and why
     from tagger.train.precision import resolve_mixed_precision
 
@@ -80,6 +81,39 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
     proc = run_recipe(tiny_args(tiny_encoder_dir, data_dir, out,
                                 "sweep.losses=[{name: ce}, {name: focal, gamma: 2.0}]", "sweep.seeds=[1]"), tmp_path)
     assert proc.returncode == 0 and proc.stderr.count("results exist, skipped") == 2, proc.stderr[-2000:]
+
+
+def check_decodings(out: Path, summary: dict) -> None:
+    """Every run scored with every decoding on one trained model; the headline is training.decoding."""
+    from tagger.data.schemes import convert_tags
+    from tagger.metrics import score_sequences
+    from tagger.sweep import read_predictions
+
+    assert [(r["loss"], r["decoding"]) for r in summary["table"]] == [
+        (loss, d) for loss in ("ce", "focal(gamma=2.0)") for d in ("argmax", "viterbi", "viterbi+threshold")]
+    for run in summary["runs"]:
+        run_dir = out / "runs" / run["run"]
+        assert run["decoding"] == "viterbi" and set(run["decodings"]) == {
+            "argmax", "viterbi", "argmax+threshold", "viterbi+threshold"}
+        assert run["test"] == run["decodings"]["viterbi"]["test"]
+        assert (run_dir / "test_predictions.conll").read_text() == (run_dir / "test_predictions.viterbi.conll").read_text()
+        for name, scores in run["decodings"].items():
+            gold, pred = read_predictions(run_dir / f"test_predictions.{name}.conll")
+            assert score_sequences(gold, pred) == scores["test"]  # each file holds what its scores count
+            assert 0 <= scores["calibration"]["ece"] <= 1 if scores["calibration"]["entities"] else True
+            if name.startswith("viterbi"):  # well-formed: strict reads what conlleval reads
+                assert all(p == convert_tags(p, "IOB2", "IOB2") for p in pred)
+                strict = score_sequences(gold, pred, "strict")
+                assert (strict["tp"], strict["predicted"]) == (scores["test"]["tp"], scores["test"]["predicted"])
+            if name.endswith("+threshold"):
+                assert 0 <= scores["o_bias"] <= 6 and (scores["o_bias"] * 4).is_integer()
+        info = json.loads((run_dir / "model" / "tagger_run.json").read_text())
+        assert info["decoding"]["default"] == "viterbi" and info["decoding"]["scheme"] == "IOB2"
+        assert info["decoding"]["o_bias"] == {m: run["decodings"][f"{m}+threshold"]["o_bias"]
+                                              for m in ("argmax", "viterbi")}
+        assert "## Decoding" in (run_dir / "model" / "README.md").read_text()
+    row = next(r for r in summary["table"] if r["label"] == summary["best"])
+    assert row["validation_f1_mean"] == max(r["validation_f1_mean"] for r in summary["table"])
 
 
 def test_bad_config_fails_fast_with_one_line(tmp_path):

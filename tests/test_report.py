@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from tagger.cli import main
+from tagger.errors import InputError
 from tagger.io import atomic_write_json
 from tagger.metrics import score_sequences
 from tagger.report import DEFAULT_MAX_SENTENCES, write_report
@@ -470,3 +471,65 @@ def test_default_wnut17_sweep_report_is_under_5_mb(data_dir: Path, tmp_path: Pat
     page = parse(out)
     assert len(page.find("div", class_="sent")) == DEFAULT_MAX_SENTENCES  # far fewer than disagree
     assert len(page.find("circle")) == 12 * (1 + len(types))
+
+
+# ------------------------------------------------------------------------------------------ decodings
+
+
+def build_decoded_sweep(out: Path) -> Path:
+    """The tiny sweep as the recipe writes it now: every run scored with argmax (the hand-made predictions
+    above) and viterbi (here: perfect), each decoding's tags in its own file."""
+    words = [s.split() for s, _ in SENTENCES]
+    gold = [_tags(t) for _, t in SENTENCES]
+    results = []
+    for spec in (CE, FOCAL):
+        for seed in SEEDS:
+            changes = PREDICTIONS[(loss_label(spec), seed)]
+            preds = {"argmax": [_tags(changes[i]) if i in changes else list(g) for i, g in enumerate(gold)],
+                     "viterbi": gold}
+            result = _run_result(spec, seed, gold, preds["viterbi"])
+            result["decoding"] = "viterbi"
+            result["decodings"] = {d: {"validation": score_sequences(gold[:6], p[:6]), "test": score_sequences(gold, p),
+                                       "calibration": {"ece": 0.1}} for d, p in preds.items()}
+            run_dir = out / "runs" / result["run"]
+            run_dir.mkdir(parents=True)
+            for name, pred in [(None, preds["viterbi"]), *preds.items()]:
+                text = "\n".join("\n".join(f"{w} {g} {p}" for w, g, p in zip(ws, gs, ps)) + "\n"
+                                 for ws, gs, ps in zip(words, gold, pred))
+                (run_dir / ("test_predictions.conll" if name is None else f"test_predictions.{name}.conll")).write_text(text)
+            atomic_write_json(run_dir / "all_results.json", result)
+            results.append(result)
+    write_summary(out, summarize(results, runs_dir=out / "runs", bootstrap_samples=200))
+    return out
+
+
+def test_decoding_rows_read_their_own_predictions(tmp_path: Path, tiny_sweep: Path):
+    out = build_decoded_sweep(tmp_path / "out")
+    summary = json.loads((out / "summary.json").read_text())
+    page = parse(write_report(out))
+    labels = ["ce · argmax", "ce · viterbi", "focal(gamma=2.0) · argmax", "focal(gamma=2.0) · viterbi"]
+    assert [r["attrs"]["data-row"] for r in page.find("tr", inside=({"id": "summary-table"},))[1:]] == labels
+    for row in summary["table"]:
+        cells = {c["attrs"]["data-key"]: c for c in page.find("td", inside=({"id": "summary-table"},
+                                                                            {"data-row": row["label"]}))}
+        assert float(cells["test_f1"]["attrs"]["data-value"]) == row["test_f1_mean"]
+        assert cells["test_ece"]["text"] == "10.0 ± 0.0" and cells["o_bias"]["text"] == "–"
+        assert cells["vs_ce"]["text"] == (row["vs_ce"] or "baseline")
+    # the argmax rows count the same errors as the sweep without decodings; viterbi's are all correct
+    doc = json.loads((out / "errors.json").read_text())
+    legacy = json.loads((tiny_sweep / "errors.json").read_text())
+    by_label = {row["loss"]: row for row in doc["rows"]}
+    for loss in ("ce", "focal(gamma=2.0)"):
+        assert by_label[f"{loss} · argmax"]["total"] == next(r for r in legacy["rows"] if r["loss"] == loss)["total"]
+        totals = by_label[f"{loss} · viterbi"]["total"]["totals"]
+        assert totals["correct"] == 2 * 21 and sum(totals.values()) == totals["correct"]
+    # the chart's dots are each seed's test F1 under the row's decoding
+    for i, row in enumerate(summary["table"]):
+        (bar,) = page.find("g", data_row=str(i), data_group="all types")
+        want = [r["decodings"][row["decoding"]]["test"]["f1"] for r in _runs_of(summary, row["loss"])]
+        assert [float(d["attrs"]["data-value"]) for d in page.below(bar, "circle")] == want
+    # a row may only name a predictions file of its own run
+    summary["table"][1]["predictions"] = "../../etc/passwd"
+    atomic_write_json(out / "summary.json", summary)
+    with pytest.raises(InputError, match="names predictions '../../etc/passwd'"):
+        write_report(out)

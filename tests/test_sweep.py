@@ -290,3 +290,117 @@ def test_peer_record_file_that_is_not_a_json_object(tmp_path: Path) -> None:
         PeerRecord.load(path)
     with pytest.raises(InputError, match="cannot read the peer record"):
         PeerRecord.load(tmp_path / "missing.json")
+
+
+# ----------------------------------------------------------------------------------------- decodings
+
+
+def make_decoded_run(spec, seed, scores, runs_dir=None, predictions=None, configured="viterbi"):
+    """A run as the recipe writes it now: top-level = its configured decoding, every decoding under
+    'decodings' (``scores``: decoding -> (val F1, test F1, ECE, O bias)), one predictions file each."""
+    run = make_run(spec, seed, *scores[configured][:2])
+    run["decoding"] = configured
+    run["decodings"] = {d: {"validation": metrics(v), "test": metrics(t), "calibration": {"ece": ece},
+                            **({"o_bias": b} if b is not None else {})}
+                        for d, (v, t, ece, b) in scores.items()}
+    if runs_dir is not None:
+        d = runs_dir / run["run"]
+        d.mkdir(parents=True)
+        for name, (gold, pred) in predictions.items():
+            lines = [line for g, p in zip(gold, pred) for line in [*(f"w {a} {b}" for a, b in zip(g, p)), ""]]
+            (d / ("test_predictions.conll" if name is None else f"test_predictions.{name}.conll")).write_text(
+                "\n".join(lines) + "\n")
+    return run
+
+
+def test_rows_per_loss_and_decoding_best_by_validation_and_bootstrap_per_file(tmp_path):
+    ce, foc = {"name": "ce"}, {"name": "focal", "gamma": 2.0}
+    gold = [["B-PER", "I-PER", "O"]] * 100
+    half = [["B-PER", "I-PER", "O"] if i % 2 else ["O", "O", "O"] for i in range(100)]
+    # ce: argmax finds half the entities, viterbi all; focal's files are all half right
+    files = {"ce": {"argmax": half, "viterbi": gold, "viterbi+threshold": gold, None: gold},
+             "focal(gamma=2.0)": {"argmax": half, "viterbi": half, "viterbi+threshold": half, None: half}}
+    scores = {"ce": {"argmax": (0.40, 0.50, 0.1, None), "viterbi": (0.42, 0.90, 0.2, None),
+                     "viterbi+threshold": (0.45, 0.30, 0.3, 1.25)},
+              # focal + viterbi has the best test F1, ce + viterbi+threshold the best validation F1
+              "focal(gamma=2.0)": {"argmax": (0.41, 0.60, 0.1, None), "viterbi": (0.44, 0.95, 0.2, None),
+                                   "viterbi+threshold": (0.43, 0.70, 0.25, 0.5)}}
+    runs = []
+    for spec in (ce, foc):
+        label = loss_label(spec)
+        for seed in (1, 2):
+            preds = {k: (gold, v) for k, v in files[label].items()}
+            runs.append(make_decoded_run(spec, seed, scores[label], tmp_path, preds))
+    summary = summarize(runs, runs_dir=tmp_path, bootstrap_samples=100)
+    assert [(r["loss"], r["decoding"], r["label"]) for r in summary["table"]] == [
+        ("ce", "argmax", "ce · argmax"), ("ce", "viterbi", "ce · viterbi"),
+        ("ce", "viterbi+threshold", "ce · viterbi+threshold"), ("focal(gamma=2.0)", "argmax", "focal(gamma=2.0) · argmax"),
+        ("focal(gamma=2.0)", "viterbi", "focal(gamma=2.0) · viterbi"),
+        ("focal(gamma=2.0)", "viterbi+threshold", "focal(gamma=2.0) · viterbi+threshold")]
+    rows = {r["label"]: r for r in summary["table"]}
+    assert rows["ce · viterbi"]["test_f1_mean"] == pytest.approx(0.90)
+    assert rows["ce · viterbi+threshold"]["o_bias"] == [1.25, 1.25] and "o_bias" not in rows["ce · argmax"]
+    assert rows["focal(gamma=2.0) · argmax"]["test_ece_mean"] == pytest.approx(0.1)
+    assert rows["ce · viterbi"]["predictions"] == "test_predictions.viterbi.conll"
+    assert (summary["best"], summary["best_loss"], summary["best_decoding"]) == (
+        "ce · viterbi+threshold", "ce", "viterbi+threshold")  # validation decides, never test
+    # the bootstrap reads each row's own file against ce + argmax: ce + viterbi is better, focal + argmax not
+    sig = summary["significance"]
+    assert "ce · argmax" not in sig and rows["ce · argmax"]["vs_ce"] == ""
+    assert sig["ce · viterbi"]["verdict"] == "better than ce · argmax"
+    assert sig["ce · viterbi"]["per_seed"][0]["delta_f1"] == pytest.approx(1 - 2 * 50 / 150)
+    assert sig["focal(gamma=2.0) · argmax"]["verdict"] == "noise"
+    assert sig["focal(gamma=2.0) · argmax"]["per_seed"][0]["delta_f1"] == 0
+    text = summary["table_text"]
+    assert text.splitlines()[0].startswith("| loss · decoding | seeds |") and "| test ECE | O bias |" in text
+    assert "| ce · viterbi+threshold **(best)** | 2 | 45.0 ± 0.0 | 30.0 ± 0.0 |" in text
+    assert "| 30.0 | 1.25 / 1.25 |" in text
+    assert "against ce · argmax (test sentences, conlleval entities)" in summary_markdown(summary)
+    write_summary(tmp_path, summary)
+    csv_rows = (tmp_path / "summary.csv").read_text().splitlines()
+    assert csv_rows[0].endswith(",vs_ce,decoding,label,test_ece_mean,o_bias")
+    assert csv_rows[3].endswith(",viterbi+threshold,ce · viterbi+threshold,0.300000,1.25 1.25")
+    # sweep.decodings picks and orders the rows; the baseline's file is still read when its row is hidden
+    only = summarize(runs, runs_dir=tmp_path, bootstrap_samples=100, decodings=["viterbi", "argmax"])
+    assert [r["label"] for r in only["table"]] == ["ce · viterbi", "ce · argmax", "focal(gamma=2.0) · viterbi",
+                                                   "focal(gamma=2.0) · argmax"]
+    assert summarize(runs, runs_dir=tmp_path, decodings=["viterbi"])["significance"]["ce · viterbi"]["verdict"] == \
+        "better than ce · argmax"
+
+
+def test_runs_with_and_without_decodings_and_the_card_marks_the_default_row():
+    """A run from before decodings keeps its one row (label = loss); a card marks the row its Tagger applies."""
+    from tagger.cards import render_model_card
+
+    ce = {"name": "ce"}
+    old = make_run(ce, 1, 0.40, 0.30)
+    new = make_decoded_run({"name": "focal", "gamma": 2.0}, 1,
+                           {"argmax": (0.41, 0.31, 0.1, None), "viterbi": (0.43, 0.33, 0.2, None),
+                            "viterbi+threshold": (0.44, 0.32, 0.2, 0.75)})
+    summary = summarize([old, new])
+    assert [r["label"] for r in summary["table"]] == ["ce", "focal(gamma=2.0) · argmax", "focal(gamma=2.0) · viterbi",
+                                                      "focal(gamma=2.0) · viterbi+threshold"]
+    info = {"base_model": "m", "dataset": {"name": "wnut17"}, "label_list": ["O", "B-PER", "I-PER"],
+            "loss": {"name": "focal", "params": {"gamma": 2.0}}, "hyperparameters": {}, "seed": 1,
+            "validation": metrics(0.43), "test": metrics(0.33),
+            "decoding": {"default": "viterbi", "scheme": "IOB2", "o_bias": {"viterbi": 0.75}, "o_bias_grid": [0, 6, 0.25],
+                         "variants": {"viterbi": {"validation_f1": 0.43, "test_f1": 0.33, "test_precision": 0.3,
+                                                  "test_recall": 0.36, "ece": 0.2, "o_bias": None},
+                                      "viterbi+threshold": {"validation_f1": 0.44, "test_f1": 0.32, "test_precision": 0.3,
+                                                            "test_recall": 0.34, "ece": 0.2, "o_bias": 0.75}}},
+            "sweep": {"table": summary["table"], "best": summary["best"]}}
+    card = str(render_model_card(info))
+    (this,) = [line for line in card.splitlines() if "← this model" in line]
+    assert this.startswith("| `focal(gamma=2.0) · viterbi+threshold` **(best)** ← this model |")
+    assert "| loss · decoding | seeds |" in card and "highest mean validation F1 of all losses and decodings" in card
+    assert "## Decoding" in card and "apply `viterbi+threshold` by default" in card and "O bias 0.75" in card
+    assert "| `viterbi+threshold` ← `tagger predict` default | 0.75 | 44.00 | 32.00 | 30.00 | 34.00 | 20.0 |" in card
+
+
+def test_a_decoding_some_seeds_lack_averages_the_seeds_that_have_it():
+    ce = {"name": "ce"}
+    full = {"argmax": (0.40, 0.30, 0.1, None), "viterbi": (0.42, 0.32, 0.1, None)}
+    runs = [make_decoded_run(ce, 1, full), make_decoded_run(ce, 2, {"viterbi": full["viterbi"]}), make_run(ce, 3, 0.5, 0.4)]
+    rows = {r["label"]: r for r in summarize(runs)["table"]}
+    assert list(rows) == ["ce", "ce · argmax", "ce · viterbi"]
+    assert rows["ce · argmax"]["seeds"] == [1] and rows["ce · viterbi"]["seeds"] == [1, 2] and rows["ce"]["seeds"] == [3]

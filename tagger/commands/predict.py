@@ -14,6 +14,7 @@ from tagger.data.formats import PREDICT_FORMATS, describe, file_format
 from tagger.errors import InputError
 
 PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.predict.PRE_TOKENIZERS (not imported here: it loads torch)
+DECODINGS = ("argmax", "viterbi")  # tagger.decoding.DECODINGS (not imported here: it loads numpy)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "             state-of-the-art), any other non-space character alone (@user -> @ user)\n"
             "  tokenizer  the model tokenizer's own words, as pipeline(\"token-classification\",\n"
             "             aggregation_strategy=\"first\") sees them (BERT: split at every punctuation mark);\n"
-            "             gives the pipeline's entities exactly (up to its truncation at 512 subwords)"
+            "             gives the pipeline's entities exactly (up to its truncation at 512 subwords)\n"
+            "\n"
+            "Decoding (docs/decoding.md): a model folder the recipe saved names its decoding and the O bias\n"
+            "tuned on validation in tagger_run.json, and they apply unless --decoding / --o-bias say otherwise;\n"
+            "other folders: argmax, no bias. The pipeline's tags: --decoding argmax --o-bias 0"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -46,6 +51,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="input format (default: from the suffix, as in the table above)")
     p.add_argument("--pre-tokenizer", choices=PRE_TOKENIZERS, default=None,
                    help="how --format text splits lines into words (default: words; see above)")
+    p.add_argument("--decoding", choices=DECODINGS, default=None,
+                   help="argmax (each word its most probable tag, as the pipeline) or viterbi (the best tag "
+                        "sequence the scheme allows); default: the model's, else argmax")
+    p.add_argument("--o-bias", type=float, default=None, metavar="B",
+                   help="subtract B from every word's O log-probability before decoding (B > 0: more entities); "
+                        "default: the bias tuned on validation for the decoding, else 0; 0 turns it off")
+    p.add_argument("--scores", action="store_true",
+                   help="add each entity's probability (\"score\") to jsonl and text output")
     p.add_argument("--batch-tokens", type=int, default=8192, help="token budget of a batch (default 8192)")
     p.add_argument("--max-length", type=int, help="window length in subwords (default: the model's training value)")
     p.add_argument("--stride", type=int, help="window overlap in subwords (default: the model's training value)")
@@ -71,12 +84,42 @@ def _iter_text(path: str) -> Iterator[str]:
             yield line.rstrip("\r\n")
 
 
+def _write_conll(out: Any, path: str, tagger: Any, bar: Any) -> int:
+    from tagger.data.readers import iter_conll
+
+    n = 0
+    first, second = itertools.tee(iter_conll(path, require_tags=False))
+    for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
+        for i, tok in enumerate(tokens):
+            out.write(f"{tok} {gold[i]} {pred[i]}\n" if gold is not None else f"{tok} {pred[i]}\n")
+        out.write("\n")
+        n += 1
+        bar.update(1)
+    return n
+
+
+def _write_jsonl(out: Any, path: str, tagger: Any, bar: Any, scores: bool) -> int:
+    from tagger.data.schemes import entities
+    from tagger.predict import word_entities
+
+    n = 0
+    first, second = itertools.tee(_iter_jsonl(path))
+    for (obj, _tokens), pred in zip(first, tagger.predict_stream((t for _, t in second), scores=scores)):
+        obj = dict(obj)
+        if scores:
+            obj["tags"], obj["entities"] = pred["tags"], pred["entities"]
+        else:
+            obj["tags"], obj["entities"] = pred, word_entities(entities(pred))
+        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        n += 1
+        bar.update(1)
+    return n
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from tagger.data.readers import iter_conll
     from tagger.io import atomic_open
-    from tagger.data.schemes import entities
     from tagger.predict import Tagger
 
     if not os.path.isfile(args.input):
@@ -87,37 +130,28 @@ def run(args: argparse.Namespace) -> int:
     if args.pre_tokenizer is not None and fmt != "text":
         raise InputError(f"--pre-tokenizer applies to text input only, not to {fmt} (its words are given)",
                          path=args.input)
+    if args.scores and fmt == "conll":
+        raise InputError("--scores applies to jsonl and text output, not to conll (its columns stay scorable)",
+                         path=args.input)
     tagger = Tagger.from_pretrained(args.model, device=args.device, allow_pickle_weights=args.allow_pickle,
                                     trust_remote_code=args.trust_remote_code, max_length=args.max_length,
                                     stride=args.stride, batch_tokens=args.batch_tokens,
-                                    pre_tokenizer=args.pre_tokenizer or "words")
+                                    pre_tokenizer=args.pre_tokenizer or "words", decoding=args.decoding,
+                                    o_bias=args.o_bias)
     bar = tqdm(unit="sent", desc="predict", disable=None, file=sys.stderr)
-    n = 0
     with atomic_open(args.output) as out:
         if fmt == "conll":
-            first, second = itertools.tee(iter_conll(args.input, require_tags=False))
-            for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
-                for i, tok in enumerate(tokens):
-                    out.write(f"{tok} {gold[i]} {pred[i]}\n" if gold is not None else f"{tok} {pred[i]}\n")
-                out.write("\n")
-                n += 1
-                bar.update(1)
+            n = _write_conll(out, args.input, tagger, bar)
         elif fmt == "jsonl":
-            first, second = itertools.tee(_iter_jsonl(args.input))
-            for (obj, tokens), pred in zip(first, tagger.predict_stream(t for _, t in second)):
-                obj = dict(obj)
-                obj["tags"] = pred
-                obj["entities"] = [{"type": t, "start": s, "end": e + 1} for t, s, e in entities(pred)]
-                out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-                n += 1
-                bar.update(1)
+            n = _write_jsonl(out, args.input, tagger, bar, args.scores)
         else:
+            n = 0
             first, second = itertools.tee(_iter_text(args.input))
-            for text, ents in zip(first, tagger.predict_text_stream(second)):
+            for text, ents in zip(first, tagger.predict_text_stream(second, scores=args.scores)):
                 out.write(json.dumps({"text": text, "entities": ents}, ensure_ascii=False) + "\n")
                 n += 1
                 bar.update(1)
     bar.close()
-    sys.stderr.write(f"tagger predict: {n} sentences -> {args.output}\n")
+    decoding = tagger.decoding + (f", O bias {tagger.o_bias:g}" if tagger.o_bias else "")
+    sys.stderr.write(f"tagger predict: {n} sentences -> {args.output} ({decoding})\n")
     return 0
-

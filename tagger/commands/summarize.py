@@ -25,6 +25,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="the sweep's output folder (holding runs/)")
     p.add_argument("--no-report", action="store_true", help="do not write report.html (nor errors.json)")
+    p.add_argument("--decodings", nargs="+", metavar="DECODING",
+                   help="the rows per loss, as sweep.decodings: argmax, viterbi, argmax+threshold, "
+                        "viterbi+threshold (default: every decoding the runs were scored with)")
     p.set_defaults(func=run)
 
 
@@ -35,7 +38,15 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.output_dir)
     if not out_dir.is_dir():
         raise InputError("no such folder", path=out_dir)
-    summary = summarize_folder(out_dir, report=not args.no_report)
+    if args.decodings:
+        from tagger.decoding import split_variant
+
+        for name in args.decodings:
+            try:
+                split_variant(name)
+            except ValueError as err:
+                raise InputError(f"--decodings: {err}") from None
+    summary = summarize_folder(out_dir, decodings=args.decodings, report=not args.no_report)
     sys.stdout.write(summary["table_text"] + "\n")
     logger.info("summary: %s (%d runs; json, csv, png beside it)", out_dir / "summary.md", len(summary["runs"]))
     if "report_path" in summary:

@@ -18,9 +18,9 @@ pre_tokenizer="tokenizer")``; ``score`` is the mean over the entity's words of t
 word's tag, ``word`` the entity's text. The model runs inside the pipeline (its device, its
 ``batch_size``): one window is one model input.
 
-Seam: ``decoder`` maps the word probabilities of one text ``[N, C]`` to N label ids; the default
-(:func:`first_subword_argmax`) is the rule above, and a decoder that a model folder asks for
-(constrained Viterbi, an entity threshold) takes its place without other changes.
+Seam: ``decoder`` maps the word probabilities of one text ``[N, C]`` to N label ids. The default is
+the decoding the model folder saved in ``tagger_run.json`` with its O bias, as ``Tagger`` applies it
+(:func:`folder_decoder`, :mod:`tagger.decoding`), else :func:`first_subword_argmax`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from tagger.data.align import encode_subwords
 from tagger.data.schemes import entities
-from tagger.predict import Tagger, encode_like_pipeline
+from tagger.decoding import Decoder
+from tagger.predict import Tagger, encode_like_pipeline, saved_decoding
 from tagger.train.evaluate import merge_window_predictions
 
 #: the task name under which importing this module registers :class:`TaggerPipeline`
@@ -49,6 +50,16 @@ WordDecoder = Callable[[np.ndarray], list[int]]
 def first_subword_argmax(word_probs: np.ndarray) -> list[int]:
     """Each word's most probable label at its first subword: word_probs [N, C] -> N label ids."""
     return word_probs.argmax(axis=-1).tolist()
+
+
+def folder_decoder(model_dir: str | Path | None, labels: list[str]) -> WordDecoder:
+    """The decoding a model folder saved (``tagger_run.json``: decoding and O bias), as a word decoder;
+    :func:`first_subword_argmax` for a folder without one."""
+    name, bias, scheme = saved_decoding(model_dir) if model_dir else ("argmax", 0.0, None)
+    if name == "argmax" and not bias:
+        return first_subword_argmax
+    decoder = Decoder(labels, name, o_bias=bias, scheme=scheme)
+    return lambda word_probs: decoder.decode(np.log(word_probs.astype(np.float64)))
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -69,18 +80,21 @@ class TaggerPipeline(TokenClassificationPipeline):
     """A token-classification pipeline that decodes words and entities as ``tagger predict`` does.
 
     Extra arguments (at construction or per call): ``max_length``, ``stride`` (window length and
-    overlap in subwords); at construction, ``decoder`` (see the module docstring). Input: a text or
-    a list of texts (``is_split_into_words`` is not supported: tagger's word mode is ``Tagger.predict``).
+    overlap in subwords); at construction, ``decoder`` (default: the folder's saved decoding, see the
+    module docstring). Input: a text or a list of texts (``is_split_into_words`` is not supported:
+    tagger's word mode is ``Tagger.predict``).
     """
 
     def __init__(self, *args: Any, max_length: int | None = None, stride: int | None = None,
-                 decoder: WordDecoder = first_subword_argmax, **kwargs: Any) -> None:
+                 decoder: WordDecoder | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         folder = getattr(self.model, "name_or_path", None)
-        default_length, default_stride = run_windows(folder if folder and Path(folder).is_dir() else None)
+        folder = folder if folder and Path(folder).is_dir() else None
+        default_length, default_stride = run_windows(folder)
         self.max_length = max_length or default_length
         self.stride = default_stride if stride is None else stride
-        self.decoder = decoder
+        labels = [self.model.config.id2label[i] for i in range(len(self.model.config.id2label))]
+        self.decoder = decoder if decoder is not None else folder_decoder(folder, labels)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("TaggerPipeline needs a fast tokenizer (character offsets of subwords)")
 
@@ -162,4 +176,4 @@ class TaggerPipeline(TokenClassificationPipeline):
 PIPELINE_REGISTRY.register_pipeline(TASK, pipeline_class=TaggerPipeline, pt_model=AutoModelForTokenClassification,
                                     type="text")
 
-__all__ = ["TASK", "TaggerPipeline", "WordDecoder", "first_subword_argmax", "run_windows"]
+__all__ = ["TASK", "TaggerPipeline", "WordDecoder", "first_subword_argmax", "folder_decoder", "run_windows"]

@@ -1,10 +1,11 @@
 """An HTML report of a finished sweep: one self-contained file, readable offline and safe to mail.
 
 :func:`write_report` reads a sweep folder (``summary.json`` from :func:`tagger.sweep.write_summary`,
-and per run ``runs/<run>/test_predictions.conll``, ``all_results.json`` and, when the model was saved,
-``model/tagger_run.json``) and writes ``report.html`` with:
+and per run ``all_results.json``, the test predictions each table row names (``predictions``:
+``runs/<run>/test_predictions.<decoding>.conll``, or ``test_predictions.conll`` for a row without
+decoding) and, when the model was saved, ``model/tagger_run.json``) and writes ``report.html`` with:
 
-* the summary table, sortable by a click on a header;
+* the summary table, one row per (loss, decoding), sortable by a click on a header;
 * test F1 per entity type per row, every seed a dot (an inline SVG, see :mod:`tagger.report.svg`);
 * the error classes of :mod:`tagger.error_analysis` per row, and per-type counts and the type
   confusion matrix of the row chosen in a select box;

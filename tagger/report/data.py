@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,12 @@ from tagger.error_analysis import (
     prediction_classes,
 )
 from tagger.errors import InputError
+from tagger.sweep import PREDICTIONS, row_label, run_decodings
 
 logger = logging.getLogger(__name__)
 
-PREDICTIONS = "test_predictions.conll"
+# a row's predictions file is a bare name in the run's folder (summary.json could name anything)
+_PREDICTIONS_NAME = re.compile(r"test_predictions(\.[A-Za-z0-9+_-]+)?\.conll")
 RESULTS = "all_results.json"
 # where the recipe leaves a run's description (with the command), in the saved model's folder
 RUN_INFO_PLACES = ("model/tagger_run.json", "tagger_run.json")
@@ -31,7 +34,8 @@ RUN_INFO_PLACES = ("model/tagger_run.json", "tagger_run.json")
 
 @dataclass
 class RunData:
-    """One run of the sweep: its entry of summary.json and, where the files exist, its test predictions."""
+    """One run of the sweep under one row's decoding: its entry of summary.json with that decoding's scores
+    at the top level and, where the file exists, that decoding's test predictions."""
 
     name: str
     seed: int
@@ -46,7 +50,7 @@ class RunData:
 
 @dataclass
 class RowData:
-    """One row of the summary table (a loss, or a peer) and its runs, seeds in order."""
+    """One row of the summary table (a loss and a decoding, or a peer) and its runs, seeds in order."""
 
     index: int
     table: dict[str, Any]
@@ -55,7 +59,7 @@ class RowData:
 
     @property
     def label(self) -> str:
-        return str(self.table["loss"])
+        return str(self.table.get("label") or row_label(self.table["loss"], self.table.get("decoding")))
 
     @property
     def analysed(self) -> list[RunData]:
@@ -110,10 +114,20 @@ def _run_info(run_dir: Path) -> dict[str, Any] | None:
     return None
 
 
-def _load_run(out_dir: Path, entry: dict[str, Any], mode: str) -> RunData:
+def _predictions_file(table_row: dict[str, Any]) -> str:
+    name = table_row.get("predictions") or PREDICTIONS
+    if not _PREDICTIONS_NAME.fullmatch(name):
+        raise InputError(f"summary row {table_row.get('label', table_row['loss'])!r} names predictions {name!r}, "
+                         "not a test_predictions*.conll file of its run")
+    return name
+
+
+def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[str, Any]) -> RunData:
     from tagger.commands.errors import read_pair
 
-    run = RunData(name=str(entry.get("run", "")), seed=int(entry.get("seed", 0)), result=entry)
+    decoding = table_row.get("decoding")
+    scores = run_decodings(entry)[decoding] if decoding is not None else {}
+    run = RunData(name=str(entry.get("run", "")), seed=int(entry.get("seed", 0)), result={**entry, **scores})
     if not run.name or entry.get("peer"):
         return run  # a peer's predictions come from another program: nothing on disk
     run_dir = out_dir / "runs" / run.name
@@ -121,16 +135,17 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str) -> RunData:
         logger.warning("%s differs from its copy in summary.json; the report shows summary.json",
                        run_dir / RESULTS)
     run.info = _run_info(run_dir)
-    if (run_dir / PREDICTIONS).is_file():
+    predictions = run_dir / _predictions_file(table_row)
+    if predictions.is_file():
         # read exactly like `tagger errors` reads one 'token gold pred' file, so the counts agree
-        run.gold, run.pred, run.tokens = read_pair(str(run_dir / PREDICTIONS), None, with_tokens=True)
+        run.gold, run.pred, run.tokens = read_pair(str(predictions), None, with_tokens=True)
         try:
             run.spans = _spans(run.gold, run.pred, mode)
             run.errors = analyse_errors(run.gold, run.pred, mode=mode)
         except ValueError as err:  # strict mode: tags of two schemes
-            raise InputError(str(err), path=run_dir / PREDICTIONS) from None
+            raise InputError(str(err), path=predictions) from None
     else:
-        logger.warning("%s: no %s, left out of the error analysis", run.name, PREDICTIONS)
+        logger.warning("%s: no %s, left out of the error analysis", run.name, predictions.name)
     return run
 
 
@@ -158,8 +173,9 @@ def load_sweep(out_dir: Path) -> SweepData:
     mode = _scored_mode(summary)
     rows = []
     for i, table_row in enumerate(summary["table"]):
-        entries = [r for r in summary.get("runs", []) if r.get("label") == table_row["loss"]]
-        runs = [_load_run(out_dir, e, mode) for e in sorted(entries, key=lambda r: r.get("seed", 0))]
+        entries = [r for r in summary.get("runs", []) if r.get("label") == table_row["loss"]
+                   and table_row.get("decoding") in run_decodings(r)]
+        runs = [_load_run(out_dir, e, mode, table_row) for e in sorted(entries, key=lambda r: r.get("seed", 0))]
         row = RowData(index=i, table=table_row, runs=runs)
         if row.analysed:
             row.errors = ErrorAnalysis.combine([r.errors for r in row.analysed])  # type: ignore[misc]

@@ -14,7 +14,7 @@ from markupsafe import Markup
 from tagger.error_analysis import CLASS_NAMES, CLASSES, Span
 from tagger.report.data import Sentence, SweepData
 from tagger.report.svg import Bar, Point, grouped_chart, row_color, stacked_bar
-from tagger.sweep import BASELINE
+from tagger.sweep import is_baseline
 
 #: Colours of the error classes, green for correct through red for missed.
 CLASS_COLORS = {"correct": "#59a14f", "wrong_type": "#edc948", "wrong_boundary": "#f28e2b",
@@ -57,9 +57,9 @@ def _cell(value: float | None, text: str, title: str | None = None) -> dict[str,
 # ---------------------------------------------------------------------------------------- summary
 
 
-def _verdict_cell(sweep: SweepData, row: dict[str, Any]) -> dict[str, Any]:
-    sig = sweep.summary.get("significance", {}).get(row["loss"])
-    if row["loss"] == BASELINE and not row.get("vs_ce"):
+def _verdict_cell(sweep: SweepData, row: dict[str, Any], label: str) -> dict[str, Any]:
+    sig = sweep.summary.get("significance", {}).get(label)
+    if is_baseline(row) and not row.get("vs_ce"):
         return _cell(None, "baseline")
     title = None
     if sig:
@@ -68,30 +68,44 @@ def _verdict_cell(sweep: SweepData, row: dict[str, Any]) -> dict[str, Any]:
     return _cell(None, row.get("vs_ce") or "–", title)
 
 
+def _decoding_cells(r: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Test ECE of the entity scores and the O bias per seed, for a row with a decoding."""
+    ece = r.get("test_ece_mean")
+    biases = [b for b in r.get("o_bias") or [] if b is not None]
+    return {"test_ece": _cell(ece, pm(ece, r.get("test_ece_std", 0.0)) if ece is not None else "–"),
+            "o_bias": _cell(sum(biases) / len(biases) if biases else None,
+                            " / ".join(f"{b:g}" for b in biases) or "–", "per seed" if biases else None)}
+
+
 def summary_section(inp: ReportInput) -> Section | None:
     sweep = inp.sweep
     if not sweep.rows:
         return None
     types = sweep.types
+    decoded = any(d.table.get("decoding") for d in sweep.rows)
     columns = [("loss", "row", "text"), ("seeds", "seeds", "num"), ("validation_f1", "val F1", "num"),
                ("test_f1", "test F1", "num"), ("test_precision", "test P", "num"), ("test_recall", "test R", "num"),
-               *((f"f1:{t}", t, "num") for t in types), ("train_seconds", "train s", "num"), ("vs_ce", "vs ce", "text")]
+               *((f"f1:{t}", t, "num") for t in types),
+               *([("test_ece", "test ECE", "num"), ("o_bias", "O bias", "num")] if decoded else []),
+               ("train_seconds", "train s", "num"), ("vs_ce", "vs ce", "text")]
     rows = []
     for data in sweep.rows:
         r = data.table
-        cells = {"loss": _cell(None, r["loss"], r.get("description") or None),
+        cells = {"loss": _cell(None, data.label, r.get("description") or None),
                  "seeds": _cell(len(r["seeds"]), str(len(r["seeds"])), "seeds " + ", ".join(map(str, r["seeds"])))}
         for key in ("validation_f1", "test_f1", "test_precision", "test_recall"):
             cells[key] = _cell(r[f"{key}_mean"], pm(r[f"{key}_mean"], r.get(f"{key}_std", 0.0)))
         for t in types:
             cells[f"f1:{t}"] = _cell(r["per_type_f1_mean"][t], pm(r["per_type_f1_mean"][t], r["per_type_f1_std"][t]))
+        cells.update(_decoding_cells(r))
         cells["train_seconds"] = _cell(r["train_seconds_mean"], f"{r['train_seconds_mean']:.0f}")
-        cells["vs_ce"] = _verdict_cell(sweep, r)
-        rows.append({"label": r["loss"], "index": data.index, "color": row_color(data.index),
-                     "best": r["loss"] == sweep.summary.get("best"), "peer": bool(r.get("peer")),
+        cells["vs_ce"] = _verdict_cell(sweep, r, data.label)
+        rows.append({"label": data.label, "index": data.index, "color": row_color(data.index),
+                     "best": data.label == sweep.summary.get("best"), "peer": bool(r.get("peer")),
                      "cells": [cells[k] for k, _, _ in columns]})
     return Section("summary", "Summary", "report_summary.html.j2",
-                   {"columns": columns, "rows": rows, "best_by": sweep.summary.get("best_by", "")})
+                   {"columns": columns, "rows": rows, "best_by": sweep.summary.get("best_by", ""),
+                    "decoded": decoded})
 
 
 # ---------------------------------------------------------------------------------------- per type

@@ -1,0 +1,276 @@
+"""Decoding levers after the loss (tagger.decoding): allowed transitions, Viterbi and span marginals
+against brute-force enumeration of every tag sequence, the O bias chosen on validation only, entity
+scores and their calibration, on hand-worked cases, random log-probabilities and a tiny model."""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+import math
+import re
+
+import numpy as np
+import pytest
+
+from tagger.data.schemes import convert_tags, entities
+from tagger.decoding import (
+    VARIANTS,
+    Decoder,
+    allowed_transitions,
+    apply_o_bias,
+    calibration,
+    decode_split,
+    forward_backward,
+    label_scheme,
+    o_bias_grid,
+    score_decodings,
+    span_marginal,
+    split_variant,
+    tune_o_bias,
+    viterbi,
+)
+from tagger.metrics import score_sequences
+
+# five labels per scheme: the brute force enumerates 5^T sequences
+LABELS = {
+    "IOB2": ["O", "B-A", "I-A", "B-B", "I-B"],
+    "IOBES": ["O", "B-A", "I-A", "E-A", "S-A"],
+    "BILOU": ["O", "B-A", "I-A", "L-A", "U-A"],
+}
+
+
+def well_formed(tags: tuple[str, ...], scheme: str) -> bool:
+    """The reference rule, independent of allowed_transitions: a sequence is allowed when writing its
+    conlleval chunks back in the scheme gives the same tags (no I- that opens, no unclosed chunk)."""
+    return list(tags) == convert_tags(list(tags), scheme, scheme)
+
+
+def allowed_by_masks(ids: tuple[int, ...], masks) -> bool:
+    start, trans, end = masks
+    return bool(start[ids[0]] and end[ids[-1]] and all(trans[a, b] for a, b in zip(ids, ids[1:])))
+
+
+def random_log_probs(rng: np.random.Generator, length: int, num_labels: int, scale: float = 2.0) -> np.ndarray:
+    logits = rng.normal(size=(length, num_labels)) * scale
+    return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
+# ------------------------------------------------------------------------------------------ transitions
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_masks_allow_exactly_the_well_formed_sequences(scheme: str):
+    labels = LABELS[scheme]
+    masks = allowed_transitions(labels, scheme)
+    for length in range(1, 6):
+        for ids in itertools.product(range(len(labels)), repeat=length):
+            tags = tuple(labels[i] for i in ids)
+            assert allowed_by_masks(ids, masks) == well_formed(tags, scheme), tags
+
+
+def test_transition_rules_hand_checked():
+    o, ba, ia, bb, ib = range(5)
+    start, trans, end = allowed_transitions(LABELS["IOB2"], "IOB2")
+    assert start.tolist() == [True, True, False, True, False]  # no I- first
+    assert end.all()
+    assert trans[o, ia] == trans[bb, ia] == trans[ib, ia] == False  # noqa: E712  no I-A after O or after B
+    assert trans[ba, ia] and trans[ia, ia] and trans[ia, o] and trans[ia, bb] and trans[ba, ba]
+    # IOBES: a chunk is closed by E-/S- before anything else; never end inside one
+    o, b, i, e, s = range(5)
+    start, trans, end = allowed_transitions(LABELS["IOBES"], "BIOES")
+    assert start.tolist() == [True, True, False, False, True]
+    assert end.tolist() == [True, False, False, True, True]
+    assert trans[b].tolist() == [False, False, True, True, False]  # after B-A: I-A or E-A
+    assert trans[i].tolist() == [False, False, True, True, False]
+    assert trans[e].tolist() == trans[s].tolist() == trans[o].tolist() == [True, True, False, False, True]
+    # BILOU: the same with L/U, two types: no L-B after I-A
+    labels = ["O", "B-A", "I-A", "L-A", "U-A", "B-B", "I-B", "L-B", "U-B"]
+    start, trans, end = allowed_transitions(labels, "BILOU")
+    assert not trans[2, 7] and trans[2, 3] and trans[6, 7] and not trans[3, 6] and trans[3, 5]
+    assert [labels[k] for k in np.flatnonzero(end)] == ["O", "L-A", "U-A", "L-B", "U-B"]
+    assert label_scheme(labels) == "BILOU" and label_scheme(LABELS["IOBES"]) == "IOBES"
+    assert label_scheme(LABELS["IOB2"]) == "IOB2"
+    with pytest.raises(ValueError, match="not IOB1"):
+        allowed_transitions(LABELS["IOB2"], "IOB1")
+
+
+# ------------------------------------------------------------------------------------------ brute force
+
+
+def enumerate_allowed(labels: list[str], scheme: str, length: int) -> list[tuple[int, ...]]:
+    return [ids for ids in itertools.product(range(len(labels)), repeat=length)
+            if well_formed(tuple(labels[i] for i in ids), scheme)]
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_viterbi_is_the_best_allowed_sequence(scheme: str):
+    labels = LABELS[scheme]
+    masks = allowed_transitions(labels, scheme)
+    rng = np.random.default_rng(7)
+    for length in range(1, 7):
+        seqs = enumerate_allowed(labels, scheme, length)
+        for _ in range(3 if length == 6 else 6):
+            lp = random_log_probs(rng, length, len(labels))
+            totals = [sum(lp[t, i] for t, i in enumerate(ids)) for ids in seqs]
+            best = list(seqs[int(np.argmax(totals))])
+            assert viterbi(lp, masks) == best
+            assert Decoder(labels, "viterbi", scheme=scheme).decode(lp) == best
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_span_marginals_are_brute_force_ratios(scheme: str):
+    """P(span) = Σ over allowed sequences whose entities hold the span / Σ over all allowed sequences."""
+    labels = LABELS[scheme]
+    rng = np.random.default_rng(11)
+    for length in (1, 2, 4, 5):
+        seqs = enumerate_allowed(labels, scheme, length)
+        lp = random_log_probs(rng, length, len(labels))
+        weights = np.exp([sum(lp[t, i] for t, i in enumerate(ids)) for ids in seqs])
+        z = weights.sum()
+        _, _, log_z = forward_backward(lp, allowed_transitions(labels, scheme))
+        assert log_z == pytest.approx(math.log(z), abs=1e-12)
+        held: dict[tuple[str, int, int], float] = {}
+        for ids, w in zip(seqs, weights):
+            for ent in entities([labels[i] for i in ids]):
+                held[ent] = held.get(ent, 0.0) + w
+        types = sorted({t[2:] for t in labels if t != "O"})
+        for typ in types:
+            for first in range(length):
+                for last in range(first, length):
+                    want = held.get((typ, first, last), 0.0) / z
+                    assert span_marginal(lp, labels, scheme, typ, first, last) == pytest.approx(want, abs=1e-12)
+        # the decoder's scores are these marginals for the spans it predicts
+        tags, scored = Decoder(labels, "viterbi", scheme=scheme).scored(lp)
+        assert [(t, s, e) for t, s, e, _ in scored] == entities(tags)
+        for typ, s, e, p in scored:
+            assert p == pytest.approx(held[(typ, s, e)] / z, abs=1e-12)
+
+
+def test_iob2_span_must_not_continue_into_the_next_word():
+    """B-A at 0 with I-A at 1 is not the one-word span (A, 0, 0): its marginal excludes those sequences."""
+    labels = LABELS["IOB2"]
+    lp = np.log(np.array([[0.1, 0.8, 0.05, 0.03, 0.02], [0.3, 0.1, 0.5, 0.05, 0.05]]))
+    seqs = enumerate_allowed(labels, "IOB2", 2)
+    w = {ids: math.exp(lp[0, ids[0]] + lp[1, ids[1]]) for ids in seqs}
+    z = sum(w.values())
+    one_word = sum(v for ids, v in w.items() if ids[0] == 1 and ids[1] != 2)
+    assert span_marginal(lp, labels, "IOB2", "A", 0, 0) == pytest.approx(one_word / z, abs=1e-15)
+    assert span_marginal(lp, labels, "IOB2", "A", 0, 1) == pytest.approx(w[(1, 2)] / z, abs=1e-15)
+
+
+# ------------------------------------------------------------------------------------------ well-formed output
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_viterbi_output_strict_equals_conlleval(scheme: str):
+    """Random log-probs: argmax gives ill-formed sequences, viterbi none, so strict = conlleval under viterbi."""
+    labels = LABELS[scheme] if scheme != "IOB2" else ["O", "B-A", "I-A", "B-B", "I-B", "B-C", "I-C"]
+    rng = np.random.default_rng(3)
+    lps = [random_log_probs(rng, int(rng.integers(1, 12)), len(labels), scale=1.5) for _ in range(300)]
+    gold = [Decoder(labels, "viterbi", scheme=scheme).tags(random_log_probs(rng, len(lp), len(labels)))
+            for lp in lps]
+    arg = decode_split(Decoder(labels, "argmax"), lps)
+    vit = decode_split(Decoder(labels, "viterbi", scheme=scheme), lps)
+    assert sum(not well_formed(tuple(t), scheme) for t in arg) > 50
+    assert sum(not well_formed(tuple(t), scheme) for t in vit) == 0
+    strict, conll = score_sequences(gold, vit, "strict"), score_sequences(gold, vit, "conlleval")
+    assert strict["f1"] == conll["f1"] and strict["tp"] == conll["tp"] and strict["predicted"] == conll["predicted"]
+    assert score_sequences(gold, arg, "strict")["predicted"] != score_sequences(gold, arg, "conlleval")["predicted"]
+
+
+# ------------------------------------------------------------------------------------------ argmax and bias
+
+
+def test_argmax_scores_and_o_bias_hand_worked():
+    labels = ["O", "B-A", "I-A"]
+    p = np.array([[0.6, 0.3, 0.1], [0.2, 0.1, 0.7], [0.5, 0.1, 0.4]])
+    tags, scored = Decoder(labels).scored(np.log(p))
+    assert tags == ["O", "I-A", "O"] and scored == [("A", 1, 1, pytest.approx(0.7))]
+    # bias 1: O's weight divided by e, each word renormalised
+    q = p * np.array([math.exp(-1), 1, 1])
+    q /= q.sum(axis=1, keepdims=True)
+    assert np.allclose(np.exp(apply_o_bias(np.log(p), 0, 1.0)), q, atol=1e-15)
+    tags, scored = Decoder(labels, o_bias=1.0).scored(np.log(p))
+    assert tags == ["B-A", "I-A", "I-A"]  # word 0: 0.3 > 0.6/e = 0.22; word 2: 0.4 > 0.5/e
+    assert scored == [("A", 0, 2, pytest.approx(min(q[0, 1], q[1, 2], q[2, 2]), abs=1e-15))]
+
+
+def test_tune_o_bias_hand_worked():
+    """Entities at 0.3 against O at 0.7 need b > ln(0.7/0.3) = 0.847: the grid's 1.0, not a larger tie."""
+    labels = ["O", "B-A", "I-A"]
+    lp = [np.log(np.array([[0.7, 0.3, 0.0001], [0.9, 0.05, 0.05]]) + 1e-300)] * 4
+    gold = [["B-A", "O"]] * 4
+    bias, scores = tune_o_bias(lp, gold, labels, "argmax")
+    assert bias == 1.0 and scores["f1"] == 1.0
+    assert tune_o_bias(lp, gold, labels, "viterbi")[0] == 1.0
+    # nothing to gain: ties go to 0
+    assert tune_o_bias(lp, [["O", "O"]] * 4, labels, "argmax")[0] == 0.0
+    assert o_bias_grid() == [i / 4 for i in range(25)]
+    assert list(inspect.signature(tune_o_bias).parameters)[:3] == ["log_probs", "gold", "labels"]
+
+
+def test_the_bias_never_sees_test():
+    """A poisoned test split (its best bias differs) leaves the chosen biases and validation scores unchanged."""
+    labels = ["O", "B-A", "I-A"]
+    rng = np.random.default_rng(5)
+    val_lp = [random_log_probs(rng, 6, 3) for _ in range(40)]
+    val_gold = [Decoder(labels, "viterbi").tags(random_log_probs(rng, 6, 3)) for _ in val_lp]
+    test_lp = [random_log_probs(rng, 6, 3) for _ in range(30)]
+    clean = [["O"] * 6 for _ in test_lp]  # its best bias is 0
+    poisoned = [["B-A"] + ["I-A"] * 5 for _ in test_lp]  # its best bias is large
+    a = score_decodings(labels, (val_gold, val_lp), (clean, test_lp))
+    b = score_decodings(labels, (val_gold, val_lp), (poisoned, test_lp))
+    assert set(a) == set(VARIANTS)
+    for name in VARIANTS:
+        assert a[name].o_bias == b[name].o_bias and a[name].validation == b[name].validation
+        assert a[name].test_tags == b[name].test_tags
+    assert a["viterbi"].o_bias is None and a["viterbi+threshold"].o_bias is not None
+    # the threshold rows are the bias the validation split chose
+    for method in ("argmax", "viterbi"):
+        bias, scores = tune_o_bias(val_lp, val_gold, labels, method)
+        assert a[f"{method}+threshold"].o_bias == bias and a[f"{method}+threshold"].validation == scores
+    assert split_variant("viterbi+threshold") == ("viterbi", True)
+    with pytest.raises(ValueError, match="unknown decoding"):
+        split_variant("beam")
+
+
+# ------------------------------------------------------------------------------------------ calibration
+
+
+def test_calibration_hand_worked():
+    gold = [["B-A", "I-A", "O", "B-A"], ["O", "B-A"]]
+    scored = [[("A", 0, 1, 0.95), ("A", 3, 3, 0.92), ("A", 2, 2, 0.15)], [("A", 1, 1, 1.0), ("A", 0, 0, 0.05)]]
+    out = calibration(gold, scored)
+    # bin [0.9, 1]: 0.95, 0.92, 1.0, all correct; bin [0.1, 0.2): 0.15 wrong; bin [0, 0.1): 0.05 wrong
+    want = (3 / 5) * abs(1 - (0.95 + 0.92 + 1.0) / 3) + (1 / 5) * 0.15 + (1 / 5) * 0.05
+    assert out["ece"] == pytest.approx(want, abs=1e-15) and out["entities"] == 5
+    assert [b["count"] for b in out["bins"]] == [1, 1, 0, 0, 0, 0, 0, 0, 0, 3]
+    assert out["bins"][9]["accuracy"] == 1.0 and out["bins"][2]["confidence"] is None
+    assert calibration([["O"]], [[]])["ece"] is None
+
+
+# ------------------------------------------------------------------------------------------ config
+
+
+def test_config_keys_and_rules():
+    from tagger.config import help_text, load_config
+    from tagger.errors import ConfigError
+
+    cfg = load_config(None)
+    assert cfg.training.decoding == "viterbi" and cfg.sweep.decodings == ["argmax", "viterbi", "viterbi+threshold"]
+    assert load_config(None, ["sweep.decodings=[]", "training.decoding=argmax"]).sweep_decodings() == ["argmax"]
+    for override, message in [
+        ("training.decoding=beam", "training.decoding: 'beam' is not one of argmax, viterbi"),
+        ("sweep.decodings=[viterbi, crf]", "sweep.decodings[1]: 'crf' is not one of argmax, viterbi, argmax+threshold"),
+        ("sweep.decodings=[viterbi, viterbi]", "sweep.decodings: items 0 and 1 are the same"),
+        ("data.scheme=IOB1", "training.decoding: viterbi decodes IOB2, IOBES, BILOU tags, not data.scheme IOB1"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            load_config(None, [override])
+    with pytest.raises(ConfigError, match=r"sweep.decodings\[1\]: viterbi decodes"):
+        load_config(None, ["data.scheme=IOB1", "training.decoding=argmax"])
+    iob1 = load_config(None, ["data.scheme=IOB1", "training.decoding=argmax", "sweep.decodings=[argmax, argmax+threshold]"])
+    assert iob1.sweep_decodings() == ["argmax", "argmax+threshold"]
+    text = help_text()
+    assert "training.decoding (str, default 'viterbi') [one of argmax, viterbi]" in text
+    assert "sweep.decodings (list, default ['argmax', 'viterbi', 'viterbi+threshold']) [each one of argmax" in text
