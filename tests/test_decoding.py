@@ -274,3 +274,35 @@ def test_config_keys_and_rules():
     text = help_text()
     assert "training.decoding (str, default 'viterbi') [one of argmax, viterbi]" in text
     assert "sweep.decodings (list, default ['argmax', 'viterbi', 'viterbi+threshold']) [each one of argmax" in text
+
+
+# ------------------------------------------------------------------------------------------ windows
+
+
+def test_backend_windows_carry_log_probs_and_merge_like_labels():
+    """A LogitsBackend (numpy logits, as ONNX Runtime gives): each word's merged row is its owning
+    window's log-softmax, float64, whose argmax is the merged label."""
+    from tagger.train.evaluate import merge_window_log_probs, merge_window_predictions, predict_windows
+
+    rng = np.random.default_rng(0)
+
+    class Backend:
+        def collator(self, pad_token_id: int):
+            raise NotImplementedError
+
+        def logits(self, batch):
+            return batch["logits"]
+
+    # sentence 0 (5 words) in two overlapping windows that own words 0-2 and 3-4; sentence 1 (2 words) in one
+    batches = []
+    for sid, owned in ((0, [0, 1, 2, -1, -1]), (0, [-1, -1, 3, 4, -1]), (1, [-1, 0, 1, -1, -1])):
+        batches.append({"sentence_id": np.array([sid]), "word_index": np.array([owned]),
+                        "logits": rng.normal(size=(1, 5, 4)).astype(np.float32)})
+    windows = predict_windows(Backend(), batches, log_probs=True)
+    lps = merge_window_log_probs([5, 2], windows)
+    assert [lp.argmax(axis=1).tolist() for lp in lps] == merge_window_predictions([5, 2], windows)
+    x = batches[1]["logits"][0].astype(np.float64)
+    want = x - np.log(np.exp(x).sum(axis=1, keepdims=True))
+    assert np.allclose(lps[0][3:], want[2:4], atol=1e-12) and lps[0].dtype == np.float64
+    assert np.allclose(lps[1], (batches[2]["logits"][0].astype(np.float64)
+                                - np.log(np.exp(batches[2]["logits"][0].astype(np.float64)).sum(1, keepdims=True)))[1:3])

@@ -87,6 +87,8 @@ def predict_windows(
 
 def _predict_torch(model: nn.Module, batches: Iterable[dict[str, Any]], device: torch.device,
                    out: list[Window], log_probs: bool = False) -> list[Window]:
+    import torch
+
     was_training = model.training
     model.eval()
     for batch in batches:
