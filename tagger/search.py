@@ -392,7 +392,11 @@ def _value_text(value: Any) -> str:
 
 def tuned_note(table: Sequence[Mapping[str, Any]]) -> str:
     """The lines under the summary table that say which rows were tuned, and over what."""
-    tuned = [row for row in table if row.get("tuned")]
+    first: dict[str, Mapping[str, Any]] = {}  # one line per loss, also where a loss has a row per decoding
+    for row in table:
+        if row.get("tuned"):
+            first.setdefault(row["loss"], row)
+    tuned = list(first.values())
     if not tuned:
         return ""
     lines = [f"Tuned on validation (grid search, chosen by mean validation F1 over seeds "
@@ -402,7 +406,7 @@ def tuned_note(table: Sequence[Mapping[str, Any]]) -> str:
         over = " × ".join(f"{k} ∈ {{{', '.join(_value_text(v) for v in vs)}}}" for k, vs in t["over"].items())
         chose = ", ".join(f"{k}={_value_text(v)}" for k, v in t["chosen"].items())
         lines.append(f"- {row['loss']}: {chose}, chosen over {over} ({t['points']} points)")
-    untuned = [row["loss"] for row in table if not row.get("tuned")]
+    untuned = list(dict.fromkeys(row["loss"] for row in table if not row.get("tuned")))
     if untuned:
         lines.append(f"- not tuned: {', '.join(untuned)}")
     return "\n".join(lines)

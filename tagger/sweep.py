@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from tagger.decoding import DEFAULT_SWEEP_DECODINGS
 from tagger.losses.labels import loss_label
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
 from tagger.metrics import MODES, sentence_entities
@@ -242,16 +243,16 @@ def add_peer(summary: dict[str, Any], peer: PeerRecord | dict[str, Any]) -> dict
     return out
 
 
-def _rows(runs: Sequence[dict[str, Any]], decodings: Sequence[str] | None) -> list[tuple[str, str | None]]:
+def _rows(runs: Sequence[dict[str, Any]], decodings: Sequence[str]) -> list[tuple[str, str | None]]:
     """(loss label, decoding) of every row, losses in run order, decodings in ``decodings`` order
-    (default: every one the runs have). A run without decodings gives one row without decoding."""
+    (those the runs have). A run without decodings gives one row without decoding."""
     out = []
     for label in dict.fromkeys(r["label"] for r in runs):
         have: dict[str | None, None] = {}
         for r in runs:
             if r["label"] == label:
                 have.update(dict.fromkeys(run_decodings(r)))
-        wanted = [d for d in (decodings if decodings is not None else have) if d in have]
+        wanted = [d for d in decodings if d in have]
         out += [(label, d) for d in ([None] if None in have else []) + [d for d in wanted if d is not None]]
     return out
 
@@ -261,14 +262,14 @@ def summarize(runs: Sequence[dict[str, Any]], label_list: Sequence[str] = (), ru
               decodings: Sequence[str] | None = None) -> dict[str, Any]:
     """One row per (loss label, decoding): mean +- std over seeds of validation and test metrics.
 
-    ``decodings`` (``sweep.decodings``) picks and orders the decodings shown; default every one the
-    runs hold. The best row has the highest mean validation F1 (test plays no part); ``best_run`` is its
+    ``decodings`` (``sweep.decodings``) picks and orders the decodings shown (default: the config's
+    default, :data:`tagger.decoding.DEFAULT_SWEEP_DECODINGS`). The best row has the highest mean validation F1 (test plays no part); ``best_run`` is its
     run with the highest validation F1 under that decoding. With ``runs_dir``, the paired bootstrap
     against ``ce`` + ``argmax`` (:func:`significance_against_baseline`) counts entities in ``mode``:
     pass the mode the runs were scored in (``training.metric_mode``).
     """
     types = sorted({t for r in runs for d in run_decodings(r).values() for t in d["test"].get("per_type", {})})
-    pairs = _rows(runs, decodings)
+    pairs = _rows(runs, DEFAULT_SWEEP_DECODINGS if decodings is None else decodings)
 
     def group(label: str, decoding: str | None) -> list[dict[str, Any]]:
         return [r for r in runs if r["label"] == label and decoding in run_decodings(r)]

@@ -84,7 +84,7 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
     ``runs``: the run folders to summarize, in the table's order (default: every finished one);
     ``studies``: the searches to report (default: every study in the folder); ``label_list`` and
     ``mode``: as the sweep knows them (default: read from the runs); ``decodings``: the rows per loss
-    (``sweep.decodings``; default: every decoding the runs were scored with); ``write_options`` go to
+    (``sweep.decodings``; default: that key's default); ``write_options`` go to
     :func:`tagger.sweep.write_summary`. Returns the summary. InputError when no run is finished.
     """
     out_dir = Path(out_dir)

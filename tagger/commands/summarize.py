@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="do not write report.html (nor errors.json)")
     p.add_argument("--decodings", nargs="+", metavar="DECODING",
                    help="the rows per loss, as sweep.decodings: argmax, viterbi, argmax+threshold, "
-                        "viterbi+threshold (default: every decoding the runs were scored with)")
+                        "viterbi+threshold (default: sweep.decodings' default, argmax viterbi viterbi+threshold)")
     p.set_defaults(func=run)
 
 
