@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -35,7 +36,6 @@ from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 import tagger
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
@@ -48,6 +48,7 @@ from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_t
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
+from tagger.model_loading import check_loadable, load_model, load_tokenizer
 from tagger.report import REPORT_NAME
 from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep import predictions_name
@@ -60,6 +61,7 @@ from tagger.train.checkpoint import (
     remove_checkpoints,
     save_best,
     save_checkpoint,
+    skip_done_batches,
 )
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
@@ -218,8 +220,11 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
         for split in ("train", "validation", "test"):
             if split not in data.splits:
                 raise ConfigError(f"data: the '{split}' split is missing (have: {', '.join(data.splits)})")
-        tokenizer = AutoTokenizer.from_pretrained(encoder_path, revision=cfg.model.revision,
-                                                  trust_remote_code=cfg.model.trust_remote_code)
+        # a broken encoder folder stops the launch here, before the data is tokenized, not in the first run
+        check_loadable(encoder_path, allow_pickle_weights=cfg.model.allow_pickle_weights,
+                           trust_remote_code=cfg.model.trust_remote_code, num_labels=len(data.label_list))
+        tokenizer = load_tokenizer(encoder_path, revision=cfg.model.revision,
+                                   trust_remote_code=cfg.model.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"model.name_or_path: {encoder_name} has no fast tokenizer (word_ids() is needed)")
         check_window(cfg.data.max_length, cfg.data.stride, tokenizer.num_special_tokens_to_add())
@@ -380,14 +385,14 @@ class TrainRun:
     def setup_model_and_loss(self) -> None:
         """The encoder with a fresh classification head, and the loss with its class statistics."""
         model_cfg, num_labels = self.cfg.model, len(self.id2label)
-        self.model = AutoModelForTokenClassification.from_pretrained(
+        self.model = load_model(
             self.sweep.encoder_path,
             num_labels=num_labels,
             id2label=self.id2label,
             label2id=self.label2id,
             revision=model_cfg.revision,
             trust_remote_code=model_cfg.trust_remote_code,
-            use_safetensors=None if model_cfg.allow_pickle_weights else True,
+            allow_pickle_weights=model_cfg.allow_pickle_weights,
             **({"attn_implementation": model_cfg.attn_implementation} if model_cfg.attn_implementation else {}),
         )
         # CPU only: PyTorch's per-element Bernoulli draws were 9% of a training step (tagger/train/dropout.py).
@@ -455,11 +460,14 @@ class TrainRun:
     def train_epoch(self, epoch: int, stop: StopRequested) -> float:
         """The rest of ``epoch`` (all of it unless resumed mid-epoch), or up to max_steps; returns its seconds."""
         state, accelerator = self.state, self.accelerator
-        self.sampler.set_epoch(epoch)
+        # Accelerate's loader hands its own count of finished passes to the sampler as the epoch when it
+        # starts, and that count restarts at 0 in a resumed launch: set it, or a resumed run shuffles as epoch 0.
+        self.train_loader.set_epoch(epoch)
+        self.sampler.set_epoch(epoch)  # several processes: the sharded loader does not pass the epoch on
         self.model.train()
-        loader = self.train_loader
+        loader: Iterable[dict[str, Any]] = self.train_loader
         if state.batches_done:
-            loader = accelerator.skip_first_batches(self.train_loader, state.batches_done)
+            loader = skip_done_batches(accelerator, self.train_loader, state.batches_done)
         progress = EpochProgress(start=time.perf_counter(), from_start=not state.batches_done,
                                  coverage=torch.zeros(len(self.sampler.lengths), dtype=torch.long,
                                                       device=accelerator.device))

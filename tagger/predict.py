@@ -47,6 +47,7 @@ from tagger.data.schemes import entities
 from tagger.decoding import Decoder, ScoredEntity, check_decoding
 from tagger.errors import InputError
 from tagger.metrics import Entity
+from tagger.model_loading import load_model, load_tokenizer
 from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 
@@ -268,17 +269,9 @@ class Tagger:
             backend, tok = load_onnx(model_dir, device=None if device is None else str(device))
             return cls(model=backend, tokenizer=tok, **settings)
         import torch
-        from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-        if Path(model_dir).is_dir():
-            has_safe = any(Path(model_dir).glob("*.safetensors"))
-            if not has_safe and not allow_pickle_weights and any(Path(model_dir).glob("*.bin")):
-                raise InputError("only pickle (.bin) weights found; they can run code when loaded. "
-                                 "Convert to safetensors or pass allow_pickle_weights=True (--allow-pickle)", path=model_dir)
-        model = AutoModelForTokenClassification.from_pretrained(
-            model_dir, use_safetensors=None if allow_pickle_weights else True, trust_remote_code=trust_remote_code
-        )
-        tokenizer = AutoTokenizer.from_pretrained(model_dir, trust_remote_code=trust_remote_code)
+        model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
+        tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise InputError("the tokenizer is not a fast tokenizer (word_ids() is needed)", path=model_dir)
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")

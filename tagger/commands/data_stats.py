@@ -51,7 +51,14 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(args.data) and os.path.splitext(args.data)[1].lower() in DATA_SUFFIXES:
         raise InputError("file not found", path=args.data)
     if os.path.isfile(args.data):
-        data = load_ner_dataset(test_file=args.data)
+        try:
+            data = load_ner_dataset(test_file=args.data)
+        except InputError as err:  # the file is read as the split 'test', which this command shows as 'data'
+            if err.path == args.data and err.line is None and err.message.endswith("split has no sentences"):
+                from tagger.commands.score import NO_SENTENCES
+
+                raise InputError(NO_SENTENCES, path=args.data) from None
+            raise
         data.splits = type(data.splits)({"data": data.splits["test"]})
         data.sources = {"data": data.sources["test"]}
     else:

@@ -66,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
     if args.examples < 0:
         raise InputError(f"--examples must be 0 or more, got {args.examples}")
     gold, pred, tokens = read_pair(args.gold, args.pred, with_tokens=args.examples > 0)
+    if not gold:  # both files empty (when only one is, the pairing has named it)
+        from tagger.commands.score import NO_SENTENCES
+
+        raise InputError(NO_SENTENCES, path=args.gold)
     try:
         result = analyse_errors(gold, pred, tokens=tokens, examples=args.examples, mode=args.mode)
     except ValueError as err:  # strict mode: tags of two schemes

@@ -116,6 +116,17 @@ def _write_jsonl(out: Any, path: str, tagger: Any, bar: Any, scores: bool) -> in
     return n
 
 
+def _has_sentence(path: str, fmt: str) -> bool:
+    """Whether the input holds a sentence, read up to the first one (a large input is not read twice)."""
+    from tagger.data.readers import iter_conll, iter_json_lines, utf8_lines
+
+    if fmt == "conll":
+        return next(iter_conll(path, require_tags=False), None) is not None
+    if fmt == "jsonl":
+        return next(iter_json_lines(path), None) is not None
+    return any(line.strip() for _, line in utf8_lines(path))
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
@@ -133,6 +144,10 @@ def run(args: argparse.Namespace) -> int:
     if args.scores and fmt == "conll":
         raise InputError("--scores applies to jsonl and text output, not to conll (its columns stay scorable)",
                          path=args.input)
+    if not _has_sentence(args.input, fmt):  # refused before the model loads and before an output is written
+        from tagger.commands.score import NO_SENTENCES
+
+        raise InputError(NO_SENTENCES, path=args.input)
     tagger = Tagger.from_pretrained(args.model, device=args.device, allow_pickle_weights=args.allow_pickle,
                                     trust_remote_code=args.trust_remote_code, max_length=args.max_length,
                                     stride=args.stride, batch_tokens=args.batch_tokens,

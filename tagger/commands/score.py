@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 # per sentence: first line, then one (token, tag, line) per word; with three columns the tag is (gold, pred)
 Block = tuple[int, list[tuple[str, object, int]]]
 
+#: what every command says about an input without a single sentence (exit code 2)
+NO_SENTENCES = "no sentences: the file is empty or holds only blank lines"
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -119,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         pred = [[t[1] for _, t, _ in words] for _, words in blocks]  # type: ignore[index]
     else:
         gold, pred = _pair(args.gold, args.pred)
+    if not gold:  # both files empty (when only one is, _pair has named it)
+        raise InputError(NO_SENTENCES, path=args.gold)
     result = score_sequences(gold, pred, mode=args.mode)
     if args.json:
         keys = ("precision", "recall", "f1", "tp", "predicted", "gold")

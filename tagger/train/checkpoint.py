@@ -14,7 +14,8 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from tagger.errors import ConfigError, InputError
 from tagger.io import atomic_write_json
@@ -23,6 +24,7 @@ from tagger.train.state import TrainState
 if TYPE_CHECKING:  # accelerate costs seconds to import; callers pass an Accelerator they already have
     import torch
     from accelerate import Accelerator
+    from torch.utils.data import DataLoader
 
 BEST_WEIGHTS = "best_model.safetensors"
 STATE_FILE = "tagger_state.json"
@@ -107,6 +109,28 @@ def load_checkpoint(accelerator: Accelerator, ckpt: Path, run_dir: Path, label_l
             os.replace(run_dir / ".best.tmp", run_dir / BEST_WEIGHTS)
         accelerator.wait_for_everyone()
     return TrainState.from_json({"label_list": label_list, **saved})
+
+
+def skip_done_batches(accelerator: Accelerator, loader: DataLoader, done: int) -> Iterator[Any]:
+    """The batches of the epoch under way after the first ``done``, for a run resumed mid-epoch.
+
+    Starting a DataLoader iterator draws a worker seed from torch's global CPU generator. An
+    uninterrupted epoch draws it before its first batch, so the random state saved in a mid-epoch
+    checkpoint already comes after it; the resumed epoch starts its iterator after that state is
+    restored, and its draw would shift every later dropout mask on CPU (the resumed run then
+    drifts from the uninterrupted one). The draw is undone here, which keeps the stream of an
+    uninterrupted run as it always was.
+    """
+    import torch
+
+    rng = torch.get_rng_state()
+    batches = iter(accelerator.skip_first_batches(loader, done))
+    first = next(batches, None)  # a prepared loader starts its inner iterator, and draws, at the first batch
+    torch.set_rng_state(rng)
+    if first is None:
+        return
+    yield first
+    yield from batches
 
 
 def remove_checkpoints(run_dir: Path) -> None:

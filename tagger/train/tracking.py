@@ -26,6 +26,8 @@ REPORT_TO = ("auto", "jsonl", "tensorboard", "mlflow", "wandb", "none")
 _INSTALL = {"mlflow": "pip install mlflow-skinny (or mlflow)", "wandb": "pip install wandb"}
 WANDB_DEFAULT_PROJECT = "tagger"
 
+from tagger.io import strict_json_dumps
+
 
 class JsonlTracker(GeneralTracker):
     """Appends one JSON object per ``log`` call to ``<logging_dir>/<run_name>.jsonl``."""
@@ -54,7 +56,7 @@ class JsonlTracker(GeneralTracker):
         self._write({"step": step, "time": time.time(), **values})
 
     def _write(self, obj: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(obj, default=str) + "\n")
+        self._fh.write(strict_json_dumps(obj, default=str) + "\n")
         self._fh.flush()
 
     @on_main_process

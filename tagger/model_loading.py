@@ -1,0 +1,205 @@
+"""Loading a token classifier or its tokenizer, with one-line errors that name the folder.
+
+``transformers`` reports a broken model folder in many ways: an ``OSError`` for a config that is
+not JSON, a ``ValueError`` for one without ``model_type``, a ``RuntimeError`` after a multi-line
+load report for a classifier of another size, a ``SafetensorError`` for a truncated weights file,
+and an interactive prompt (on a terminal) for an architecture that needs code shipped with the
+model. :func:`check_loadable` looks at a local folder first and raises one
+:class:`~tagger.errors.InputError` naming it for each of these; :func:`load_model` and
+:func:`load_tokenizer` run that check and turn whatever the loader still raises into the same
+kind of error. The CLI prints it on one line with exit code 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tagger.errors import InputError
+
+CONFIG_FILE = "config.json"
+#: safetensors starts with the header's size as a little-endian u64; a header beyond this is damage
+_MAX_HEADER_BYTES = 100 * 1024 * 1024
+#: keyword arguments of ``from_pretrained`` that change the classifier's size, and so its check
+_LABEL_KEYS = ("num_labels", "id2label", "label2id")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def read_config(folder: Path) -> dict[str, Any]:
+    """``config.json`` of a model folder as a dict; InputError if it is missing, not JSON or not an object."""
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise InputError(f"no {CONFIG_FILE}: not a saved model folder", path=folder)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise InputError(f"{CONFIG_FILE} is not UTF-8 (byte offset {err.start})", path=folder) from None
+    except json.JSONDecodeError as err:
+        raise InputError(f"{CONFIG_FILE} is not valid JSON: {err.msg} (line {err.lineno}, column {err.colno})",
+                         path=folder) from None
+    if not isinstance(config, dict):
+        raise InputError(f"{CONFIG_FILE} holds a JSON {type(config).__name__}, not an object", path=folder)
+    return config
+
+
+def check_architecture(folder: Path, config: dict[str, Any], trust_remote_code: bool) -> bool:
+    """Whether ``config`` names an architecture this transformers knows; InputError when it cannot load at all.
+
+    An architecture of its own (``auto_map``) is refused unless ``trust_remote_code``: transformers
+    would otherwise stop to ask on a terminal, or fail with a long message elsewhere.
+    """
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+
+    model_type = config.get("model_type")
+    if not isinstance(model_type, str) or not model_type:
+        raise InputError(f"{CONFIG_FILE} has no model_type, so the architecture is unknown", path=folder)
+    if model_type in CONFIG_MAPPING:
+        return True
+    if config.get("auto_map"):
+        if trust_remote_code:
+            return False
+        raise InputError(f"the architecture {model_type!r} needs code shipped with the model (auto_map in "
+                         f"{CONFIG_FILE}); allow it only for a model you trust (--trust-remote-code, "
+                         "model.trust_remote_code=true)", path=folder)
+    import transformers
+
+    raise InputError(f"model_type {model_type!r} is not an architecture transformers {transformers.__version__} "
+                     "knows", path=folder)
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The tensor table of a safetensors file; InputError if the file is truncated or damaged.
+
+    The file is the header's size (u64), the JSON header, then the tensors' bytes: the header's
+    last data offset must end exactly at the end of the file.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(8)
+        n = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+        if n < 2 or n > _MAX_HEADER_BYTES or 8 + n > size:
+            raise InputError(f"{path.name} is truncated or not a safetensors file ({size:,} bytes)", path=path.parent)
+        try:
+            header = json.loads(fh.read(n))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InputError(f"{path.name} has a damaged header", path=path.parent) from None
+    if not isinstance(header, dict):
+        raise InputError(f"{path.name} has a damaged header", path=path.parent)
+    tensors = {k: v for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    end = max((int(v.get("data_offsets", [0, 0])[1]) for v in tensors.values()), default=0)
+    if 8 + n + end != size:
+        raise InputError(f"{path.name} is truncated or damaged: {size:,} bytes, its header describes "
+                         f"{8 + n + end:,}", path=path.parent)
+    return tensors
+
+
+def check_weights(folder: Path, allow_pickle_weights: bool) -> dict[str, dict[str, Any]]:
+    """The tensor tables of the folder's safetensors files (file name -> table); InputError if none can load."""
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        if any(folder.glob("*.bin")):
+            if allow_pickle_weights:
+                return {}
+            raise InputError("only pickle (.bin) weights found; they can run code when loaded. "
+                             "Convert to safetensors or pass allow_pickle_weights=True (--allow-pickle)", path=folder)
+        raise InputError("no weights (no .safetensors file)", path=folder)
+    return {f.name: safetensors_header(f) for f in files}
+
+
+def check_classifier(folder: Path, headers: dict[str, dict[str, Any]], overrides: dict[str, Any]) -> None:
+    """InputError if the saved classifier head has another size than the labels of the config (or ``overrides``).
+
+    The head is what the token-classification model has outside its base model; a folder holding
+    only an encoder has no head and passes.
+    """
+    import torch
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING
+
+    with _as_input_error(folder, "model configuration"):
+        config = AutoConfig.from_pretrained(str(folder), **overrides)
+    model_class = MODEL_FOR_TOKEN_CLASSIFICATION_MAPPING.get(type(config), None)
+    if model_class is None:
+        raise InputError(f"the architecture {config.model_type!r} has no token-classification model", path=folder)
+    prefix = f"{model_class.base_model_prefix}."
+    # the meta device allocates nothing; fork_rng keeps the caller's seeded stream as it was
+    with torch.random.fork_rng(devices=[]), torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in model_class(config).state_dict().items() if not k.startswith(prefix)}
+    source = "the label list given" if overrides else CONFIG_FILE
+    for name, table in headers.items():
+        for key, shape in expected.items():
+            saved = tuple(table.get(key, {}).get("shape", shape))
+            if saved != shape:
+                raise InputError(f"the classifier has {saved[0] if saved else 0} outputs ({key} {list(saved)} in "
+                                 f"{name}), not the {config.num_labels} labels of {source}", path=folder)
+
+
+def check_loadable(
+    path: str | Path, *, weights: bool = True, allow_pickle_weights: bool = False, trust_remote_code: bool = False,
+    **overrides: Any,
+) -> None:
+    """Check a local model folder before transformers loads it; InputError naming the folder otherwise.
+
+    Checks ``config.json`` (present, JSON, an object, a known ``model_type`` or remote code that is
+    allowed) and with ``weights`` the weights (present, safetensors unless pickle is allowed, not
+    truncated, a classifier head of the size that ``overrides`` (num_labels, id2label) or the
+    config gives). Anything but a local folder (a Hub id) passes unchecked.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        return
+    config = read_config(folder)
+    known = check_architecture(folder, config, trust_remote_code)
+    if not weights:
+        return
+    headers = check_weights(folder, allow_pickle_weights)
+    if known and headers:
+        check_classifier(folder, headers, {k: v for k, v in overrides.items() if k in _LABEL_KEYS and v is not None})
+
+
+@contextlib.contextmanager
+def _as_input_error(path: str | Path, what: str) -> Iterator[None]:
+    """What a transformers loader raises for a bad folder or Hub id, as one line naming it."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except InputError:
+        raise
+    except (OSError, ValueError, RuntimeError, SafetensorError) as err:
+        raise InputError(f"cannot load the {what}: {_first_line(err)}", path=path) from err
+
+
+def load_model(
+    path: str | Path, *, allow_pickle_weights: bool = False, trust_remote_code: bool = False, **kwargs: Any
+) -> Any:
+    """``AutoModelForTokenClassification.from_pretrained`` after :func:`check_loadable`.
+
+    Weights load from safetensors only unless ``allow_pickle_weights``. ``kwargs`` go to
+    ``from_pretrained`` (num_labels, id2label, label2id, revision, attn_implementation...).
+    """
+    from transformers import AutoModelForTokenClassification
+
+    check_loadable(path, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code, **kwargs)
+    with _as_input_error(path, "model"):
+        return AutoModelForTokenClassification.from_pretrained(
+            str(path), use_safetensors=None if allow_pickle_weights else True, trust_remote_code=trust_remote_code,
+            **kwargs)
+
+
+def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
+    """``AutoTokenizer.from_pretrained``; a local folder's ``config.json``, where it has one, is checked first."""
+    from transformers import AutoTokenizer
+
+    if (Path(path) / CONFIG_FILE).is_file():
+        check_loadable(path, weights=False, trust_remote_code=trust_remote_code)
+    with _as_input_error(path, "tokenizer"):
+        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
