@@ -222,7 +222,7 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
                 raise ConfigError(f"data: the '{split}' split is missing (have: {', '.join(data.splits)})")
         # a broken encoder folder stops the launch here, before the data is tokenized, not in the first run
         check_loadable(encoder_path, allow_pickle_weights=cfg.model.allow_pickle_weights,
-                           trust_remote_code=cfg.model.trust_remote_code, num_labels=len(data.label_list))
+                       trust_remote_code=cfg.model.trust_remote_code, num_labels=len(data.label_list))
         tokenizer = load_tokenizer(encoder_path, revision=cfg.model.revision,
                                    trust_remote_code=cfg.model.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):

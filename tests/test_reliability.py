@@ -17,6 +17,9 @@ from tagger.train.guards import NonFiniteError, NonFiniteGuard
 
 from test_recipe import REPO, run_recipe, tiny_args
 
+sys.path.insert(0, str(REPO / "scripts"))
+from fault_probe import Workspace, checkpoint_state, launch_interrupted, run_fingerprint  # noqa: E402
+
 
 def test_atomic_open_keeps_previous_file_on_error(tmp_path):
     target = tmp_path / "summary.json"
@@ -61,45 +64,98 @@ def test_diverging_run_stops_with_message_and_exit_code(tmp_path, tiny_encoder_d
     assert "NaN/inf" in proc.stderr and "loss 'ce'" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def _launch(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.Popen([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _resumed(args: list[str]) -> list[str]:
+    return [*args, "training.resume_from_checkpoint=latest"]
 
 
-def test_interrupted_run_resumes_to_identical_metrics(tmp_path, tiny_encoder_dir, data_dir):
-    common = ["data.max_train_sentences=200", "training.epochs=3", "training.max_tokens_per_batch=256",
-              "training.num_threads=1", "sweep.seeds=[5]"]
-    ref = run_recipe(tiny_args(tiny_encoder_dir, data_dir, tmp_path / "ref", *common), tmp_path)
+def test_interrupted_and_killed_runs_resume_bit_identical_at_the_default_threads(tmp_path, tiny_encoder_dir):
+    """SIGTERM mid-epoch 1, SIGTERM mid-epoch 2 of the resumed launch, SIGKILL in epoch 3 after the epoch-2
+    checkpoint: the run that finishes equals the uninterrupted one in scores, best epoch, every epoch's
+    validation F1, tokens, predictions and weights, byte for byte.
+
+    Default settings: threads from the cores (2 here), bf16 autocast where the CPU has it, fast dropout.
+    The signals land at exact optimizer steps (fault_probe.launch_interrupted), whatever the load.
+    """
+    ws = Workspace(tmp_path, built={"encoder": Path(tiny_encoder_dir)})
+    assert not any("num_threads" in a or "mixed_precision" in a or "fast_dropout" in a for a in ws.recipe_args(tmp_path))
+    ref = run_recipe(ws.recipe_args(tmp_path / "ref"), tmp_path)
     assert ref.returncode == 0, ref.stderr[-2000:]
-    expected = json.loads(next((tmp_path / "ref" / "runs").glob("*/all_results.json")).read_text())
+    expected = run_fingerprint(tmp_path / "ref")
+    # not a vacuous comparison: the best epoch is a late one and the epochs differ
+    assert expected["best_epoch"] > 1 and len({f1 for _, _, f1 in expected["epochs"]}) == 3
+    per_epoch = expected["epochs"][0][1]
 
     out = tmp_path / "int"
-    proc = _launch(tiny_args(tiny_encoder_dir, data_dir, out, *common), tmp_path)
-    # interrupt during the second epoch, once the tracker shows training steps there
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        logs = list((out / "logs").rglob("*.jsonl")) if (out / "logs").exists() else []
-        if logs and any('/validation_f1"' in line for line in logs[0].read_text().splitlines()):
-            proc.send_signal(signal.SIGTERM)
-            break
-        time.sleep(0.02)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
-    assert "resume with training.resume_from_checkpoint=latest" in err
-    assert list((out / "runs").glob("*/checkpoints/step_*"))
-    assert not list((out / "runs").glob("*/all_results.json"))
+    args = ws.recipe_args(out)
+    stop = launch_interrupted(args, per_epoch // 3, signal.SIGTERM, tmp_path)
+    assert stop.returncode == 128 + signal.SIGTERM, stop.stderr[-2000:]
+    assert "resume with training.resume_from_checkpoint=latest" in stop.stderr
+    state = checkpoint_state(out)
+    assert (state["epoch"], state["batches_done"]) == (0, per_epoch // 3)
+    assert not list(out.glob("runs/*/all_results.json"))
 
-    resumed = run_recipe(tiny_args(tiny_encoder_dir, data_dir, out, *common, "training.resume_from_checkpoint=latest"),
-                         tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert "resumed from step_" in resumed.stderr
-    got = json.loads(next((out / "runs").glob("*/all_results.json")).read_text())
-    assert got["validation"]["f1"] == expected["validation"]["f1"]
-    assert got["test"] == expected["test"]
-    assert got["best_epoch"] == expected["best_epoch"]
-    assert got["train_tokens"] == expected["train_tokens"]  # the interrupted epoch's tokens count once, before and after
-    assert not list((out / "runs").glob("*/checkpoints"))  # removed once the run finished
+    stop = launch_interrupted(_resumed(args), per_epoch + per_epoch // 2, signal.SIGTERM, tmp_path)
+    assert stop.returncode == 128 + signal.SIGTERM and "resumed from step_" in stop.stderr, stop.stderr[-2000:]
+    state = checkpoint_state(out)
+    assert (state["epoch"], state["batches_done"]) == (1, per_epoch // 2)
+
+    kill = launch_interrupted(_resumed(args), 2 * per_epoch + 3, signal.SIGKILL, tmp_path)
+    assert kill.returncode == -signal.SIGKILL, kill.stderr[-2000:]
+    state = checkpoint_state(out)
+    assert (state["epoch"], state["batches_done"], state["global_step"]) == (2, 0, 2 * per_epoch)
+
+    done = run_recipe(_resumed(args), tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert run_fingerprint(out) == expected
+    assert not list(out.glob("runs/*/checkpoints"))  # removed once the run finished
+
+
+def test_a_resumed_epoch_draws_the_random_numbers_an_uninterrupted_one_draws():
+    """Starting a DataLoader iterator draws from torch's global generator: the resumed epoch's draw is undone."""
+    import torch
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from tagger.train.checkpoint import skip_done_batches
+
+    accelerator = Accelerator(cpu=True)
+    loader = accelerator.prepare(DataLoader(list(range(10)), batch_size=2))
+    torch.manual_seed(0)
+    batches = iter(loader)
+    assert [next(batches).tolist() for _ in range(2)] == [[0, 1], [2, 3]]
+    saved = torch.get_rng_state()  # what a checkpoint after two batches holds
+    expected = torch.rand(4)  # the dropout masks of the third batch, say
+
+    torch.set_rng_state(saved)
+    assert [b.tolist() for b in skip_done_batches(accelerator, loader, 2)] == [[4, 5], [6, 7], [8, 9]]
+    torch.set_rng_state(saved)
+    resumed = skip_done_batches(accelerator, loader, 2)
+    assert next(resumed).tolist() == [4, 5] and torch.equal(torch.rand(4), expected)
+
+    torch.set_rng_state(saved)  # Accelerate's own skipping shifts the stream: what made resumed runs drift
+    plain = iter(accelerator.skip_first_batches(loader, 2))
+    assert next(plain).tolist() == [4, 5] and not torch.equal(torch.rand(4), expected)
+
+
+def test_a_resumed_launch_shuffles_each_epoch_as_an_uninterrupted_one():
+    """Accelerate's loader passes its own count of passes to the sampler; a resumed launch starts it at 0."""
+    from accelerate import Accelerator
+    from torch.utils.data import DataLoader
+
+    from tagger.train.batching import TokenBudgetBatchSampler
+
+    def epoch_order(loader_epoch: int | None, epoch: int) -> list[list[int]]:
+        sampler = TokenBudgetBatchSampler([3, 5, 4, 6, 2, 7, 5, 3], max_tokens=10, seed=1)
+        loader = Accelerator(cpu=True).prepare(DataLoader(list(range(8)), batch_sampler=sampler))
+        if loader_epoch is not None:
+            loader.set_epoch(loader_epoch)
+        sampler.set_epoch(epoch)
+        return [b.tolist() for b in loader]
+
+    uninterrupted = [epoch_order(e, e) for e in range(3)]
+    assert len({str(o) for o in uninterrupted}) == 3  # every epoch has its own order
+    assert epoch_order(None, 2) == uninterrupted[0]  # the sampler's epoch alone is overridden by the loader's count
+    assert epoch_order(2, 2) == uninterrupted[2]  # what train_epoch does
 
 
 def test_run_names_cannot_escape_output_dir(tmp_path, tiny_encoder_dir, data_dir):
@@ -227,3 +283,100 @@ def test_bad_value_stops_the_recipe_before_anything_trains(tmp_path, overrides, 
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.splitlines() == [f"recipes/ner.py: error: {message}"]
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------ empty, unreadable and interrupted inputs
+
+
+@pytest.mark.parametrize("argv, content, name", [
+    (["score"], "", "in.conll"),
+    (["score"], "\n  \n\t\n", "in.conll"),
+    (["errors"], "", "in.conll"),
+    (["errors"], "\n\n", "in.conll"),
+    (["predict", "--model", "{tmp}", "--output", "{tmp}/out.conll", "--input"], "", "in.conll"),
+    (["predict", "--model", "{tmp}", "--output", "{tmp}/out.jsonl", "--input"], "\n\n", "in.jsonl"),
+    (["predict", "--model", "{tmp}", "--output", "{tmp}/out.jsonl", "--input"], "\n \n", "in.txt"),
+    (["data-stats"], "", "in.conll"),
+])
+def test_an_empty_input_is_refused_with_one_line(argv, content, name, tmp_path, capfd):
+    from tagger.cli import main
+
+    path = tmp_path / name
+    path.write_text(content)
+    code = main([a.format(tmp=tmp_path) for a in argv] + [str(path)])
+    assert code == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"tagger {argv[0]}: error: {path}: no sentences: the file is empty or holds only blank lines"]
+    assert not list(tmp_path.glob("out.*")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_empty_split_is_refused_by_data_stats(tmp_path, capfd):
+    from tagger.cli import main
+
+    (tmp_path / "train.conll").write_text("Anna B-PER\n")
+    (tmp_path / "validation.conll").write_text("\n\n")
+    assert main(["data-stats", str(tmp_path)]) == 2
+    assert capfd.readouterr().err.splitlines() == [
+        f"tagger data-stats: error: {tmp_path / 'validation.conll'}: the validation split has no sentences"]
+
+
+def test_an_unreadable_input_is_one_line(tmp_path, capfd, monkeypatch):
+    import builtins
+
+    from tagger.cli import main
+
+    (tmp_path / "gold.conll").mkdir()
+    assert main(["score", str(tmp_path / "gold.conll")]) == 2
+    assert capfd.readouterr().err.splitlines() == [f"tagger score: error: {tmp_path / 'gold.conll'}: a folder, not a file"]
+
+    # as root, chmod does not stop a read: the refusal is simulated where the file is opened
+    readable = tmp_path / "pred.conll"
+    readable.write_text("Anna B-PER B-PER\n")
+    real_open = builtins.open
+
+    def refusing_open(file, *args, **kwargs):
+        if str(file) == str(readable):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing_open)
+    assert main(["score", str(readable)]) == 2
+    assert capfd.readouterr().err.splitlines() == [f"tagger score: error: cannot read {readable}: permission denied"]
+
+
+def test_a_terminated_predict_leaves_no_temporary_file(tmp_path, tiny_encoder_dir):
+    """SIGTERM mid-way through a large input: exit 143, and the hidden temporary output is removed."""
+    from fault_probe import child_env, write_text_input
+
+    model = Workspace(tmp_path / "ws", built={"encoder": Path(tiny_encoder_dir)})
+    model.root.mkdir()
+    write_text_input(tmp_path / "in.txt", 20_000)
+    proc = subprocess.Popen([sys.executable, "-m", "tagger.cli", "predict", "--model", str(model.model()),
+                             "--input", "in.txt", "--output", "out.jsonl"], cwd=tmp_path, env=child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(6000):  # until the temporary output holds a chunk of predictions
+            if proc.poll() is not None or any(p.stat().st_size for p in tmp_path.glob(".out.jsonl.*.tmp")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "predict finished before it could be stopped"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM and err.splitlines()[-1] == "tagger predict: terminated (SIGTERM)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "ws"]
+
+
+def test_the_jsonl_log_writes_nan_and_inf_as_null(tmp_path):
+    from tagger.train.tracking import JsonlTracker
+
+    tracker = JsonlTracker("sweep", tmp_path)
+    tracker.log({"train_loss": float("nan"), "grad_norm": float("inf"), "lr": 1e-3}, step=4)
+    tracker.finish()
+
+    def refuse(name: str) -> None:
+        raise ValueError(f"not strict JSON: {name}")
+
+    (row,) = [json.loads(line, parse_constant=refuse) for line in (tmp_path / "sweep.jsonl").read_text().splitlines()]
+    assert (row["step"], row["train_loss"], row["grad_norm"], row["lr"]) == (4, None, None, 1e-3)

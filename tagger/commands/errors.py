@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 
 from tagger.errors import InputError
@@ -41,11 +40,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def read_pair(gold_path: str, pred_path: str | None,
               with_tokens: bool = False) -> tuple[list[list[str]], list[list[str]], list[list[str]] | None]:
     """(gold tags, predicted tags, tokens or None) read exactly like `tagger score` reads its inputs."""
-    from tagger.commands.score import _pair, read_tagged
+    from tagger.commands.score import _pair, check_input_file, read_tagged
 
     for path in (gold_path, pred_path):
-        if path is not None and not os.path.isfile(path):
-            raise InputError("file not found", path=path)
+        if path is not None:
+            check_input_file(path)
     if pred_path is None:
         blocks = read_tagged(gold_path, columns=2)
         gold = [[t[0] for _, t, _ in words] for _, words in blocks]  # type: ignore[index]

@@ -133,8 +133,9 @@ def run(args: argparse.Namespace) -> int:
     from tagger.io import atomic_open
     from tagger.predict import Tagger
 
-    if not os.path.isfile(args.input):
-        raise InputError("input file not found", path=args.input)
+    from tagger.commands.score import NO_SENTENCES, check_input_file
+
+    check_input_file(args.input)
     if not os.path.isdir(args.model):
         raise InputError("model folder not found", path=args.model)
     fmt = args.format or file_format(args.input, "predict")
@@ -145,8 +146,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--scores applies to jsonl and text output, not to conll (its columns stay scorable)",
                          path=args.input)
     if not _has_sentence(args.input, fmt):  # refused before the model loads and before an output is written
-        from tagger.commands.score import NO_SENTENCES
-
         raise InputError(NO_SENTENCES, path=args.input)
     tagger = Tagger.from_pretrained(args.model, device=args.device, allow_pickle_weights=args.allow_pickle,
                                     trust_remote_code=args.trust_remote_code, max_length=args.max_length,

@@ -20,6 +20,12 @@ Block = tuple[int, list[tuple[str, object, int]]]
 NO_SENTENCES = "no sentences: the file is empty or holds only blank lines"
 
 
+def check_input_file(path: str) -> None:
+    """InputError naming ``path`` unless it is a file (what is wrong: missing, or a folder)."""
+    if not os.path.isfile(path):
+        raise InputError("a folder, not a file" if os.path.isdir(path) else "file not found", path=path)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score",
@@ -114,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     from tagger.metrics import format_conlleval, score_sequences
 
     for path in (args.gold, args.pred):
-        if path is not None and not os.path.isfile(path):
-            raise InputError("file not found", path=path)
+        if path is not None:
+            check_input_file(path)
     if args.pred is None:
         blocks = read_tagged(args.gold, columns=2)
         gold = [[t[0] for _, t, _ in words] for _, words in blocks]  # type: ignore[index]

@@ -10,7 +10,6 @@ file store under ``logs/mlruns`` (never to a server by surprise); W&B follows it
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import time
 from pathlib import Path
@@ -19,14 +18,13 @@ from typing import Any
 from accelerate.tracking import GeneralTracker, MLflowTracker, WandBTracker, on_main_process
 
 from tagger.errors import ConfigError
+from tagger.io import strict_json_dumps
 
 #: the values of ``output.report_to``
 REPORT_TO = ("auto", "jsonl", "tensorboard", "mlflow", "wandb", "none")
 #: what to install for a tracker that is not a dependency
 _INSTALL = {"mlflow": "pip install mlflow-skinny (or mlflow)", "wandb": "pip install wandb"}
 WANDB_DEFAULT_PROJECT = "tagger"
-
-from tagger.io import strict_json_dumps
 
 
 class JsonlTracker(GeneralTracker):

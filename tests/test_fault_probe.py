@@ -1,0 +1,52 @@
+"""scripts/fault_probe.py: its table of fault cases, the fast ones (nothing trains) run here as tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from test_recipe import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
+import fault_probe  # noqa: E402
+
+FAST = [case for case in fault_probe.CASES if case.fast]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str) -> fault_probe.Workspace:
+    return fault_probe.Workspace(tmp_path_factory.mktemp("probe"), built={"encoder": Path(tiny_encoder_dir)})
+
+
+def test_the_table_covers_every_kind_of_fault() -> None:
+    names = [case.name for case in fault_probe.CASES]
+    assert len(names) == len(set(names))
+    for prefix in ("config-", "data-", "model-", "recipe-broken-encoder", "output-", "empty-", "push-", "predict-sigterm",
+                   "resume-sigterm-epoch-1", "resume-sigterm-epoch-2", "resume-sigkill"):
+        assert any(n.startswith(prefix) for n in names), prefix
+    assert {n for n in names if n.startswith("model-")} == {f"model-{m}" for m in fault_probe.BROKEN_MODELS}
+    assert not any(case.fast for case in fault_probe.CASES if case.name.startswith("resume-"))
+
+
+@pytest.mark.parametrize("case", FAST, ids=[case.name for case in FAST])
+def test_fast_case(case: fault_probe.Case, ws: fault_probe.Workspace) -> None:
+    verdict = fault_probe.run_case(case, ws)
+    if verdict.status == "skip":
+        pytest.skip(verdict.observed)
+    assert verdict.status == "pass", f"expected: {case.expected}\nobserved: {verdict.observed}"
+
+
+def test_the_report_and_exit_code(ws: fault_probe.Workspace, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    failing = fault_probe.Case("always-fails", "nothing", lambda w, here: fault_probe.Verdict("FAIL", "something"))
+    passing = fault_probe.Case("always-passes", "x", lambda w, here: fault_probe.Verdict("pass", "x"))
+    broken = fault_probe.Case("probe-breaks", "x", lambda w, here: 1 / 0)
+    monkeypatch.setattr(fault_probe, "CASES", [passing, failing, broken])
+    assert fault_probe.main(["--case", "always-passes"]) == 0
+    assert fault_probe.main([]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] always-fails" in out and "observed: something" in out
+    assert "observed: the probe broke: ZeroDivisionError" in out
+    assert out.splitlines()[-1].startswith("total: 3 cases, 1 passed, 2 failed, 0 skipped")
