@@ -404,9 +404,8 @@ def _file_as_folder_predict(ws: Workspace, here: Path) -> Verdict:
 def _user_files_in_output(ws: Workspace, here: Path) -> Verdict:
     import tagger.io
 
-    markers = [name for name in dir(tagger.io) if "MARKER" in name.upper() and name.isupper()]
-    if not markers:
-        return Verdict("skip", "tagger.io has no output-folder marker yet")
+    if getattr(tagger.io, "OUTPUT_MARKER", None) is None:
+        return Verdict("skip", "tagger.io has no output-folder marker (OUTPUT_MARKER)")
     out = here / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("my own notes\n")

@@ -130,10 +130,9 @@ def _has_sentence(path: str, fmt: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
+    from tagger.commands.score import NO_SENTENCES, check_input_file
     from tagger.io import atomic_open
     from tagger.predict import Tagger
-
-    from tagger.commands.score import NO_SENTENCES, check_input_file
 
     check_input_file(args.input)
     if not os.path.isdir(args.model):
