@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Fault cases against the installed tagger: what each should do, what it did, and the verdict.
 
-    python scripts/fault_probe.py               # every case (3-5 minutes on 2 CPU cores)
+    python scripts/fault_probe.py               # every case (3-6 minutes on 2 CPU cores)
     python scripts/fault_probe.py --fast        # the cases that train nothing (tests/test_fault_probe.py runs them)
-    python scripts/fault_probe.py --case resume-sigterm-mid-epoch --case empty-score
+    python scripts/fault_probe.py --case resume-sigterm-epoch-2 --case empty-score
     python scripts/fault_probe.py --list
 
 Each case runs the real command line in a subprocess (``python -m tagger.cli ...``,
@@ -326,6 +326,7 @@ BROKEN_MODELS: dict[str, tuple[Callable[[Path], None], str]] = {
         "AutoConfig": "configuration_probe.ProbeConfig",
         "AutoModelForTokenClassification": "modeling_probe.ProbeModel"}}), "needs code shipped with the model"),
     "pickle-weights": (_pickle_only, "pickle"),
+    "malformed-run-info": (lambda f: (f / "tagger_run.json").write_text("{oops"), "tagger_run.json is not valid JSON"),
 }
 
 

@@ -29,7 +29,6 @@ every entity carries its probability (:meth:`tagger.decoding.Decoder.scored`).
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -47,7 +46,7 @@ from tagger.data.schemes import entities
 from tagger.decoding import Decoder, ScoredEntity, check_decoding
 from tagger.errors import InputError
 from tagger.metrics import Entity
-from tagger.model_loading import load_model, load_tokenizer
+from tagger.model_loading import load_model, load_tokenizer, read_run_info
 from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 
@@ -182,10 +181,7 @@ def saved_decoding(model_dir: str | Path, decoding: str | None = None,
                    o_bias: float | None = None) -> tuple[str, float, str | None]:
     """(decoding, O bias, scheme): the arguments, else what the folder's ``tagger_run.json`` saved, else
     argmax without bias. The saved bias is the one tuned for the decoding in use."""
-    saved: dict[str, Any] = {}
-    run_file = Path(model_dir) / "tagger_run.json"
-    if run_file.is_file():
-        saved = json.loads(run_file.read_text(encoding="utf-8")).get("decoding") or {}
+    saved: dict[str, Any] = read_run_info(model_dir).get("decoding") or {}
     name = check_decoding(decoding if decoding is not None else saved.get("default", "argmax"))
     bias = o_bias if o_bias is not None else (saved.get("o_bias") or {}).get(name) or 0.0
     return name, float(bias), saved.get("scheme")
@@ -253,10 +249,7 @@ class Tagger:
         """
         check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
-        hp: dict[str, Any] = {}
-        run_file = Path(model_dir) / "tagger_run.json"
-        if run_file.is_file():
-            hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+        hp: dict[str, Any] = read_run_info(model_dir).get("hyperparameters", {})
         name, bias, scheme = saved_decoding(model_dir, decoding, o_bias)
         settings = dict(max_length=max_length or hp.get("max_length", 128), stride=stride or hp.get("stride", 32),
                         batch_tokens=batch_tokens, pre_tokenizer=pre_tokenizer, decoding=name, o_bias=bias,
