@@ -19,10 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from tagger.cards import RUN_INFO_NAME
 from tagger.errors import InputError
 
 CONFIG_FILE = "config.json"
-RUN_INFO_FILE = "tagger_run.json"
 #: safetensors starts with the header's size as a little-endian u64; a header beyond this is damage
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 #: keyword arguments of ``from_pretrained`` that change the classifier's size, and so its check
@@ -54,15 +54,15 @@ def read_config(folder: Path) -> dict[str, Any]:
 def read_run_info(folder: str | Path) -> dict[str, Any]:
     """A model folder's ``tagger_run.json`` (what the recipe saved about the run), ``{}`` if it has none;
     InputError naming the folder if the file is not a JSON object."""
-    path = Path(folder) / RUN_INFO_FILE
+    path = Path(folder) / RUN_INFO_NAME
     if not path.is_file():
         return {}
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{RUN_INFO_FILE} is not valid JSON: {err}", path=folder) from None
+        raise InputError(f"{RUN_INFO_NAME} is not valid JSON: {err}", path=folder) from None
     if not isinstance(info, dict):
-        raise InputError(f"{RUN_INFO_FILE} holds a JSON {type(info).__name__}, not an object", path=folder)
+        raise InputError(f"{RUN_INFO_NAME} holds a JSON {type(info).__name__}, not an object", path=folder)
     return info
 
 
