@@ -41,6 +41,7 @@ import tagger
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
+from tagger.crf import CRF, CRFDecoder, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
 from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
 from tagger.errors import ConfigError, InputError, TaggerError
@@ -332,6 +333,7 @@ class TrainRun:
 
     model: torch.nn.Module
     loss_fn: torch.nn.Module
+    crf: torch.nn.Module | None  # the CRF head (head: crf), prepared like the model
     dropout_swap: dict[str, Any]  # what use_fast_dropout changed, for restore_attention before saving
     class_counts: list[int]
     sampler: TokenBudgetBatchSampler
@@ -366,7 +368,7 @@ class TrainRun:
         self.setup_model_and_loss()
         self.setup_data_and_optimizer()
         self.resume()
-        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.trainable = [p for m in self.modules for p in m.parameters() if p.requires_grad]
         self.guard = NonFiniteGuard(self.tc.max_nonfinite_steps, self.label)
         self.guard.skipped = self.state.nonfinite_skipped
         self.bar = tqdm(total=self.total_steps, initial=self.state.global_step, desc=self.run_dir.name, unit="step",
@@ -405,6 +407,11 @@ class TrainRun:
         except ValueError as err:
             raise ConfigError(f"loss {self.label}: {err}") from None
         self.loss_fn = loss_fn.to(self.accelerator.device)
+        self.crf = None
+        if self.levers.get("head") == "crf":
+            self.crf = CRF(self.sweep.label_list, self.cfg.data.scheme).to(self.accelerator.device)
+            # words per sentence, looked up by each window's sentence_id: whether a window ends its sentence
+            self.sentence_words = torch.tensor(self.train_features.num_words, device=self.accelerator.device)
         for attr in ("class_weights", "alpha"):
             weights = getattr(self.loss_fn, attr, None)
             if isinstance(weights, torch.Tensor):
@@ -422,7 +429,12 @@ class TrainRun:
         loader = DataLoader(WindowDataset(train.columns), batch_sampler=self.sampler,
                             collate_fn=WindowCollator(self.sweep.tokenizer.pad_token_id))
         optimizer = build_optimizer(self.model, tc.learning_rate, tc.weight_decay)
-        self.model, self.optimizer, self.train_loader = accelerator.prepare(self.model, optimizer, loader)
+        if self.crf is not None:
+            optimizer.add_param_group(crf_param_group(self.crf, self.cfg.model.crf_learning_rate or tc.learning_rate))
+            self.model, self.crf, self.optimizer, self.train_loader = accelerator.prepare(
+                self.model, self.crf, optimizer, loader)
+        else:
+            self.model, self.optimizer, self.train_loader = accelerator.prepare(self.model, optimizer, loader)
         steps_per_epoch = math.ceil(len(self.train_loader) / tc.gradient_accumulation_steps)
         self.total_steps = steps_per_epoch * tc.epochs
         if tc.max_steps is not None:
@@ -515,9 +527,10 @@ class TrainRun:
         """
         accelerator = self.accelerator
         finite = True
-        with accelerator.accumulate(self.model):
+        with accelerator.accumulate(*self.modules):
             logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            loss = self.loss_fn(logits, batch["labels"])  # logits [B, T, C], labels [B, T]
+            # logits [B, T, C], labels [B, T]
+            loss = self.loss_fn(logits, batch["labels"]) if self.crf is None else self.crf_loss(logits, batch)
             # several processes: weigh this rank's mean by its share of the step's labelled tokens, so that
             # DDP's average is the mean over all of them (tagger/train/distributed.py)
             scale = rank_loss_scale(labelled_tokens(batch["labels"]))
@@ -536,6 +549,27 @@ class TrainRun:
                     self.scheduler.step()
                 self.optimizer.zero_grad(set_to_none=True)
         return finite
+
+    @property
+    def modules(self) -> list[torch.nn.Module]:
+        """What trains: the model, and the CRF head when the run has one."""
+        return [self.model] if self.crf is None else [self.model, self.crf]
+
+    def crf_loss(self, logits: torch.Tensor, batch: dict[str, Any]) -> torch.Tensor:
+        """The CRF's NLL per labelled token + ``model.crf_token_weight`` x the run's loss on the logits."""
+        nll = crf_nll_per_token(self.crf, logits, batch["labels"], batch["word_index"],
+                                self.sentence_words[batch["sentence_id"]], batch.get("max_words"))
+        weight = self.cfg.model.crf_token_weight
+        return nll + weight * self.loss_fn(logits, batch["labels"]) if weight else nll
+
+    @property
+    def crf_module(self) -> CRF | None:
+        return self.accelerator.unwrap_model(self.crf) if self.crf is not None else None
+
+    def best_weights(self) -> torch.nn.Module:
+        """What the best epoch keeps (unwrapped): the model, with the CRF beside it when the run has one."""
+        model = self.accelerator.unwrap_model(self.model)
+        return model if self.crf is None else torch.nn.ModuleDict({"model": model, "crf": self.crf_module})
 
     def log_training(self, progress: EpochProgress) -> None:
         """Mean loss since the last log, learning rate and throughput: to the bar and the trackers."""
@@ -580,7 +614,7 @@ class TrainRun:
         if self.window_coverage is not None:
             state.history[-1]["window_coverage"] = self.window_coverage
         if improved:
-            save_best(self.accelerator, self.model, self.run_dir)
+            save_best(self.accelerator, self.best_weights(), self.run_dir)
         state.nonfinite_skipped = self.guard.skipped
         if tc.checkpointing == "epoch" and epoch + 1 < tc.epochs and not self.reached_max_steps:
             save_checkpoint(self.accelerator, self.run_dir, state)
@@ -592,7 +626,7 @@ class TrainRun:
 
     def evaluate(self, split: str) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
         return evaluate(self.model, self.sweep.features[split], self.accelerator, self.cfg, self.id2label,
-                        self.eval_pad_id)
+                        self.eval_pad_id, self.crf_module)
 
     # -------------------------------------------------------------------------------------------- artifacts
 
@@ -605,7 +639,7 @@ class TrainRun:
         """
         unwrapped = self.accelerator.unwrap_model(self.model)
         restore_attention(unwrapped, self.dropout_swap)  # the saved config names a standard attention implementation
-        load_best(unwrapped, self.run_dir)
+        load_best(self.best_weights(), self.run_dir)
         test_metrics, test_tags, test_lp = self.evaluate("test")
         val_now, _, val_lp = self.evaluate("validation")  # the best weights' log-probabilities, for the O bias
         val_metrics = self.state.best_validation
@@ -614,12 +648,14 @@ class TrainRun:
         result = self.results(val_metrics, test_metrics)
         if self.accelerator.is_main_process:
             features, scheme = self.sweep.features, self.cfg.data.scheme
-            scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
-                                     (features["test"].gold_tags, test_lp), scheme=scheme,
-                                     mode=self.tc.metric_mode, variants=decodable_variants(scheme))
-            result.update(decoding=self.tc.decoding, decodings={k: v.to_json() for k, v in scored.items()})
+            scored = {}
+            if self.crf is None:  # a CRF run decodes with its CRF only: one row of the summary
+                scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
+                                         (features["test"].gold_tags, test_lp), scheme=scheme,
+                                         mode=self.tc.metric_mode, variants=decodable_variants(scheme))
+                result.update(decoding=self.tc.decoding, decodings={k: v.to_json() for k, v in scored.items()})
             if self.cfg.output.save_model:
-                self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored))
+                self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored) if scored else None)
             write_predictions(self.run_dir / predictions_name(None), features["test"], test_tags)
             for name, variant in scored.items():
                 write_predictions(self.run_dir / predictions_name(name), features["test"], variant.test_tags)
@@ -654,9 +690,9 @@ class TrainRun:
             "hardware": hardware(),
         }
 
-    def save_model(self, result: dict[str, Any], decoding: dict[str, Any]) -> None:
-        """The model in HF format with its tokenizer, tagger_run.json (with the decoding Tagger applies by
-        default) and model card (main process)."""
+    def save_model(self, result: dict[str, Any], decoding: dict[str, Any] | None) -> None:
+        """The model in HF format with its tokenizer (and its CRF head), tagger_run.json (with the decoding
+        Tagger applies by default; None for a CRF, which decodes itself) and model card (main process)."""
         info = sanitize_info(self.sweep.run_info)  # no local paths in what gets published
         info.update(
             loss={"name": self.spec["name"], "params": self.params, "formula": getattr(self.loss_fn, "formula", ""),
@@ -668,8 +704,13 @@ class TrainRun:
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )
+        if self.crf is not None:
+            info["crf"] = {"scheme": self.crf_module.scheme, "token_weight": self.cfg.model.crf_token_weight,
+                           "learning_rate": self.cfg.model.crf_learning_rate or self.tc.learning_rate}
         with atomic_dir(self.run_dir / "model") as tmp:
             self.accelerator.unwrap_model(self.model).save_pretrained(tmp, safe_serialization=True)
+            if self.crf is not None:
+                save_crf(self.crf_module, tmp)
             self.sweep.tokenizer.save_pretrained(tmp)
             atomic_write_json(tmp / "tagger_run.json", info)
             write_model_card(tmp, info)
@@ -687,11 +728,11 @@ class TrainRun:
 
 def evaluate(
     model: torch.nn.Module, split: SplitFeatures, accelerator: Accelerator, cfg: RecipeConfig, id2label: dict[int, str],
-    pad_token_id: int,
+    pad_token_id: int, crf: CRF | None = None,
 ) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
-    """Word-level seqeval metrics on a split under ``training.decoding``, the tags, and every word's
-    log-probabilities (one [num_words, C] array per sentence); every sentence is scored once, whatever
-    the process count.
+    """Word-level seqeval metrics on a split under ``training.decoding`` (with ``crf``: the CRF's Viterbi),
+    the tags, and every word's log-probabilities (one [num_words, C] array per sentence); every sentence
+    is scored once, whatever the process count.
 
     Each process predicts its own share of the batches (batch i goes to process i mod n); the window
     predictions are gathered and merged into exactly one row per word.
@@ -710,8 +751,11 @@ def evaluate(
     # which a token-budget batch sampler does not have: it dropped real windows in a test.)
     windows = gather_object(windows)
     log_probs = merge_window_log_probs(split.num_words, windows)
-    decoder = Decoder([id2label[i] for i in range(len(id2label))], cfg.training.decoding, scheme=cfg.data.scheme)
-    pred_tags = decode_split(decoder, log_probs)
+    if crf is not None:
+        pred_tags = CRFDecoder(crf).split_tags(log_probs)
+    else:
+        decoder = Decoder([id2label[i] for i in range(len(id2label))], cfg.training.decoding, scheme=cfg.data.scheme)
+        pred_tags = decode_split(decoder, log_probs)
     return score_sequences(split.gold_tags, pred_tags, mode=cfg.training.metric_mode), pred_tags, log_probs
 
 

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from tagger.peer import PeerRecord, SplitScores
 
 REPO = common.REPO
-TARGETS = {"vs_b": 1.5, "vs_c": 1.15, "f1_points": 1.0, "loss_overhead": 0.03, "utilisation": 0.25}
+TARGETS = {"vs_b": 1.5, "vs_c": 1.15, "f1_points": 1.0, "loss_overhead": 0.03, "utilisation": 0.25,
+           "crf_overhead": 0.15}
 PEER_NAME = "run_ner.py-style Trainer (scripts/bench_train.py (b))"
 
 
@@ -307,7 +308,7 @@ def _print_loss_costs(report: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def _print_step_checks(report: dict[str, Any]) -> None:
-    """The optional A/B timings: threads, precision, dropout, torch.compile."""
+    """The optional A/B timings: threads, precision, dropout, the CRF head, torch.compile."""
     if report.get("threads"):
         t = report["threads"]
         print(f"\nThreads (default {t['default_threads']}): " + ", ".join(
@@ -322,6 +323,14 @@ def _print_step_checks(report: dict[str, Any]) -> None:
         print(f"\nDropout (training.fast_dropout), batches {d['shapes']} interleaved over {d['rounds']} rounds: "
               f"PyTorch {d['step_ms_min']['torch']:.0f} ms/step, tagger's {d['step_ms_min']['fast']:.0f} ms/step = "
               f"{d['speedup']:.3f}x (paired median {d['speedup_median_paired']:.3f}x); swapped: {d['swapped']}")
+    if report.get("crf"):
+        c = report["crf"]
+        print(f"\nCRF head (model.head: crf), batches {c['shapes']} interleaved over {c['rounds']} rounds: linear "
+              f"{c['step_ms_min']['linear']:.0f} ms/step, CRF {c['step_ms_min']['crf']:.0f} ms/step = "
+              f"{c['step_ratio']:.3f}x the step time (paired median {c['step_ratio_median_paired']:.3f}x; "
+              f"target <= {1 + TARGETS['crf_overhead']:.2f}: {verdict(c['step_ratio_median_paired'] <= 1 + TARGETS['crf_overhead'])}); "
+              f"the CRF loss alone (forward + backward, min of 20) {', '.join(f'{x:.1f}' for x in c['crf_loss_ms_min'])} ms "
+              f"per batch = {c['step_ratio_from_parts']:.3f}x the linear step; load average {c['load_average'][0]:.2f}")
     if report.get("compile"):
         c = report["compile"]
         if "error" in c:

@@ -1,6 +1,6 @@
 """The in-process timings of ``scripts/bench_train.py``: one training step per loss against CE, PyTorch's
-dropout against tagger's, fp32 against bf16, threads, torch.compile, padding by batching scheme, and the
-matmul peak the runs' FLOP/s are compared with.
+dropout against tagger's, fp32 against bf16, the linear head against the CRF head, threads, torch.compile,
+padding by batching scheme, and the matmul peak the runs' FLOP/s are compared with.
 
 Every A/B runs interleaved on the same real batches, so load from other processes hits both sides alike.
 """
@@ -32,18 +32,21 @@ LOSS_SPECS: list[tuple[str, dict[str, Any]]] = [
 
 def make_batches(tokenizer: Any, sents: list, label2id: dict[str, int], max_length: int, batch_size: int,
                  count: int, seed: int = 0) -> list[dict[str, Any]]:
-    """``count`` real training batches of ``batch_size`` sentences grouped by length (as tagger's loop makes them)."""
+    """``count`` real training batches of ``batch_size`` sentences grouped by length (as tagger's loop makes them),
+    with the collator's ``word_index`` and ``max_words`` and each sentence's ``num_words`` for the CRF head."""
     import torch
 
     enc = tokenizer([w for w, _ in sents], is_split_into_words=True, truncation=True, max_length=max_length)
     rows = []
     for i, (_, tags) in enumerate(sents):
         prev = None
-        labels = []
+        labels, word_index = [], []
         for wid in enc.word_ids(i):
-            labels.append(-100 if wid is None or wid == prev else label2id[tags[wid]])
+            first = wid is not None and wid != prev
+            labels.append(label2id[tags[wid]] if first else -100)
+            word_index.append(wid if first else -1)
             prev = wid
-        rows.append((enc["input_ids"][i], labels))
+        rows.append((enc["input_ids"][i], labels, word_index, len(tags)))
     order = sorted(range(len(rows)), key=lambda i: len(rows[i][0]))
     groups = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     rng = random.Random(seed)
@@ -54,12 +57,16 @@ def make_batches(tokenizer: Any, sents: list, label2id: dict[str, int], max_leng
         ids = torch.full((len(g), longest), tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros_like(ids)
         lab = torch.full_like(ids, -100)
+        word_index = torch.full_like(ids, -1)
         for r, i in enumerate(g):
             n = len(rows[i][0])
             ids[r, :n] = torch.tensor(rows[i][0])
             mask[r, :n] = 1
             lab[r, :n] = torch.tensor(rows[i][1])
-        batches.append({"input_ids": ids, "attention_mask": mask, "labels": lab, "tokens": int(mask.sum())})
+            word_index[r, :n] = torch.tensor(rows[i][2])
+        batches.append({"input_ids": ids, "attention_mask": mask, "labels": lab, "tokens": int(mask.sum()),
+                        "word_index": word_index, "num_words": torch.tensor([rows[i][3] for i in g]),
+                        "max_words": int((word_index >= 0).sum(1).max())})
     return batches
 
 
@@ -71,17 +78,24 @@ def new_model(path: str, num_labels: int, seed: int = 0) -> Any:
     return AutoModelForTokenClassification.from_pretrained(path, num_labels=num_labels)
 
 
-def train_step_fn(model: Any, loss_fn: Any, optimizer: Any, batch: dict[str, Any], bf16: bool = False) -> Any:
+def train_step_fn(model: Any, loss_fn: Any, optimizer: Any, batch: dict[str, Any], bf16: bool = False,
+                  crf: Any = None) -> Any:
     """One training step as the recipe takes it; ``bf16``: the forward under CPU bf16 autocast, the loss
-    on fp32 logits (what Accelerate's mixed_precision="bf16" does)."""
+    on fp32 logits (what Accelerate's mixed_precision="bf16" does); ``crf``: a CRF head, whose loss is the
+    recipe's for ``model.head: crf`` (its NLL per labelled token + 1.0 x ``loss_fn``)."""
     import torch
 
-    params = [p for p in model.parameters() if p.requires_grad]
+    from tagger.crf import crf_nll_per_token
+
+    params = [p for m in (model, crf) if m is not None for p in m.parameters() if p.requires_grad]
 
     def step() -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = loss_fn(logits.float(), batch["labels"])
+        if crf is not None:
+            loss = loss + crf_nll_per_token(crf, logits.float(), batch["labels"], batch["word_index"],
+                                            batch["num_words"], batch["max_words"])
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0, foreach=True)
         optimizer.step()
@@ -186,28 +200,33 @@ def compile_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
     return res
 
 
-def interleaved_ab(setups: dict[str, tuple[Any, bool]], batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
-    """Training steps of two set-ups, interleaved on the same batches: ``{name: (model, bf16)}``, the
-    baseline first. Each round runs both on the round's batch, in alternating order. ``speedup``
-    compares the sums over batches of the minimum step time, ``speedup_median_paired`` the median of
-    the per-round ratios (baseline over candidate)."""
+def interleaved_ab(setups: dict[str, tuple[Any, ...]], batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
+    """Training steps of two set-ups, interleaved on the same batches: ``{name: (model, bf16)}`` or
+    ``{name: (model, bf16, crf)}`` (a CRF head, see :func:`train_step_fn`), the baseline first. Each round
+    runs both on the round's batch, in alternating order. ``speedup`` compares the sums over batches of
+    the minimum step time, ``speedup_median_paired`` the median of the per-round ratios (baseline over
+    candidate)."""
+    from tagger.crf import crf_param_group
     from tagger.losses import build_loss
     from tagger.train.optim import build_optimizer
 
     ce = build_loss("ce", num_labels=num_labels)
-    (base, _), (cand, _) = list(setups.items())
+    base, cand = list(setups)
     steps = {}
-    for name, (model, bf16) in setups.items():
+    for name, (model, bf16, *head) in setups.items():
+        crf = head[0] if head else None
         model.train()
         opt = build_optimizer(model, 5e-5, 0.0)
-        steps[name] = (model, opt, bf16)
-        train_step_fn(model, ce, opt, batches[0], bf16)()  # warm-up
+        if crf is not None:
+            opt.add_param_group(crf_param_group(crf, 5e-5))
+        steps[name] = (model, opt, bf16, crf)
+        train_step_fn(model, ce, opt, batches[0], bf16, crf)()  # warm-up
     times: dict[str, dict[int, list[float]]] = {base: {}, cand: {}}
     for r in range(rounds):
         bi = r % len(batches)
         for name in ((base, cand) if r % 2 == 0 else (cand, base)):
-            model, opt, bf16 = steps[name]
-            step = train_step_fn(model, ce, opt, batches[bi], bf16)
+            model, opt, bf16, crf = steps[name]
+            step = train_step_fn(model, ce, opt, batches[bi], bf16, crf)
             t0 = time.perf_counter()
             step()
             times[name].setdefault(bi, []).append(time.perf_counter() - t0)
@@ -215,6 +234,7 @@ def interleaved_ab(setups: dict[str, tuple[Any, bool]], batches: list, num_label
     paired = [x / y for bi in times[base] for x, y in zip(times[base][bi], times[cand][bi])]
     return {"step_ms_min": {m: 1000 * v / len(times[m]) for m, v in mins.items()},
             "speedup": mins[base] / mins[cand], "speedup_median_paired": statistics.median(paired),
+            "step_ms_min_per_batch": {m: [1000 * min(ts) for ts in per.values()] for m, per in times.items()},
             "rounds": rounds, "shapes": [list(b["input_ids"].shape) for b in batches]}
 
 
@@ -240,6 +260,39 @@ def precision_check(path: str, batches: list, num_labels: int, rounds: int) -> d
         use_fast_dropout(model)
     return interleaved_ab({"fp32": (models["fp32"], False), "bf16": (models["bf16"], True)}, batches, num_labels,
                           rounds)
+
+
+def crf_check(path: str, batches: list, labels: list[str], rounds: int, bf16: bool = False) -> dict[str, Any]:
+    """The linear head against the CRF head (``model.head: crf``), both with tagger's fast dropout, interleaved
+    on the same batches (:func:`interleaved_ab`) in (a)'s precision; ``speedup`` < 1 is the CRF's cost."""
+    from tagger.crf import CRF
+    from tagger.train.dropout import use_fast_dropout
+
+    models = {head: new_model(path, len(labels)) for head in ("linear", "crf")}
+    for model in models.values():
+        use_fast_dropout(model)
+    crf = CRF(labels, "IOB2")
+    res = interleaved_ab({"linear": (models["linear"], bf16), "crf": (models["crf"], bf16, crf)},
+                         batches, len(labels), rounds)
+    # the CRF's own part alone, many times: small and short, so its minimum is robust to load
+    own = [min(_crf_loss_seconds(crf, b, len(labels)) for _ in range(20)) for b in batches]
+    linear = [ms / 1000 for ms in res["step_ms_min_per_batch"]["linear"]]
+    return {**res, "step_ratio": 1 / res["speedup"], "step_ratio_median_paired": 1 / res["speedup_median_paired"],
+            "crf_loss_ms_min": [1000 * t for t in own], "step_ratio_from_parts": 1 + sum(own) / sum(linear),
+            "tokens": [b["tokens"] for b in batches]}
+
+
+def _crf_loss_seconds(crf: Any, batch: dict[str, Any], num_labels: int) -> float:
+    """One forward + backward of the CRF loss on logits of the batch's shape (what the CRF adds to a step)."""
+    import torch
+
+    from tagger.crf import crf_nll_per_token
+
+    logits = torch.randn(*batch["input_ids"].shape, num_labels, requires_grad=True)
+    t0 = time.perf_counter()
+    crf_nll_per_token(crf, logits, batch["labels"], batch["word_index"], batch["num_words"],
+                      batch["max_words"]).backward()
+    return time.perf_counter() - t0
 
 
 def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dict[str, Any]:
@@ -312,8 +365,8 @@ def matmul_peaks(args: argparse.Namespace) -> dict[str, float]:
 
 
 def timing_batches(tokenizer: Any, train: list, args: argparse.Namespace
-                   ) -> tuple[list[dict[str, Any]], int, list[int]]:
-    """Real training batches for the step timings, the number of labels and the label counts in them."""
+                   ) -> tuple[list[dict[str, Any]], list[str], list[int]]:
+    """Real training batches for the step timings, the labels (O first) and the label counts in them."""
     import torch
 
     label_list = sorted({t for _, tags in train for t in tags}, key=lambda t: (t != "O", t))
@@ -321,18 +374,23 @@ def timing_batches(tokenizer: Any, train: list, args: argparse.Namespace
     batches = make_batches(tokenizer, train, label2id, args.max_length, args.batch_size,
                            count=1 if args.smoke else 2, seed=args.seed)
     if args.smoke:
-        batches = [{k: (v[:4, :16] if hasattr(v, "shape") else v) for k, v in b.items()} for b in batches]
+        batches = [{k: (v[:4, :16] if getattr(v, "ndim", 0) == 2 else v[:4] if getattr(v, "ndim", 0) == 1 else v)
+                    for k, v in b.items()} for b in batches]
+        for b in batches:
+            b["tokens"] = int(b["attention_mask"].sum())
+            b["max_words"] = int((b["word_index"] >= 0).sum(1).max())
     counts = [0] * len(label_list)
     for b in batches:
         for i, c in enumerate(torch.bincount(b["labels"][b["labels"] >= 0], minlength=len(label_list)).tolist()):
             counts[i] += c
-    return batches, len(label_list), counts
+    return batches, label_list, counts
 
 
-def run_timings(report: dict[str, Any], args: argparse.Namespace, path: str, batches: list, num_labels: int,
+def run_timings(report: dict[str, Any], args: argparse.Namespace, path: str, batches: list, labels: list[str],
                 counts: list[int]) -> None:
     """The step timings the arguments ask for, each under its key of ``report``."""
     bf16 = args.tagger_precision == "bf16"
+    num_labels = len(labels)
     ab_rounds = 2 if args.smoke else args.loss_rounds
     if not args.skip_losses:
         specs = LOSS_SPECS[:2] if args.smoke else LOSS_SPECS
@@ -347,6 +405,9 @@ def run_timings(report: dict[str, Any], args: argparse.Namespace, path: str, bat
     if args.dropout_check:
         print("  dropout ...", flush=True)
         report["dropout"] = dropout_check(path, batches, num_labels, ab_rounds, bf16=bf16)
+    if args.crf_check:
+        print("  CRF head ...", flush=True)
+        report["crf"] = {**crf_check(path, batches, labels, ab_rounds, bf16=bf16), "load_average": os.getloadavg()}
     if args.compile_check:
         print("  torch.compile ...", flush=True)
         try:

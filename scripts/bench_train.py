@@ -7,6 +7,7 @@
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
     python scripts/bench_train.py --compile-check --threads-check --dropout-check   # also time these on their own
+    python scripts/bench_train.py --skip-training --skip-losses --crf-check --loss-rounds 20   # the CRF head's step cost
     python scripts/bench_train.py --skip-training --loss-rounds 40                  # only the per-loss step timing
 
 Variants, each in its own subprocess, one after the other, same hyperparameters (packaged MiniLM,
@@ -123,7 +124,7 @@ def _add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-losses", action="store_true", help="skip the per-loss step timing")
     p.add_argument("--skip-training", action="store_true",
                    help="no training runs: only the in-process step timings (losses, and --dropout-check, "
-                        "--threads-check, --compile-check where given)")
+                        "--crf-check, --threads-check, --compile-check where given)")
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
@@ -134,6 +135,9 @@ def _add_check_arguments(p: argparse.ArgumentParser) -> None:
                    help="also time a step in fp32 against bf16 autocast (interleaved, same batches)")
     p.add_argument("--dropout-check", action="store_true",
                    help="also time a step with PyTorch's dropout against tagger's CPU-fast dropout")
+    p.add_argument("--crf-check", action="store_true",
+                   help="also time a step with the linear head against the CRF head (model.head: crf), interleaved "
+                        "on the same batches, --loss-rounds rounds")
 
 
 def _add_output_arguments(p: argparse.ArgumentParser) -> None:
@@ -278,8 +282,9 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     budget_args = (args.token_budget, NO_SENTENCE_CAP) if args.tagger_batches == "tokens" else None
     report["padding_by_batching"] = timing.batching_padding(tokenizer, train, args.max_length, args.batch_size,
                                                             args.seed, budget_args)
-    batches, num_labels, counts = timing.timing_batches(tokenizer, train, args)
-    timing.run_timings(report, args, path, batches, num_labels, counts)
+    batches, labels, counts = timing.timing_batches(tokenizer, train, args)
+    num_labels = len(labels)
+    timing.run_timings(report, args, path, batches, labels, counts)
     report["processes"] = processes_mod.processes_check(args, work) if args.processes_check else None
 
     peaks.append(timing.matmul_peaks(args))

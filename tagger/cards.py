@@ -416,6 +416,7 @@ def _view(info: Mapping[str, Any]) -> dict[str, Any]:
         "loss_why": _loss_facts(str(loss.get("name") or ""))[0],
         "hyperparameters": [(_HP_NAMES.get(k, k.replace("_", " ")), _fmt_value(v)) for k, v in hyper.items()],
         "first_subword_labels": first_sub,
+        "crf": info.get("crf") if isinstance(info.get("crf"), Mapping) else None,  # head: crf (tagger/crf.py)
         "best_epoch": info.get("best_epoch"),
         "metric_mode": info.get("metric_mode") or "conlleval",
         "overall": overall,

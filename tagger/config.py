@@ -28,9 +28,10 @@ from typing import Any, Union
 import yaml
 
 from tagger.catalog import PACKAGED_ENCODER
+from tagger.crf import HEADS
 from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
 from tagger.errors import ConfigError
-from tagger.losses.labels import split_spec
+from tagger.losses.labels import LEVER_CHOICES, split_spec
 from tagger.metrics import MODES
 from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
 from tagger.train.precision import PRECISIONS
@@ -83,6 +84,26 @@ class ModelConfig:
     )
     attn_implementation: str | None = field(
         default=None, metadata={"help": "Attention kernel: 'sdpa', 'eager' or null for the transformers default."}
+    )
+    head: str = field(
+        default="linear",
+        metadata={"help": "Output layer: 'linear' (the token classifier alone, decoded by training.decoding) or "
+                          "'crf' (a linear-chain CRF on its scores: learned tag transitions, the scheme's forbidden "
+                          "ones masked, decoded by its own Viterbi; docs/decoding.md#crf-head). A training lever like "
+                          "data.sampling.",
+                  "choices": HEADS},
+    )
+    crf_token_weight: float = field(
+        default=1.0,
+        metadata={"help": "head crf: the loss is the CRF's NLL per labelled token + this x the run's loss on the "
+                          "token classifier's scores (0: the CRF alone).", "min": 0.0},
+    )
+    # At the encoder's rate AdamW moves a score by at most the sum of the step sizes: after the 88 steps
+    # of a 1,200-sentence WNUT-17 run at 1.5e-4 no transition had moved by more than 0.006 (docs/decoding.md#crf-head).
+    crf_learning_rate: float | None = field(
+        default=0.01,
+        metadata={"help": "head crf: peak learning rate of the CRF's transition, start and end scores (null: "
+                          "training.learning_rate); same warm-up and decay, no weight decay.", "gt": 0.0},
     )
 
 
@@ -254,6 +275,11 @@ class SweepConfig:
         metadata={"help": "Sampling methods to compare (an axis: every loss is trained with each); empty: "
                           "data.sampling.", "choices": SAMPLING, "unique": True},
     )
+    heads: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Heads to compare (an axis: every loss is trained with each); empty: model.head.",
+                  "choices": HEADS, "unique": True},
+    )
     shard: str | None = field(
         default=None,
         metadata={"help": "'I/N': this launch is shard I of N (0 <= I < N) and trains every N-th pending run, then "
@@ -310,12 +336,15 @@ class RecipeConfig:
         return list(self.sweep.decodings) or [self.training.decoding]
 
     def sweep_entries(self) -> list[dict[str, Any]]:
-        """The sweep's losses as written (a `search` mapping included), each with each sampling method:
-        ``sweep.losses`` (else ``loss``) x ``sweep.sampling`` (else ``data.sampling``)."""
+        """The sweep's losses as written (a `search` mapping included), each with each sampling method and
+        head: ``sweep.losses`` (else ``loss``) x ``sweep.sampling`` (else ``data.sampling``) x ``sweep.heads``
+        (else ``model.head``)."""
         losses = self.sweep.losses or [self.loss]
         methods = self.sweep.sampling or [self.data.sampling]
+        heads = self.sweep.heads or [self.model.head]
         # a lever that is off stays out of the spec, so `ce` without sampling keeps its label and folder
-        return [{**spec, "sampling": m} if m != "none" else dict(spec) for spec in losses for m in methods]
+        return [{**spec, **({"sampling": m} if m != "none" else {}), **({"head": h} if h != HEADS[0] else {})}
+                for spec in losses for m in methods for h in heads]
 
     def sweep_seeds(self) -> list[int]:
         return list(self.sweep.seeds or [self.training.seed])
@@ -657,8 +686,9 @@ def _check_losses(cfg: RecipeConfig) -> None:
             raise ConfigError(f"{key}: loss spec {entry!r} has no 'name'")
         spec, search = split_search(entry)
         params, levers = split_spec(spec)
-        if levers.get("sampling", "none") not in SAMPLING:
-            raise ConfigError(f"{key}.sampling: {levers['sampling']!r} is not one of {', '.join(SAMPLING)}")
+        for lever, value in levers.items():
+            if value not in LEVER_CHOICES[lever]:
+                raise ConfigError(f"{key}.{lever}: {value!r} is not one of {', '.join(LEVER_CHOICES[lever])}")
         if search is not None and importlib.util.find_spec("optuna") is None:
             raise ConfigError(f"{key}.search: a search keeps its studies with Optuna: pip install 'tagger[search]'")
         if search == {} and not cfg.sweep.search.learning_rate:
@@ -716,9 +746,19 @@ def _check_decodings(cfg: RecipeConfig) -> None:
                               f"{cfg.data.scheme}; use argmax decodings or data.scheme=IOB2")
 
 
+def _check_crf_scheme(cfg: RecipeConfig) -> None:
+    """A CRF run needs a scheme whose transition rules the CRF knows (IOB1 opens chunks with I-)."""
+    from tagger.data.schemes import normalize_scheme
+
+    if "crf" in {str(spec.get("head")) for spec, _ in cfg.run_specs()}:
+        scheme = normalize_scheme(cfg.data.scheme)
+        if scheme not in DECODABLE_SCHEMES:
+            raise ConfigError(f"data.scheme: a CRF head trains on {', '.join(DECODABLE_SCHEMES)} tags, not {scheme}")
+
+
 def validate(cfg: RecipeConfig) -> None:
     """Check every key of ``cfg`` against the rules in its field's metadata, every loss of the sweep and
-    that viterbi decodings can read ``data.scheme``;
+    that viterbi decodings and CRF heads can read ``data.scheme``;
     the first broken rule raises a one-line :class:`ConfigError` naming the key and what it allows."""
     def walk(section: Any, prefix: str) -> None:
         hints = _field_types(type(section))
@@ -735,6 +775,7 @@ def validate(cfg: RecipeConfig) -> None:
             walk(section, f"{section_field.name}.")
     _check_losses(cfg)
     _check_decodings(cfg)
+    _check_crf_scheme(cfg)
 
 
 def check_window(max_length: int, stride: int, num_special_tokens: int) -> None:

@@ -41,6 +41,8 @@ import numpy as np
 if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without torch or transformers
     import torch
 
+    from tagger.crf import CRF, CRFDecoder
+
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.schemes import entities
 from tagger.decoding import Decoder, ScoredEntity, check_decoding
@@ -195,7 +197,8 @@ class Tagger:
     :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused). ``decoding``
     (:data:`tagger.decoding.DECODINGS`) turns each word's probabilities into tags after subtracting
     ``o_bias`` from the ``O`` log-probability; ``scheme`` is the tagging scheme viterbi decodes in
-    (None: :func:`tagger.decoding.label_scheme` of the labels).
+    (None: :func:`tagger.decoding.label_scheme` of the labels). ``crf``: a :class:`tagger.crf.CRF` head,
+    which then decodes instead (its Viterbi over each sentence, after the same O bias).
     """
 
     model: torch.nn.Module | Any
@@ -209,13 +212,18 @@ class Tagger:
     decoding: str = "argmax"
     o_bias: float = 0.0
     scheme: str | None = None
+    crf: CRF | None = None
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
         self.decoder()  # an unknown decoding, or viterbi over labels it cannot read, fails here
 
-    def decoder(self) -> Decoder:
-        """The :class:`~tagger.decoding.Decoder` of the current settings."""
+    def decoder(self) -> Decoder | CRFDecoder:
+        """The :class:`~tagger.decoding.Decoder` of the current settings, or the CRF's when there is one."""
+        if self.crf is not None:
+            from tagger.crf import CRFDecoder
+
+            return CRFDecoder(self.crf, o_bias=self.o_bias)
         labels = [self.id2label[i] for i in range(len(self.id2label))]
         try:
             return Decoder(labels, self.decoding, o_bias=self.o_bias, scheme=self.scheme)
@@ -246,10 +254,12 @@ class Tagger:
         tokenizer read by the ``tokenizers`` package: neither torch nor transformers is imported.
         ``decoding`` and ``o_bias`` default to what the run saved in ``tagger_run.json`` (its decoding
         and the O bias tuned for it on validation), else ``argmax`` and 0; ``o_bias=0`` turns the bias off.
+        A folder with a CRF head (:data:`tagger.crf.CRF_WEIGHTS`) decodes with it instead.
         """
         check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
-        hp: dict[str, Any] = read_run_info(model_dir).get("hyperparameters", {})
+        run = read_run_info(model_dir)
+        hp: dict[str, Any] = run.get("hyperparameters", {})
         name, bias, scheme = saved_decoding(model_dir, decoding, o_bias)
         settings = dict(max_length=max_length or hp.get("max_length", 128), stride=stride or hp.get("stride", 32),
                         batch_tokens=batch_tokens, pre_tokenizer=pre_tokenizer, decoding=name, o_bias=bias,
@@ -260,6 +270,9 @@ class Tagger:
             from tagger.runtime import load_onnx
 
             backend, tok = load_onnx(model_dir, device=None if device is None else str(device))
+            if run.get("crf"):
+                logger.warning("%s: trained with a CRF head, which the ONNX export does not carry: decoded with "
+                               "%s instead", model_dir, name)
             return cls(model=backend, tokenizer=tok, **settings)
         import torch
 
@@ -269,7 +282,10 @@ class Tagger:
             raise InputError("the tokenizer is not a fast tokenizer (word_ids() is needed)", path=model_dir)
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model.to(dev).eval()
-        return cls(model=model, tokenizer=tokenizer, device=dev, **settings)
+        from tagger.crf import load_crf
+
+        labels = [label for _, label in sorted((int(k), v) for k, v in model.config.id2label.items())]
+        return cls(model=model, tokenizer=tokenizer, device=dev, crf=load_crf(model_dir, labels, dev), **settings)
 
     @property
     def id2label(self) -> dict[int, str]:

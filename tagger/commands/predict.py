@@ -165,6 +165,7 @@ def run(args: argparse.Namespace) -> int:
                 n += 1
                 bar.update(1)
     bar.close()
-    decoding = tagger.decoding + (f", O bias {tagger.o_bias:g}" if tagger.o_bias else "")
+    decoding = ("CRF head" if tagger.crf is not None else tagger.decoding) + (
+        f", O bias {tagger.o_bias:g}" if tagger.o_bias else "")
     sys.stderr.write(f"tagger predict: {n} sentences -> {args.output} ({decoding})\n")
     return 0

@@ -1,8 +1,8 @@
 """How a run's loss, its parameters and its training levers are named in tables, folders, cards and benchmarks.
 
 A run spec is ``{"name": <loss>, <loss params>, <levers>}``. Levers are run settings that are not
-loss parameters (how the training data is sampled): they ride in the spec so that every run of a
-sweep is one (spec, seed) pair, and they are split off before the loss is built.
+loss parameters (how the training data is sampled, which head decodes the scores): they ride in the
+spec so that every run of a sweep is one (spec, seed) pair, and they are split off before the loss is built.
 """
 
 from __future__ import annotations
@@ -10,19 +10,24 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-#: Spec keys that are training levers, not loss parameters; a value of "none" means the lever is off.
-RUN_LEVERS: tuple[str, ...] = ("sampling",)
+from tagger.crf import HEADS
+from tagger.train.sampling import SAMPLING
+
+#: Spec keys that are training levers, not loss parameters, in the order labels show them.
+RUN_LEVERS: tuple[str, ...] = ("sampling", "head")
+#: Each lever's values; the first means the lever is off (no sampling, the linear head).
+LEVER_CHOICES: dict[str, tuple[str, ...]] = {"sampling": SAMPLING, "head": HEADS}
 
 
 def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(loss params, levers)`` of a run spec, the loss name left out of both; levers that are off dropped."""
     params = {k: v for k, v in spec.items() if k != "name" and k not in RUN_LEVERS}
-    levers = {k: spec[k] for k in RUN_LEVERS if k in spec and spec[k] not in (None, "none")}
+    levers = {k: spec[k] for k in RUN_LEVERS if k in spec and spec[k] not in (None, LEVER_CHOICES[k][0])}
     return params, levers
 
 
 def loss_label(spec: Mapping[str, Any]) -> str:
-    """A readable, unique name for a run spec: ``focal(alpha=0.25, gamma=2.0)``, ``ce + drop_empty``.
+    """A readable, unique name for a run spec: ``focal(alpha=0.25, gamma=2.0)``, ``ce + drop_empty``, ``ce + crf``.
 
     Parameters are sorted, so the same setting always gets the same label; levers follow after ``+``.
     """

@@ -129,7 +129,8 @@ class WindowCollator:
     Output: ``input_ids``/``attention_mask`` [B, T] int64, ``labels`` [B, T] (-100 on padding),
     ``word_index`` [B, T] (-1 on padding), ``sentence_id`` [B], ``window_id`` [B] (when the rows carry
     it: their index in the split), ``num_tokens`` (python int: the
-    non-padding tokens, for throughput without a host sync).
+    non-padding tokens, for throughput without a host sync) and ``max_words`` (python int: the most
+    word positions in a row, the length of the CRF's word sequences without a host sync).
     """
 
     def __init__(self, pad_token_id: int, pad_to_multiple_of: int | None = None) -> None:
@@ -147,10 +148,11 @@ class WindowCollator:
         word_index = torch.full((bsz, longest), -1, dtype=torch.long)
         has_labels = "labels" in features[0]
         labels = torch.full((bsz, longest), -100, dtype=torch.long) if has_labels else None
-        num_tokens = 0
+        num_tokens = max_words = 0
         for i, f in enumerate(features):
             n = len(f["input_ids"])
             num_tokens += n
+            max_words = max(max_words, sum(1 for w in f["word_index"] if w >= 0))
             input_ids[i, :n] = torch.as_tensor(f["input_ids"])
             attention[i, :n] = 1
             word_index[i, :n] = torch.as_tensor(f["word_index"])
@@ -162,6 +164,7 @@ class WindowCollator:
             "word_index": word_index,
             "sentence_id": torch.as_tensor([f["sentence_id"] for f in features], dtype=torch.long),
             "num_tokens": num_tokens,
+            "max_words": max_words,
         }
         if labels is not None:
             batch["labels"] = labels
