@@ -65,3 +65,27 @@ def tiny_encoder_dir(tmp_path_factory: pytest.TempPathFactory, minilm_path: str)
     BertModel(config).save_pretrained(out)
     tok.save_pretrained(out)
     return str(out)
+
+
+WNUT_LABELS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
+               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
+
+
+@pytest.fixture(scope="session")
+def tiny_wnut_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str) -> Path:
+    """The tiny random BERT with WNUT-17's labels and a token-classification head, saved as a tagger model
+    folder with windows of 32 subwords and a stride of 8 (most test tweets need several windows)."""
+    import json
+
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    out = tmp_path_factory.mktemp("tiny-wnut-model")
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=len(WNUT_LABELS), id2label=dict(enumerate(WNUT_LABELS)),
+        label2id={label: i for i, label in enumerate(WNUT_LABELS)})
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
+    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 32, "stride": 8}}))
+    return out

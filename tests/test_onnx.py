@@ -12,8 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-WNUT_LABELS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
-               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,20 +29,8 @@ def onnx_deps() -> None:
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
-    """The tiny random BERT with WNUT-17's labels, windows of 32 subwords (long tweets are cut)."""
-    import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    out = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    model = AutoModelForTokenClassification.from_pretrained(
-        tiny_encoder_dir, num_labels=len(WNUT_LABELS), id2label=dict(enumerate(WNUT_LABELS)),
-        label2id={l: i for i, l in enumerate(WNUT_LABELS)})
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
-    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 32, "stride": 8}}))
-    return out
+def model_dir(tiny_wnut_model_dir: Path) -> Path:
+    return tiny_wnut_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -15,28 +15,12 @@ import torch
 from tagger.integrations.pipeline import TASK, TaggerPipeline
 from tagger.predict import Tagger
 
-WNUT_LABELS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
-               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
 N_TEST = 1287
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
-    """A random tiny BERT with WNUT-17's labels: it tags entities everywhere, many of several words.
-
-    Windows of 32 subwords with a stride of 8: most test tweets need several windows.
-    """
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
-
-    out = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    model = AutoModelForTokenClassification.from_pretrained(
-        tiny_encoder_dir, num_labels=len(WNUT_LABELS), id2label=dict(enumerate(WNUT_LABELS)),
-        label2id={l: i for i, l in enumerate(WNUT_LABELS)})
-    model.save_pretrained(out)
-    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
-    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 32, "stride": 8}}))
-    return out
+def model_dir(tiny_wnut_model_dir: Path) -> Path:
+    return tiny_wnut_model_dir
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import argparse
 import json
 import sys
 
+from tagger.commands.score import add_gold_pred_arguments
 from tagger.errors import InputError
-from tagger.metrics import MODES
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,9 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
-    p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
-    p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")
+    add_gold_pred_arguments(p)
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"totals": {class: n}, "per_type": {type: {class: n}}, "confusion": '
                         '{"labels", "matrix"}, "examples": {class: [...]}, ...}')

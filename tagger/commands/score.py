@@ -44,9 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
-    p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
-    p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")
+    add_gold_pred_arguments(p)
     p.add_argument("--json", action="store_true",
                    help='print JSON: {"overall": {precision, recall, f1, tp, predicted, gold}, "per_type": {...}, "accuracy": ...}')
     p.set_defaults(func=run)
@@ -145,3 +143,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(format_conlleval(result))
     return 0
+
+
+def add_gold_pred_arguments(p: argparse.ArgumentParser) -> None:
+    """GOLD [PRED] and --mode, as `tagger score` and `tagger errors` read them."""
+    p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
+    p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
+    p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")
