@@ -41,7 +41,7 @@ import tagger
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
-from tagger.crf import CRF, CRFDecoder, crf_nll_per_token, crf_param_group, save_crf
+from tagger.crf import CRF, CRFDecoder, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
 from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
 from tagger.errors import ConfigError, InputError, TaggerError
@@ -654,6 +654,8 @@ class TrainRun:
                                          (features["test"].gold_tags, test_lp), scheme=scheme,
                                          mode=self.tc.metric_mode, variants=decodable_variants(scheme))
                 result.update(decoding=self.tc.decoding, decodings={k: v.to_json() for k, v in scored.items()})
+            else:  # the CRF's entity marginals, calibrated on test as every decoding's scores are
+                result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
             if self.cfg.output.save_model:
                 self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored) if scored else None)
             write_predictions(self.run_dir / predictions_name(None), features["test"], test_tags)
@@ -700,7 +702,7 @@ class TrainRun:
             hyperparameters=card_hyperparameters(
                 [config_to_dict(self.tc), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
-                seed=self.seed, sampling=self.levers.get("sampling", "none")),
+                seed=self.seed, sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear")),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )

@@ -15,8 +15,11 @@ Every variant predicts the same test sentences of --data (given as word lists) o
              space-joined strings)
   PyTorch    ``Tagger.from_pretrained(DIR).predict(words)``: sentences sorted by length, token-budget
              batches, inference_mode, one tag per data word (windows of the model's training length)
+  PyTorch, viterbi  the same model decoded by Viterbi under the scheme's rules: what well-formed
+             output costs over argmax (the others decode by argmax without O bias, as the pipeline)
   ONNX fp32  the same Tagger on ``tagger.export.export_onnx(DIR)``: ONNX Runtime, tokenizer.json
-  ONNX int8  the same on ``export_onnx(DIR, int8=True)``: dynamic int8 quantization
+  ONNX int8  the same on ``export_onnx(DIR, int8=True)``: dynamic int8 quantization (per channel, the
+             narrowing matrix products left in fp32: tagger/export.py)
 
 The exports are written into a temporary work folder, or reused with --onnx / --onnx-int8. Timings
 alternate between the variants (median over rounds). Quality is measured against PyTorch on the same
@@ -55,15 +58,17 @@ REPO = common.REPO
 TARGET = 1.5  # words/s tagger PyTorch / pipeline
 TARGET_INT8 = 4.0  # words/s tagger ONNX int8 / pipeline
 TARGET_F1_DROP = 0.5  # test F1 points int8 may lose against PyTorch
+TARGET_VITERBI = 1.10  # seconds of Tagger.predict with viterbi / with argmax, same PyTorch model
 TARGET_CLI_ONNX = 3.0  # seconds of a one-line `tagger predict` on the int8 export, process start included
 CLI_REPEATS = 3
 
 # variant ids: the keys of the JSON's rows and quality; PIPELINE is the reference of every ratio
 PIPELINE, STRINGS, TORCH, ONNX, INT8 = "pipeline", "pipeline_strings", "torch", "onnx", "onnx_int8"
+VITERBI = "torch_viterbi"  # PyTorch again, decoded by Viterbi instead of argmax: what the decoding costs
 CLI_TORCH, CLI_INT8 = "cli_torch", "cli_onnx_int8"
 EXPORTS = {ONNX: False, INT8: True}  # export variant -> int8
-TAGGER_VARIANTS = (TORCH, ONNX, INT8)
-NAMES = {TORCH: "PyTorch", ONNX: "ONNX fp32", INT8: "ONNX int8"}
+TAGGER_VARIANTS = (TORCH, VITERBI, ONNX, INT8)
+NAMES = {TORCH: "PyTorch", VITERBI: "PyTorch, viterbi", ONNX: "ONNX fp32", INT8: "ONNX int8"}
 
 
 def labels(batch_size: int) -> dict[str, str]:
@@ -389,6 +394,11 @@ def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"key": f"words_per_second_{key}_over_pipeline", "value": r, "target": target,
                         "pass": r >= target, "text": f"words/s tagger {NAMES[key]} / pipeline = {r:.2f}x   "
                                                      f"target >= {target}x"})
+    if VITERBI in rows:
+        r = rows[VITERBI]["seconds"] / rows[TORCH]["seconds"]
+        out.append({"key": "seconds_viterbi_over_argmax", "value": r, "target": TARGET_VITERBI,
+                    "pass": r <= TARGET_VITERBI, "text": f"seconds Tagger.predict viterbi / argmax = {r:.3f}x   "
+                                                        f"target <= {TARGET_VITERBI}x"})
     if q["f1_change_int8_points"] is not None:
         d = q["f1_change_int8_points"]
         out.append({"key": "test_f1_onnx_int8_minus_torch_points", "value": d, "target": -TARGET_F1_DROP,
@@ -441,6 +451,7 @@ def print_speed(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"{names[k]:<52} {r['seconds']:>8.2f} {r['words_per_second']:>9,.0f} {r['sentences_per_second']:>8,.1f} "
               f"{r['ratio_to_pipeline']:>9.2f}x{failed}")
     verdicts(result, "words_per_second_")
+    verdicts(result, "seconds_viterbi")
 
 
 def print_quality(result: dict[str, Any], args: argparse.Namespace) -> None:
@@ -501,7 +512,8 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
     words = [w for w, _ in test]
     # the pipeline's decoding (argmax, no O bias), whatever the model folder saved: the same computation, timed
     argmax = {"device": "cpu", "decoding": "argmax", "o_bias": 0}
-    taggers = {TORCH: Tagger.from_pretrained(folders["model"], **argmax)}
+    taggers = {TORCH: Tagger.from_pretrained(folders["model"], **argmax),
+               VITERBI: Tagger.from_pretrained(folders["model"], **{**argmax, "decoding": "viterbi"})}
     taggers.update({k: Tagger.from_pretrained(e["folder"], **argmax) for k, e in folders["exports"].items()})
     pipe = pipeline("token-classification", model=folders["model"], aggregation_strategy="first", device="cpu")
     rows, outputs = time_variants(prediction_steps(taggers, pipe, words, args), words, args.rounds)
@@ -538,6 +550,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
             "targets": {"words_per_second_torch_over_pipeline": TARGET,
                         "words_per_second_onnx_int8_over_pipeline": TARGET_INT8,
                         "test_f1_onnx_int8_minus_torch_points": -TARGET_F1_DROP,
+                        "seconds_viterbi_over_argmax": TARGET_VITERBI,
                         "cli_one_line_onnx_int8_seconds": TARGET_CLI_ONNX},
             "results": results}, indent=1))
     return 0

@@ -60,6 +60,7 @@ _HP_NAMES: dict[str, str] = {
     "num_processes": "processes",
     "label_all_subwords": "label all subwords",
     "sampling": "training sentences sampled (tagger/train/sampling.py)",
+    "head": "head over the token classifier (tagger/crf.py)",
 }
 
 # ---------------------------------------------------------------------------------------- sanitising

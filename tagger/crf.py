@@ -23,7 +23,6 @@ A trained CRF is saved beside the token classifier: :data:`CRF_WEIGHTS` (the thr
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,13 +33,11 @@ import torch
 from torch import nn
 
 from tagger.data.schemes import normalize_scheme
-from tagger.decoding import allowed_transitions, apply_o_bias
-from tagger.errors import InputError
+from tagger.decoding import (CRF_CONFIG, CRF_WEIGHTS, ChainScores, allowed_transitions, apply_o_bias, calibration,
+                             read_crf_config, span_scores)
 
 #: ``model.head`` / ``sweep.heads``: the token classifier alone, or with a CRF on top (the first is off).
 HEADS: tuple[str, ...] = ("linear", "crf")
-CRF_WEIGHTS = "crf.safetensors"
-CRF_CONFIG = "crf.json"
 # Added to a forbidden step's score: exp() of it is exactly 0 in float32, yet unlike -inf it keeps
 # every sum finite, so log-sum-exp and its gradient never meet -inf - -inf.
 FORBIDDEN = -1e4
@@ -80,6 +77,12 @@ class CRF(nn.Module):
         return (self.start.to(dtype) + self.start_penalty.to(dtype),
                 self.transitions.to(dtype) + self.transition_penalty.to(dtype),
                 self.end.to(dtype) + self.end_penalty.to(dtype))
+
+    def chain_scores(self) -> ChainScores:
+        """The three scores as float64 numpy arrays, forbidden steps included: what
+        :class:`tagger.decoding.Decoder` takes for Viterbi and entity marginals without torch."""
+        with torch.no_grad():
+            return ChainScores(*(x.detach().cpu().numpy() for x in self.scores(torch.float64)))
 
     def forward(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, starts: torch.Tensor,
                 ends: torch.Tensor) -> torch.Tensor:
@@ -225,8 +228,18 @@ class CRFDecoder:
         return [[self.labels[i] for i in path] for path in paths]
 
     def scored(self, log_probs: np.ndarray) -> tuple[list[str], list[Any]]:
-        raise InputError("entity scores are computed for the token classifier's decodings, not for a CRF "
-                         "head: predict without scores, or set Tagger.crf = None")
+        """Tags, and their entities each with its marginal probability under the CRF (forward-backward
+        over the CRF's chain, :func:`tagger.decoding.span_scores`)."""
+        ids = self.decode(log_probs)
+        return ([self.labels[i] for i in ids],
+                span_scores(self.adjust(log_probs), self.labels, ids, self.crf.chain_scores()))
+
+
+def crf_calibration(crf: CRF, gold: Sequence[Sequence[str]], log_probs: Sequence[np.ndarray]) -> dict[str, Any]:
+    """:func:`tagger.decoding.calibration` of the CRF's entity marginals on a split (``log_probs``: one
+    ``[T_s, C]`` array per sentence), as a run's ``calibration`` entry."""
+    decoder = CRFDecoder(crf)
+    return calibration(gold, [decoder.scored(lp)[1] for lp in log_probs])
 
 
 # ------------------------------------------------------------------------------------------ windows
@@ -311,14 +324,9 @@ def load_crf(folder: str | Path, labels: Sequence[str] | None = None,
     (``id2label`` in order); InputError when the CRF's differ, as the two would not fit together."""
     from safetensors.torch import load_file
 
-    folder = Path(folder)
-    if not (folder / CRF_WEIGHTS).is_file():
+    config = read_crf_config(folder, labels)
+    if config is None:
         return None
-    if not (folder / CRF_CONFIG).is_file():
-        raise InputError(f"{CRF_WEIGHTS} without {CRF_CONFIG} (its labels and scheme)", path=str(folder))
-    config: dict[str, Any] = json.loads((folder / CRF_CONFIG).read_text(encoding="utf-8"))
-    if labels is not None and list(labels) != config["labels"]:
-        raise InputError(f"the CRF's labels {config['labels']} are not the model's {list(labels)}", path=str(folder))
     crf = CRF(config["labels"], config["scheme"])
-    crf.load_state_dict(load_file(str(folder / CRF_WEIGHTS)))
+    crf.load_state_dict(load_file(str(Path(folder) / CRF_WEIGHTS)))
     return crf.to(device) if device is not None else crf

@@ -18,6 +18,10 @@ emissions and the scheme's rules are hard 0/1 transitions, with no learned param
 otherwise. Viterbi returns ``argmax_y P(y)``; an entity's score is the marginal probability that
 exactly this span carries this type (forward-backward over the same chain, :func:`span_marginal`).
 Under ``argmax`` an entity's score is the smallest probability among its words' predicted tags.
+A CRF head (:mod:`tagger.crf`) is the same chain with learned start, transition and end scores
+(:class:`ChainScores`) in place of the 0/1 rules: :class:`Decoder` takes them as ``chain``, and its
+Viterbi and span marginals then follow the CRF. :func:`load_chain_scores` reads them from a model
+folder with numpy alone, so the ONNX path and the pipeline decode a CRF model without torch.
 
 The O bias ``b`` (:data:`O_BIAS_GRID`, :func:`tune_o_bias`) is subtracted from every word's ``O``
 log-probability, and each word's distribution is renormalised, before decoding and scoring: ``b > 0``
@@ -27,14 +31,17 @@ the variants (:data:`VARIANTS`) a run reports.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from tagger.data.schemes import entities, normalize_scheme, parse_tag
+from tagger.errors import InputError
 from tagger.metrics import score_sequences
 
 logger = logging.getLogger(__name__)
@@ -59,6 +66,22 @@ _OPEN = frozenset("BI")  # prefixes after which the chunk is still open
 
 ScoredEntity = tuple[str, int, int, float]  # type, first word, last word (inclusive), probability
 Allowed = tuple[np.ndarray, np.ndarray, np.ndarray]  # start [C], trans [C, C], end [C], bool
+
+#: A CRF head's files in a model folder (written by :func:`tagger.crf.save_crf`): its parameters, and
+#: its labels and scheme. ``AutoModelForTokenClassification`` ignores both.
+CRF_WEIGHTS = "crf.safetensors"
+CRF_CONFIG = "crf.json"
+
+
+class ChainScores(NamedTuple):
+    """Log-space scores of a linear chain over C labels, added to the words' emissions along a path:
+    ``start [C]`` (first word), ``transitions [C, C]`` (row -> column), ``end [C]`` (last word), float64.
+    The scheme's 0/1 rules are 0 / -inf (:func:`rule_scores`); a CRF's are learned, forbidden steps
+    included (:meth:`tagger.crf.CRF.chain_scores`)."""
+
+    start: np.ndarray
+    transitions: np.ndarray
+    end: np.ndarray
 
 
 # ------------------------------------------------------------------------------------------ names
@@ -129,9 +152,10 @@ def allowed_transitions(labels: Sequence[str], scheme: str) -> Allowed:
     return start, trans.astype(bool), end
 
 
-def _log_masks(allowed: Allowed) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def rule_scores(allowed: Allowed) -> ChainScores:
+    """The scheme's rules as chain scores: 0 where a step is allowed, -inf where it is not."""
     start, trans, end = (np.where(m, 0.0, -np.inf) for m in allowed)
-    return start, trans, end
+    return ChainScores(start, trans, end)
 
 
 def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
@@ -161,10 +185,16 @@ def viterbi(log_probs: np.ndarray, allowed: Allowed) -> list[int]:
 
     ValueError when ``allowed`` admits no sequence of length T.
     """
+    return chain_viterbi(log_probs, rule_scores(allowed))
+
+
+def chain_viterbi(log_probs: np.ndarray, chain: ChainScores) -> list[int]:
+    """The label sequence of ``log_probs: [T, C]`` with the highest emissions + ``chain`` score
+    (ties: the lower label id); ValueError when every sequence of length T scores -inf."""
     lp = np.asarray(log_probs, dtype=np.float64)
     if lp.shape[0] == 0:
         return []
-    start, trans, end = _log_masks(allowed)
+    start, trans, end = chain
     num_words, num_labels = lp.shape
     score = start + lp[0]
     back = np.zeros((num_words, num_labels), dtype=np.int64)
@@ -183,14 +213,55 @@ def viterbi(log_probs: np.ndarray, allowed: Allowed) -> list[int]:
     return path[::-1]
 
 
+def chain_viterbi_many(log_probs: Sequence[np.ndarray], chain: ChainScores, block: int = 512) -> list[list[int]]:
+    """:func:`chain_viterbi` of every sentence (``log_probs``: one ``[T_s, C]`` array each), computed for
+    ``block`` sentences of similar length at once: the same additions in the same order, so the same paths
+    and ties, without a Python step per word and sentence."""
+    start, trans, end = chain
+    out: list[list[int]] = [[] for _ in log_probs]
+    order = sorted((i for i, lp in enumerate(log_probs) if len(lp)), key=lambda i: len(log_probs[i]))
+    for k in range(0, len(order), block):
+        group = order[k:k + block]
+        lengths = np.array([len(log_probs[i]) for i in group])
+        longest, num_labels = int(lengths.max()), trans.shape[0]
+        lp = np.zeros((len(group), longest, num_labels))
+        for row, i in enumerate(group):
+            lp[row, :lengths[row]] = log_probs[i]
+        score = start + lp[:, 0]  # [S, C]
+        back = np.zeros((longest, len(group), num_labels), dtype=np.int64)
+        final = np.where((lengths == 1)[:, None], score + end, 0.0)
+        for t in range(1, longest):
+            live = lengths > t  # sentences sorted by length: a suffix of the rows
+            first = int(np.argmax(live))
+            cand = score[first:, :, None] + trans  # [S', C_prev, C]
+            back[t, first:] = cand.argmax(axis=1)
+            score[first:] = np.take_along_axis(cand, back[t, first:, None, :], axis=1)[:, 0] + lp[first:, t]
+            ending = np.flatnonzero(lengths == t + 1)
+            final[ending] = score[ending] + end
+        for row, i in enumerate(group):
+            best = int(final[row].argmax())
+            if not np.isfinite(final[row, best]):
+                raise ValueError(f"the label list allows no tag sequence of {lengths[row]} words")
+            path = [best]
+            for t in range(lengths[row] - 1, 0, -1):
+                path.append(int(back[t, row, path[-1]]))
+            out[i] = path[::-1]
+    return out
+
+
 def forward_backward(log_probs: np.ndarray, allowed: Allowed) -> tuple[np.ndarray, np.ndarray, float]:
     """Log forward and backward tables of the constrained chain, ``alpha, beta: [T, C]``, and ``log Z``.
 
     ``alpha[t, c]``: log-sum over allowed prefixes ending in ``c`` at ``t``, emissions 0..t included;
     ``beta[t, c]``: log-sum over allowed continuations after ``c`` at ``t`` (end rule included).
     """
+    return chain_forward_backward(log_probs, rule_scores(allowed))
+
+
+def chain_forward_backward(log_probs: np.ndarray, chain: ChainScores) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`forward_backward` of the chain with scores ``chain``: ``alpha, beta: [T, C]`` and ``log Z``."""
     lp = np.asarray(log_probs, dtype=np.float64)
-    start, trans, end = _log_masks(allowed)
+    start, trans, end = chain
     num_words = lp.shape[0]
     alpha = np.empty_like(lp)
     beta = np.empty_like(lp)
@@ -201,6 +272,38 @@ def forward_backward(log_probs: np.ndarray, allowed: Allowed) -> tuple[np.ndarra
     for t in range(num_words - 2, -1, -1):
         beta[t] = _logsumexp(trans + (lp[t + 1] + beta[t + 1])[None, :], axis=1)
     return alpha, beta, float(_logsumexp(alpha[-1] + end, axis=0))
+
+
+def read_crf_config(folder: str | Path, labels: Sequence[str] | None = None) -> dict[str, Any] | None:
+    """A model folder's CRF head description (``{"labels", "scheme"}`` of :data:`CRF_CONFIG`), or None
+    when the folder has no :data:`CRF_WEIGHTS`. ``labels``: the token classifier's, in id order;
+    InputError when the CRF's differ, as the two would not fit together."""
+    folder = Path(folder)
+    if not (folder / CRF_WEIGHTS).is_file():
+        return None
+    if not (folder / CRF_CONFIG).is_file():
+        raise InputError(f"{CRF_WEIGHTS} without {CRF_CONFIG} (its labels and scheme)", path=str(folder))
+    config: dict[str, Any] = json.loads((folder / CRF_CONFIG).read_text(encoding="utf-8"))
+    if labels is not None and list(labels) != config["labels"]:
+        raise InputError(f"the CRF's labels {config['labels']} are not the model's {list(labels)}", path=str(folder))
+    return config
+
+
+def load_chain_scores(folder: str | Path, labels: Sequence[str] | None = None) -> tuple[ChainScores, str] | None:
+    """A model folder's CRF head as chain scores and its scheme, read with numpy alone (no torch), or None.
+
+    The learned scores plus the scheme's rules: a forbidden step is -inf here where the torch head adds
+    a large negative constant, which gives the same paths and the same probabilities (exp of either is 0).
+    """
+    config = read_crf_config(folder, labels)
+    if config is None:
+        return None
+    from safetensors.numpy import load_file
+
+    saved = load_file(str(Path(folder) / CRF_WEIGHTS))
+    rules = rule_scores(allowed_transitions(config["labels"], config["scheme"]))
+    learned = ChainScores(*(saved[name].astype(np.float64) for name in ChainScores._fields))
+    return ChainScores(*(x + r for x, r in zip(learned, rules))), normalize_scheme(config["scheme"])
 
 
 def span_tags(typ: str, length: int, scheme: str) -> list[str]:
@@ -220,14 +323,14 @@ class _Chain:
     """One sentence's constrained chain, its tables computed once for all its spans."""
 
     lp: np.ndarray  # [T, C]
-    allowed: Allowed
+    chain: ChainScores
     alpha: np.ndarray = field(init=False)  # [T, C]
     beta: np.ndarray = field(init=False)  # [T, C]
     log_z: float = field(init=False)
 
     def __post_init__(self) -> None:
-        self.alpha, self.beta, self.log_z = forward_backward(self.lp, self.allowed)
-        _, self.log_trans, self.log_end = _log_masks(self.allowed)
+        self.alpha, self.beta, self.log_z = chain_forward_backward(self.lp, self.chain)
+        _, self.log_trans, self.log_end = self.chain
 
     def span_log_prob(self, first: int, ids: Sequence[int], after: np.ndarray) -> float:
         """log P(words first.. carry ``ids`` and the next word's label is not in ``after`` [C] bool)."""
@@ -258,8 +361,21 @@ def span_marginal(log_probs: np.ndarray, labels: Sequence[str], scheme: str, typ
     tags = span_tags(typ, last - first + 1, scheme)
     if any(t not in index for t in tags):
         return 0.0
-    chain = _Chain(np.asarray(log_probs, dtype=np.float64), allowed_transitions(labels, scheme))
+    chain = _Chain(np.asarray(log_probs, dtype=np.float64), rule_scores(allowed_transitions(labels, scheme)))
     return float(np.exp(chain.span_log_prob(first, [index[t] for t in tags], _continues(labels, typ))))
+
+
+def span_scores(log_probs: np.ndarray, labels: Sequence[str], ids: Sequence[int],
+                chain: ChainScores) -> list[ScoredEntity]:
+    """The entities of the path ``ids`` over ``log_probs: [T, C]`` (conlleval reading), each with its
+    marginal probability under ``chain``: the span carries exactly these tags and the next word does
+    not continue it, summed over every path and divided by the sum over all of them."""
+    spans = entities([labels[i] for i in ids])
+    if not spans:
+        return []
+    table = _Chain(np.asarray(log_probs, dtype=np.float64), chain)
+    return [(t, s, e, float(np.exp(table.span_log_prob(s, list(ids[s:e + 1]), _continues(labels, t)))))
+            for t, s, e in spans]
 
 
 @dataclass
@@ -267,22 +383,26 @@ class Decoder:
     """Decodes one sentence's ``log_probs: [T, C]`` over ``labels`` with ``method`` and an O bias.
 
     ``scheme`` (viterbi only; None: :func:`label_scheme` of the labels) sets the allowed transitions.
+    ``chain``: a CRF head's learned scores (:class:`ChainScores`), which viterbi then follows instead
+    of the scheme's rules alone (``method`` must be viterbi).
     """
 
     labels: Sequence[str]
     method: str = "argmax"
     o_bias: float = 0.0
     scheme: str | None = None
-    allowed: Allowed | None = field(init=False, default=None)  # viterbi's masks
+    chain: ChainScores | None = None
     o_index: int | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         check_decoding(self.method)
         self.labels = list(self.labels)
         self.o_index = self.labels.index("O") if "O" in self.labels else None
-        if self.method == "viterbi":
+        if self.chain is not None and self.method != "viterbi":
+            raise ValueError(f"a CRF head decodes by viterbi, not {self.method}")
+        if self.method == "viterbi" and self.chain is None:
             self.scheme = normalize_scheme(self.scheme) if self.scheme else label_scheme(self.labels)
-            self.allowed = allowed_transitions(self.labels, self.scheme)
+            self.chain = rule_scores(allowed_transitions(self.labels, self.scheme))
 
     def adjust(self, log_probs: np.ndarray) -> np.ndarray:
         """``log_probs: [T, C]`` after the O bias (renormalised float64): what decoding and scores see."""
@@ -291,9 +411,9 @@ class Decoder:
     def decode(self, log_probs: np.ndarray) -> list[int]:
         """One label id per word."""
         lp = self.adjust(log_probs)
-        if self.allowed is None:
+        if self.chain is None:
             return [int(i) for i in lp.argmax(axis=1)] if lp.shape[0] else []
-        return viterbi(lp, self.allowed)
+        return chain_viterbi(lp, self.chain)
 
     def tags(self, log_probs: np.ndarray) -> list[str]:
         return [self.labels[i] for i in self.decode(log_probs)]
@@ -302,22 +422,27 @@ class Decoder:
         """Tags, and the entities they chunk into (conlleval reading) each with its probability:
         viterbi's span marginal, or under argmax the smallest probability of the span's predicted tags."""
         lp = self.adjust(log_probs)
-        ids = viterbi(lp, self.allowed) if self.allowed is not None else [int(i) for i in lp.argmax(axis=1)]
+        ids = self.decode(log_probs)
         tags = [self.labels[i] for i in ids]
-        spans = entities(tags)
-        if not spans:
-            return tags, []
-        if self.allowed is None:
-            word_p = np.exp(lp[np.arange(len(ids)), ids])
-            return tags, [(t, s, e, float(word_p[s:e + 1].min())) for t, s, e in spans]
-        chain = _Chain(lp, self.allowed)
-        return tags, [(t, s, e, float(np.exp(chain.span_log_prob(s, ids[s:e + 1], _continues(self.labels, t)))))
-                      for t, s, e in spans]
+        if self.chain is not None:
+            return tags, span_scores(lp, self.labels, ids, self.chain)
+        word_p = np.exp(lp[np.arange(len(ids)), ids])
+        return tags, [(t, s, e, float(word_p[s:e + 1].min())) for t, s, e in entities(tags)]
 
 
 def decode_split(decoder: Decoder, log_probs: Sequence[np.ndarray]) -> list[list[str]]:
-    """Tags of every sentence of a split (``log_probs``: one ``[T_s, C]`` array per sentence)."""
-    return [decoder.tags(lp) for lp in log_probs]
+    """Tags of every sentence of a split (``log_probs``: one ``[T_s, C]`` array per sentence); the
+    sentences are decoded together (:func:`chain_viterbi_many`), with the tags of :meth:`Decoder.tags`."""
+    if not log_probs:
+        return []
+    # the O bias of every word at once: one array op instead of one per sentence
+    ends = np.cumsum([len(lp) for lp in log_probs])[:-1]
+    adjusted = np.split(decoder.adjust(np.concatenate([np.asarray(lp, dtype=np.float64) for lp in log_probs])), ends)
+    if decoder.chain is None:
+        paths = [[int(i) for i in lp.argmax(axis=1)] if len(lp) else [] for lp in adjusted]
+    else:
+        paths = chain_viterbi_many(adjusted, decoder.chain)
+    return [[decoder.labels[i] for i in path] for path in paths]
 
 
 # ------------------------------------------------------------------------------------------ calibration

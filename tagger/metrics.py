@@ -14,6 +14,8 @@ entity. The scheme is detected once for the corpus, gold and predictions togethe
 
 from __future__ import annotations
 
+import functools
+
 from collections.abc import Sequence
 from typing import Any
 
@@ -51,7 +53,14 @@ def sentence_entities(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     _check(gold, pred)
     scheme = strict_scheme([*gold, *pred]) if mode == "strict" else None
-    return [(set(entities(g, mode, scheme)), set(entities(p, mode, scheme))) for g, p in zip(gold, pred)]
+    return [(set(_entities(tuple(g), mode, scheme)), set(_entities(tuple(p), mode, scheme))) for g, p in zip(gold, pred)]
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _entities(tags: tuple[str, ...], mode: str, scheme: str | None) -> tuple[Entity, ...]:
+    # Scoring the same gold sentences, and mostly the same predictions, again and again (every epoch, every
+    # O bias of a grid) chunks the same tag sequences: chunk each distinct one once.
+    return tuple(entities(list(tags), mode, scheme))
 
 
 def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval") -> dict:

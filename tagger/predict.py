@@ -45,7 +45,7 @@ if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without 
 
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.schemes import entities
-from tagger.decoding import Decoder, ScoredEntity, check_decoding
+from tagger.decoding import ChainScores, Decoder, ScoredEntity, check_decoding, load_chain_scores
 from tagger.errors import InputError
 from tagger.metrics import Entity
 from tagger.model_loading import load_model, load_tokenizer, read_run_info
@@ -197,8 +197,9 @@ class Tagger:
     :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused). ``decoding``
     (:data:`tagger.decoding.DECODINGS`) turns each word's probabilities into tags after subtracting
     ``o_bias`` from the ``O`` log-probability; ``scheme`` is the tagging scheme viterbi decodes in
-    (None: :func:`tagger.decoding.label_scheme` of the labels). ``crf``: a :class:`tagger.crf.CRF` head,
-    which then decodes instead (its Viterbi over each sentence, after the same O bias).
+    (None: :func:`tagger.decoding.label_scheme` of the labels). ``crf``: a CRF head, which then decodes
+    instead (its Viterbi over each sentence, after the same O bias): a :class:`tagger.crf.CRF` on the torch
+    path, its :class:`~tagger.decoding.ChainScores` on the ONNX path (read without torch).
     """
 
     model: torch.nn.Module | Any
@@ -212,7 +213,7 @@ class Tagger:
     decoding: str = "argmax"
     o_bias: float = 0.0
     scheme: str | None = None
-    crf: CRF | None = None
+    crf: CRF | ChainScores | None = None
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
@@ -220,11 +221,13 @@ class Tagger:
 
     def decoder(self) -> Decoder | CRFDecoder:
         """The :class:`~tagger.decoding.Decoder` of the current settings, or the CRF's when there is one."""
+        labels = [self.id2label[i] for i in range(len(self.id2label))]
+        if isinstance(self.crf, ChainScores):
+            return Decoder(labels, "viterbi", o_bias=self.o_bias, chain=self.crf)
         if self.crf is not None:
             from tagger.crf import CRFDecoder
 
             return CRFDecoder(self.crf, o_bias=self.o_bias)
-        labels = [self.id2label[i] for i in range(len(self.id2label))]
         try:
             return Decoder(labels, self.decoding, o_bias=self.o_bias, scheme=self.scheme)
         except ValueError as err:
@@ -270,10 +273,9 @@ class Tagger:
             from tagger.runtime import load_onnx
 
             backend, tok = load_onnx(model_dir, device=None if device is None else str(device))
-            if run.get("crf"):
-                logger.warning("%s: trained with a CRF head, which the ONNX export does not carry: decoded with "
-                               "%s instead", model_dir, name)
-            return cls(model=backend, tokenizer=tok, **settings)
+            labels = [backend.config.id2label[i] for i in range(len(backend.config.id2label))]
+            chain = load_chain_scores(model_dir, labels)
+            return cls(model=backend, tokenizer=tok, crf=chain[0] if chain else None, **settings)
         import torch
 
         model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)

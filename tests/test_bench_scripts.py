@@ -149,6 +149,10 @@ def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
         assert res["rows"]["pipeline"]["ratio_to_pipeline"] == 1 and res["rows"]["torch"]["ratio_to_pipeline"] > 0
         assert res["rows"]["cli_torch"]["returncode"] == 0
         assert res["quality"]["variants"]["torch"]["tags_identical"] == 1
+        # the Viterbi row: the same model, its cost over argmax checked against the target
+        viterbi = res["rows"]["torch_viterbi"]["seconds"] / res["rows"]["torch"]["seconds"]
+        (cost,) = [c for c in res["checks"] if c["key"] == "seconds_viterbi_over_argmax"]
+        assert cost["value"] == pytest.approx(viterbi) and cost["target"] == 1.10
         assert 0 <= res["quality"]["variants"]["pipeline"]["sentences_identical"] <= 1
     assert 0 <= wnut["quality"]["variants"]["torch"]["test_f1"] <= 1 and wnut["quality"]["f1_not_scored"] is None
     assert conll["quality"]["variants"]["torch"]["test_f1"] is None
@@ -156,7 +160,8 @@ def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
     assert wnut["cli"]["one_line"]["torch"] == conll["cli"]["one_line"]["torch"]  # the same folder: timed once
     assert len(wnut["cli"]["one_line"]["torch"]["all_seconds"]) == 3
     for needle in ("WNUT-17 test, 32 sentences", "CoNLL-2003 test, 32 sentences", "Quality against tagger PyTorch",
-                   "words/s tagger PyTorch / pipeline", "one-line text file", "identical on every sentence"):
+                   "words/s tagger PyTorch / pipeline", "one-line text file", "identical on every sentence",
+                   "tagger PyTorch, viterbi (Tagger.predict", "seconds Tagger.predict viterbi / argmax"):
         assert needle in proc.stdout, needle
     if not onnx:
         assert "onnx_int8" not in wnut["rows"] and not wnut["exports"]
@@ -167,7 +172,7 @@ def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
 def _check_onnx_part(pred: dict, given: Path, stdout: str) -> None:
     wnut, conll = pred["results"]["wnut17"], pred["results"]["conll2003"]
     assert not wnut["exports"]["onnx"]["reused"] and wnut["exports"]["onnx"]["quantization"] is None
-    assert wnut["exports"]["onnx_int8"]["quantization"] == "int8-dynamic" and wnut["exports"]["onnx_int8"]["seconds"] > 0
+    assert wnut["exports"]["onnx_int8"]["quantization"] == "int8-dynamic-per-channel" and wnut["exports"]["onnx_int8"]["seconds"] > 0
     assert conll["exports"]["onnx"] == wnut["exports"]["onnx"]  # one model: exported once
     assert conll["exports"]["onnx_int8"]["reused"] and conll["exports"]["onnx_int8"]["folder"] == str(given)
     for res in (wnut, conll):

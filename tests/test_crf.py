@@ -319,8 +319,10 @@ def test_tagger_decodes_with_a_saved_crf_and_keeps_argmax_without(tmp_path, tiny
     assert got != argmax  # the CRF changed something here
     from tagger.errors import InputError
 
-    with pytest.raises(InputError, match="not for a CRF head"):
-        tagger.predict(sentences, scores=True)
+    # scores: the CRF's tags, each entity with a probability in (0, 1]
+    scored = tagger.predict(sentences, scores=True)
+    assert [r["tags"] for r in scored] == got
+    assert all(0 < e["score"] <= 1 for r in scored for e in r["entities"]) and any(r["entities"] for r in scored)
     # tagger predict: the CRF's tags, and it says it decoded with the CRF
     import subprocess
     import sys
@@ -333,6 +335,97 @@ def test_tagger_decodes_with_a_saved_crf_and_keeps_argmax_without(tmp_path, tiny
     assert proc.returncode == 0 and "(CRF head)" in proc.stderr, proc.stderr[-2000:]
     blocks = [b for b in (tmp_path / "out.conll").read_text().split("\n\n") if b.strip()]
     assert [[line.split()[-1] for line in b.splitlines()] for b in blocks] == [t for t in got if t]
+
+
+@pytest.mark.parametrize("scheme", ["IOB2", "IOBES", "BILOU"])
+def test_crf_entity_scores_are_brute_force_span_marginals(scheme):
+    """Each entity of the CRF's path scores P(its words carry exactly its tags and the next word does not
+    continue it): the sum of exp(score) over every such sequence of 5 words, over the sum over all."""
+    from tagger.crf import CRFDecoder
+    from tagger.data.schemes import entities
+
+    labels = LABELS[scheme]
+    crf = random_crf(scheme, seed=3)
+    decoder = CRFDecoder(crf)
+    g = np.random.default_rng(4)
+    checked = 0
+    for _ in range(6):
+        lp = np.log(g.dirichlet(np.ones(len(labels)) * 0.5, size=5))
+        tags, scored = decoder.scored(lp)
+        assert tags == decoder.tags(lp)
+        every = torch.ones(1, dtype=torch.bool)
+        seqs, score = brute_force(crf, torch.from_numpy(lp)[None], torch.ones(1, 5, dtype=torch.bool), every, every)[0]
+        assert tags == [labels[i] for i in seqs[int(np.argmax(score))]]
+        log_z = logsumexp(score)
+        for typ, first, last, p in scored:
+            hits = [k for k, seq in enumerate(seqs)
+                    if (typ, first, last) in entities([labels[i] for i in seq])]
+            assert p == pytest.approx(float(np.exp(logsumexp(score[hits]) - log_z)), rel=1e-9, abs=1e-12)
+            checked += 1
+        assert [(t, s, e) for t, s, e, _ in scored] == entities(tags)
+    assert checked >= 3
+
+
+def test_numpy_chain_scores_decode_as_the_torch_crf(tmp_path):
+    """load_chain_scores reads a saved CRF with numpy alone; its Viterbi is the torch CRF's, and a folder
+    without a CRF has none."""
+    from tagger.decoding import Decoder, load_chain_scores
+
+    crf = random_crf("IOBES", seed=5, dtype=torch.float32)
+    save_crf(crf, tmp_path)
+    chain, scheme = load_chain_scores(tmp_path, LABELS["IOBES"])
+    assert scheme == "IOBES"
+    decoder = Decoder(LABELS["IOBES"], "viterbi", chain=chain)
+    g = np.random.default_rng(6)
+    rows = [np.log(g.dirichlet(np.ones(5), size=n)) for n in (1, 2, 5, 9)]
+    assert [decoder.decode(lp) for lp in rows] == crf.decode(rows)
+    assert load_chain_scores(tmp_path / "nothing") is None
+    from tagger.errors import InputError
+
+    with pytest.raises(InputError, match="not the model's"):
+        load_chain_scores(tmp_path, LABELS["BILOU"])
+
+
+def test_onnx_export_and_pipeline_decode_with_the_crf(tmp_path, tiny_encoder_dir):
+    """A CRF model exported to ONNX keeps its head (crf files copied, decoded without torch) and the
+    pipeline integration decodes with it: both give the torch Tagger's tags, scores included."""
+    pytest.importorskip("onnxruntime")
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    from tagger.export import export_onnx
+    from tagger.integrations.pipeline import TaggerPipeline
+    from tagger.predict import Tagger
+
+    labels = LABELS["IOB2"]
+    torch.manual_seed(0)
+    model = AutoModelForTokenClassification.from_pretrained(
+        tiny_encoder_dir, num_labels=5, id2label=dict(enumerate(labels)), label2id={x: i for i, x in enumerate(labels)})
+    with torch.no_grad():
+        model.classifier.weight.mul_(40)
+    folder = tmp_path / "crf"
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(folder)
+    save_crf(random_crf("IOB2", seed=2, dtype=torch.float32), folder)
+    onnx_dir = export_onnx(folder, tmp_path / "onnx")
+    assert (onnx_dir / CRF_WEIGHTS).is_file() and (onnx_dir / CRF_CONFIG).is_file()
+
+    sentences = [["Jim", "Henson", "was", "a", "puppeteer"], ["in", "New", "York"], ["Paris", "and", "Rome"]]
+    torch_tagger, onnx_tagger = Tagger.from_pretrained(folder, device="cpu"), Tagger.from_pretrained(onnx_dir)
+    assert onnx_tagger.crf is not None
+    want = torch_tagger.predict(sentences, scores=True)
+    got = onnx_tagger.predict(sentences, scores=True)
+    assert [r["tags"] for r in got] == [r["tags"] for r in want]
+    for g_row, w_row in zip(got, want):
+        assert [e["score"] for e in g_row["entities"]] == pytest.approx([e["score"] for e in w_row["entities"]], abs=1e-3)
+    # the pipeline: entities of `tagger predict --pre-tokenizer tokenizer`, which decodes with the CRF
+    pipe = pipeline("token-classification", model=str(folder), pipeline_class=TaggerPipeline, device="cpu")
+    texts = [" ".join(words) for words in sentences]
+    text_tagger = Tagger.from_pretrained(folder, device="cpu", pre_tokenizer="tokenizer")
+    expected = [[(e["type"], e["start"], e["end"]) for e in row] for row in text_tagger.predict(texts)]
+    assert [[(e["entity_group"], e["start"], e["end"]) for e in row] for row in pipe(texts)] == expected
+    assert any(expected)
+    text_tagger.crf = None  # the CRF matters here: without it the entities differ
+    assert [[(e["type"], e["start"], e["end"]) for e in row] for row in text_tagger.predict(texts)] != expected
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -396,11 +489,15 @@ def test_recipe_trains_a_crf_head_and_tagger_decodes_as_the_evaluation_did(tmp_p
     assert "decodings" not in crf_result and "decodings" in runs["ce"]
     rows = json.loads((out / "summary.json").read_text())["table"]
     assert [r["decoding"] for r in rows if r["loss"] == "ce + crf"] == [None]
+    # its entity scores are the CRF's marginals, calibrated on test like every decoding's
+    calib = crf_result["calibration"]
+    assert calib["entities"] == sum(b["count"] for b in calib["bins"]) > 0
+    assert [r["test_ece_mean"] for r in rows if r["loss"] == "ce + crf"] == [calib["ece"]]
     model_dir = crf_run / "model"
     assert {CRF_WEIGHTS, CRF_CONFIG, "model.safetensors", "tagger_run.json"} <= {p.name for p in model_dir.iterdir()}
     run_info = json.loads((model_dir / "tagger_run.json").read_text())
     assert run_info["crf"] == {"scheme": "IOB2", "token_weight": 1.0, "learning_rate": 0.01}
-    assert run_info["decoding"] is None
+    assert run_info["decoding"] is None and run_info["hyperparameters"]["head"] == "crf"
     card = (model_dir / "README.md").read_text()
     assert "This model has a CRF head" in card
     assert [line for line in card.splitlines() if "← this model" in line][0].startswith("| `ce + crf`")

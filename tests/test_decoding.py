@@ -18,7 +18,9 @@ from tagger.decoding import (
     Decoder,
     allowed_transitions,
     apply_o_bias,
+    ChainScores,
     calibration,
+    chain_viterbi_many,
     decode_split,
     forward_backward,
     label_scheme,
@@ -115,6 +117,26 @@ def test_viterbi_is_the_best_allowed_sequence(scheme: str):
             best = list(seqs[int(np.argmax(totals))])
             assert viterbi(lp, masks) == best
             assert Decoder(labels, "viterbi", scheme=scheme).decode(lp) == best
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_viterbi_of_many_sentences_is_each_sentences_viterbi(scheme: str):
+    """Sentences decoded together (ragged lengths, empty ones, blocks smaller than the batch, values rounded
+    so that ties occur) get exactly the paths of one-by-one decoding, under the rules and a learned chain;
+    decode_split uses it and gives Decoder.tags."""
+    labels = LABELS[scheme]
+    rng = np.random.default_rng(11)
+    rows = [random_log_probs(rng, int(n), len(labels)) for n in rng.integers(0, 30, size=300)]
+    rows += [np.round(lp, 1) for lp in rows[:100]]
+    learned = ChainScores(rng.normal(size=5), rng.normal(size=(5, 5)), rng.normal(size=5))
+    for decoder in (Decoder(labels, "viterbi", scheme=scheme), Decoder(labels, "viterbi", chain=learned),
+                    Decoder(labels, "viterbi", o_bias=1.5, scheme=scheme)):
+        one_by_one = [decoder.decode(lp) for lp in rows]
+        assert chain_viterbi_many([decoder.adjust(lp) for lp in rows], decoder.chain, block=37) == one_by_one
+        assert decode_split(decoder, rows) == [decoder.tags(lp) for lp in rows]
+    impossible = ChainScores(np.full(5, -np.inf), np.zeros((5, 5)), np.zeros(5))
+    with pytest.raises(ValueError, match="allows no tag sequence of 3 words"):
+        chain_viterbi_many([rows[0][:3]], impossible)
 
 
 @pytest.mark.parametrize("scheme", sorted(LABELS))

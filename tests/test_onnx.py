@@ -120,14 +120,24 @@ def test_tokenizer_file_encodes_like_transformers(onnx_dir, tokenizer, test_sent
 
 
 def test_int8_export(model_dir, onnx_dir, tmp_path, test_sentences):
-    from tagger.export import export_onnx
+    from tagger.export import QUANTIZATION, export_onnx, fp32_matmuls
     from tagger.predict import Tagger
 
     out = export_onnx(model_dir, tmp_path / "int8", int8=True)
     assert {p.name for p in out.glob("*.onnx")} == {"model.int8.onnx"}
     assert (out / "model.int8.onnx").stat().st_size < 0.5 * (onnx_dir / "model.onnx").stat().st_size
     run = json.loads((out / "tagger_run.json").read_text())["export"]
-    assert run["quantization"] == "int8-dynamic" and run["max_abs_logit_diff_vs_torch"] < 0.1
+    assert run["quantization"] == QUANTIZATION and run["max_abs_logit_diff_vs_torch"] < 0.1
+    # what stays fp32: per layer the feed-forward down-projection [64 -> 32], and the classifier [32 -> 13]
+    kept = fp32_matmuls(onnx_dir / "model.onnx")
+    assert run["fp32_matmuls"] == len(kept) == 2 + 1
+    import onnx
+
+    graph = onnx.load(str(out / "model.int8.onnx")).graph
+    weights = {init.name: list(init.dims) for init in graph.initializer}
+    fp32_left = sorted(tuple(weights[n.input[1]]) for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights)
+    assert fp32_left == [(32, 13), (64, 32), (64, 32)]
+    assert sum(n.op_type == "MatMulInteger" for n in graph.node) == 2 * 5  # q, k, v, attention out, ffn in
     sents = test_sentences[:200]
     fp32 = Tagger.from_pretrained(onnx_dir).predict(sents)
     int8 = Tagger.from_pretrained(out).predict(sents)

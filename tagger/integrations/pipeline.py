@@ -37,7 +37,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 
 from tagger.data.align import encode_subwords
 from tagger.data.schemes import entities
-from tagger.decoding import Decoder
+from tagger.decoding import Decoder, load_chain_scores
 from tagger.predict import Tagger, encode_like_pipeline, saved_decoding
 from tagger.train.evaluate import merge_window_predictions
 
@@ -53,12 +53,15 @@ def first_subword_argmax(word_probs: np.ndarray) -> list[int]:
 
 
 def folder_decoder(model_dir: str | Path | None, labels: list[str]) -> WordDecoder:
-    """The decoding a model folder saved (``tagger_run.json``: decoding and O bias), as a word decoder;
-    :func:`first_subword_argmax` for a folder without one."""
+    """The decoding a model folder saved (``tagger_run.json``: decoding and O bias; a CRF head's Viterbi
+    when the folder has one, as :class:`~tagger.predict.Tagger`), as a word decoder;
+    :func:`first_subword_argmax` for a folder without either."""
     name, bias, scheme = saved_decoding(model_dir) if model_dir else ("argmax", 0.0, None)
-    if name == "argmax" and not bias:
+    chain = load_chain_scores(model_dir, labels) if model_dir else None
+    if chain is None and name == "argmax" and not bias:
         return first_subword_argmax
-    decoder = Decoder(labels, name, o_bias=bias, scheme=scheme)
+    decoder = (Decoder(labels, "viterbi", o_bias=bias, chain=chain[0]) if chain is not None
+               else Decoder(labels, name, o_bias=bias, scheme=scheme))
     return lambda word_probs: decoder.decode(np.log(word_probs.astype(np.float64)))
 
 
