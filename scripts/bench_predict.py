@@ -112,6 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sentences", type=int,
                    help="first N test sentences (default: all, 1,287 of WNUT-17 and 3,453 of CoNLL-2003)")
     p.add_argument("--batch-size", type=int, default=32, help="the pipeline's batch_size")
+    p.add_argument("--batch-tokens", type=int, default=None,
+                   help="Tagger's subword budget per batch (default: tagger.predict.PREDICT_BATCH_TOKENS)")
     p.add_argument("--rounds", type=int, default=3, help="timed rounds per variant (alternating)")
     p.add_argument("--no-strings", action="store_true", help="skip timing the pipeline on joined strings")
     p.add_argument("--cli", action="store_true",
@@ -511,7 +513,7 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
     test = common.read_split(name, "test")[: args.sentences]
     words = [w for w, _ in test]
     # the pipeline's decoding (argmax, no O bias), whatever the model folder saved: the same computation, timed
-    argmax = {"device": "cpu", "decoding": "argmax", "o_bias": 0}
+    argmax = {"device": "cpu", "decoding": "argmax", "o_bias": 0, "batch_tokens": args.batch_tokens}  # None: default
     taggers = {TORCH: Tagger.from_pretrained(folders["model"], **argmax),
                VITERBI: Tagger.from_pretrained(folders["model"], **{**argmax, "decoding": "viterbi"})}
     taggers.update({k: Tagger.from_pretrained(e["folder"], **argmax) for k, e in folders["exports"].items()})
@@ -539,6 +541,8 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
 def bench(args: argparse.Namespace, work: Path) -> int:
     from transformers.utils import logging as hf_logging
 
+    from tagger.predict import PREDICT_BATCH_TOKENS
+
     hf_logging.set_verbosity_error()
     made: dict[tuple[str, bool], dict[str, Any]] = {}
     one_line_cache: dict[str, dict[str, Any]] = {}
@@ -546,6 +550,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({
             "data": args.data_sets, "rounds": args.rounds, "batch_size": args.batch_size,
+            "batch_tokens": args.batch_tokens or PREDICT_BATCH_TOKENS,
             "sentence_limit": args.sentences, **runtimes(args), "labels": labels(args.batch_size),
             "targets": {"words_per_second_torch_over_pipeline": TARGET,
                         "words_per_second_onnx_int8_over_pipeline": TARGET_INT8,

@@ -6,7 +6,9 @@
 
 Writes ``model_cards/<name>.md`` (the card of the sweep's best model, rendered from
 ``model_cards/template.md``, which carries the comparison of every loss), followed by the sweep's
-summary (table, paired bootstrap against ce) and its plot, drawn to ``model_cards/<name>.png``.
+summary (table, paired bootstrap against ce) and its plot, drawn to ``model_cards/<name>.png``, and
+the sweep's ``summary.json`` (peers included) as ``model_cards/<name>.summary.json``, so that a
+program can check every number of the card.
 ``--peer`` adds the row of a peer run (``scripts/bench_train.py --peer-json``) to the tables and the plot.
 """
 
@@ -55,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     text += f"\nReproduce: `{args.command}` (then `python scripts/reference_card.py ...` as above).\n"
     assert_card_clean(text)
     atomic_write_text(REPO / "model_cards" / f"{args.name}.md", text)
+    kept = {k: v for k, v in summary.items() if k != "table_text"}
+    atomic_write_text(REPO / "model_cards" / f"{args.name}.summary.json", json.dumps(kept, indent=1) + "\n")
     sys.stdout.write(f"wrote model_cards/{args.name}.md and {out_png.name} (best run: {best_run})\n")
     return 0
 

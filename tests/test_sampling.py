@@ -100,3 +100,50 @@ def test_a_run_with_drop_empty_trains_on_the_sample(tmp_path: Path, tiny_encoder
     before, after = sampling["tag_counts_before"], sampling["tag_counts_after"]
     assert {t: n for t, n in after.items() if t != "O"} == {t: n for t, n in before.items() if t != "O"}
     assert after["O"] < before["O"]
+
+
+def test_the_shipped_default_sweep_adds_the_levers_one_at_a_time(tmp_path: Path, tiny_encoder_dir: str,
+                                                                  data_dir: Path) -> None:
+    """recipes/configs/default.yaml as shipped (its four settings; one seed, a tiny encoder and 64
+    sentences): four runs, the oversampled ones trained on the sentences counted here by hand, the CRF run
+    with its head saved, and a summary row per (linear run, decoding) plus one for the CRF run."""
+    from test_recipe import REPO, run_recipe
+
+    from tagger.data import load_ner_dataset
+    from tagger.data.schemes import entities
+
+    labels = ["ce", "focal(gamma=2.0)", "focal(gamma=2.0) + oversample_rare",
+              "focal(gamma=2.0) + oversample_rare + crf"]
+    shipped = load_config(REPO / "recipes" / "configs" / "default.yaml")
+    assert [loss_label(spec) for spec, _ in shipped.run_specs()] == [x for x in labels for _ in range(3)]
+    out = tmp_path / "out"
+    proc = run_recipe(["--config", str(REPO / "recipes" / "configs" / "default.yaml"),
+                       f"model.name_or_path={tiny_encoder_dir}", f"data.data_dir={data_dir}",
+                       "data.max_train_sentences=64", "data.max_eval_sentences=48", "data.max_length=32",
+                       "data.stride=8", "training.epochs=1", "training.learning_rate=1e-3", "sweep.seeds=[1]",
+                       f"output.output_dir={out}", "output.report_to=jsonl", "output.report=false"], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = load_ner_dataset("wnut17", data_dir=str(data_dir))
+    names = data.label_list
+    gold = [[names[i] for i in row] for row in data.splits["train"]["ner_tags"][:64]]
+    counts: dict[str, int] = {}
+    for tags in gold:
+        for typ, _, _ in entities(tags):
+            counts[typ] = counts.get(typ, 0) + 1
+    rare = sorted(sorted(counts, key=lambda t: (counts[t], t))[: (len(counts) + 1) // 2])
+    holders = sum(any(t in rare for t, _, _ in entities(tags)) for tags in gold)
+    repeats = max(0, -(-(0.2 * 64 - holders) // 0.8))  # the smallest r with (holders + r) / (64 + r) >= 0.2
+    results = {}
+    for path in (out / "runs").glob("*/all_results.json"):
+        result = json.loads(path.read_text())
+        results[result["label"]] = result
+    assert set(results) == set(labels)
+    for label in labels[2:]:
+        sampling = results[label]["sampling"]
+        assert sampling["rare_types"] == rare and sampling["sentences_after"] == 64 + repeats > 64
+    assert results["ce"]["sampling"] is None and results[labels[3]]["levers"] == {"sampling": "oversample_rare",
+                                                                                   "head": "crf"}
+    assert (out / "runs" / results[labels[3]]["run"] / "model" / "crf.safetensors").is_file()
+    rows = json.loads((out / "summary.json").read_text())["table"]
+    assert [(r["loss"], r["decoding"]) for r in rows] == [
+        (label, d) for label in labels[:3] for d in ("argmax", "viterbi", "viterbi+threshold")] + [(labels[3], None)]

@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "default: the bias tuned on validation for the decoding, else 0; 0 turns it off")
     p.add_argument("--scores", action="store_true",
                    help="add each entity's probability (\"score\") to jsonl and text output")
-    p.add_argument("--batch-tokens", type=int, default=8192, help="token budget of a batch (default 8192)")
+    p.add_argument("--batch-tokens", type=int, default=None,
+                   help="subword budget of a batch (default: tagger.predict.PREDICT_BATCH_TOKENS, 1024)")
     p.add_argument("--max-length", type=int, help="window length in subwords (default: the model's training value)")
     p.add_argument("--stride", type=int, help="window overlap in subwords (default: the model's training value)")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
