@@ -79,3 +79,24 @@ def test_no_machine_paths_in_code() -> None:
             if _MACHINE_PATH.search(line) and not line.lstrip().startswith(">>>"):  # doctest examples are fine
                 hits.append(f"{path.relative_to(REPO)}:{i}: {line.strip()}")
     assert not hits, "\n".join(hits)
+
+
+def test_reference_cards_carry_the_numbers_of_their_summary_json() -> None:
+    """model_cards/<name>.summary.json is the sweep behind <name>.md: every row of its table appears in the
+    card with the same validation and test F1 (mean ± std, as the table prints them), and the card's model
+    is the summary's best run."""
+    import json
+
+    root = Path(__file__).resolve().parents[1] / "model_cards"
+    summaries = sorted(root.glob("*.summary.json"))
+    assert root / "wnut17-minilm.summary.json" in summaries
+    for path in summaries:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        card = (root / path.name.replace(".summary.json", ".md")).read_text(encoding="utf-8")
+        for row in summary["table"]:
+            if row.get("peer"):
+                continue
+            cells = [f"{100 * row[f'{split}_f1_mean']:.1f} ± {100 * row[f'{split}_f1_std']:.1f}"
+                     for split in ("validation", "test")]
+            assert any(row["label"] in line and " | ".join(cells) in line for line in card.splitlines()), row["label"]
+        assert summary["best_run"].split("-seed")[0] in card or summary["best"] in card
