@@ -210,6 +210,7 @@ class CRFDecoder:
 
     def __init__(self, crf: CRF, o_bias: float = 0.0) -> None:
         self.crf, self.labels, self.o_bias = crf, crf.labels, o_bias
+        self.chain = crf.chain_scores()  # for entity marginals: read once, not per sentence
         self.o_index = self.labels.index("O") if "O" in self.labels else None
 
     def adjust(self, log_probs: np.ndarray) -> np.ndarray:
@@ -232,7 +233,7 @@ class CRFDecoder:
         over the CRF's chain, :func:`tagger.decoding.span_scores`)."""
         ids = self.decode(log_probs)
         return ([self.labels[i] for i in ids],
-                span_scores(self.adjust(log_probs), self.labels, ids, self.crf.chain_scores()))
+                span_scores(self.adjust(log_probs), self.labels, ids, self.chain))
 
 
 def crf_calibration(crf: CRF, gold: Sequence[Sequence[str]], log_probs: Sequence[np.ndarray]) -> dict[str, Any]:

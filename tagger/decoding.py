@@ -410,7 +410,10 @@ class Decoder:
 
     def decode(self, log_probs: np.ndarray) -> list[int]:
         """One label id per word."""
-        lp = self.adjust(log_probs)
+        return self._path(self.adjust(log_probs))
+
+    def _path(self, lp: np.ndarray) -> list[int]:
+        """Label ids of ``lp: [T, C]``, the O bias already applied."""
         if self.chain is None:
             return [int(i) for i in lp.argmax(axis=1)] if lp.shape[0] else []
         return chain_viterbi(lp, self.chain)
@@ -422,7 +425,7 @@ class Decoder:
         """Tags, and the entities they chunk into (conlleval reading) each with its probability:
         viterbi's span marginal, or under argmax the smallest probability of the span's predicted tags."""
         lp = self.adjust(log_probs)
-        ids = self.decode(log_probs)
+        ids = self._path(lp)
         tags = [self.labels[i] for i in ids]
         if self.chain is not None:
             return tags, span_scores(lp, self.labels, ids, self.chain)

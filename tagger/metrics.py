@@ -15,7 +15,6 @@ entity. The scheme is detected once for the corpus, gold and predictions togethe
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 from typing import Any
 
