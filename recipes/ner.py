@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import math
 import os
 import sys
@@ -32,7 +31,6 @@ from typing import Any, NoReturn
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.logging import get_logger
 from accelerate.utils import ProjectConfiguration, gather_object, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -41,6 +39,7 @@ import tagger
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
+from tagger.console import get_logger, launch_logging
 from tagger.crf import CRF, CRFDecoder, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
 from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
@@ -65,6 +64,7 @@ from tagger.train.checkpoint import (
     skip_done_batches,
 )
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
+from tagger.train.clock import SweepClock, format_duration
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import merge_window_log_probs, predict_windows
@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--help-config", action="store_true", help="list every config key with its type and default")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for input errors")
     parser.add_argument("--shard", metavar="I/N", help="train shard I of N of the sweep (sweep.shard; docs/sweeps.md)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="console: warnings and the summary only (output.log_level=warning); logs/ keeps everything")
     args, overrides = parser.parse_known_args(argv)
     if args.help_config:
         sys.stdout.write(help_text() + "\n")
         return 0
     if args.shard is not None:
         overrides = [*overrides, f"sweep.shard={args.shard}"]  # checked with the config's other keys
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if args.quiet:
+        overrides = [*overrides, "output.log_level=warning"]
     try:
         return run(args.config or str(DEFAULT_CONFIG), overrides, " ".join(["accelerate launch recipes/ner.py", *(sys.argv[1:] if argv is None else argv)]))
     except TaggerError as err:
@@ -125,6 +128,21 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     cfg = load_config(config_path, overrides)
     # a folder we cannot write, or one of the user's, stops here, with one line, before any work
     ensure_output_dir(cfg.output.output_dir, overwrite=cfg.output.overwrite)
+    # the console shows tagger's lines at output.log_level; logs/<launch>.log keeps everything (main process)
+    log_file = Path(cfg.output.output_dir) / "logs" / f"{launch_name(cfg)}.log"
+    with launch_logging(cfg.output.log_level, log_file if int(os.environ.get("RANK", "0")) == 0 else None):
+        return run_sweep(cfg, command)
+
+
+def launch_name(cfg: RecipeConfig) -> str:
+    """The launch's name for its log file and trackers: shards share the folder, each writes its own
+    (appends from several machines interleave badly on NFS)."""
+    shard = Shard.parse(cfg.sweep.shard)
+    return f"sweep-shard{shard.index}of{shard.count}" if shard.count > 1 else "sweep"
+
+
+def run_sweep(cfg: RecipeConfig, command: str) -> int:
+    """``run`` once the config is read and the console is set up."""
     setup_threads(cfg.training.num_threads)
     accelerator = setup_accelerator(cfg)
     sweep = setup_data(cfg, accelerator, command)
@@ -134,8 +152,13 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     chosen = run_searches(spaces, lambda job, where: train_or_skip(sweep, job, where, redo=False), sweep.out_dir,
                           processes=sweep.processes)
     jobs = sweep_jobs(cfg.sweep_entries(), cfg.sweep_seeds(), sweep.out_dir / "runs", chosen)
+    pending = len(jobs) if cfg.output.overwrite else sum(not job.done for job in jobs)
+    # this shard's share (after any search points it trained), for the estimate of the time left
+    sweep.clock.pending = sweep.clock.runs_done + -(-pending // sweep.shard.count)
     run_share(jobs, sweep.shard, lambda job, where, redo: train_or_skip(sweep, job, where, redo),
               overwrite=cfg.output.overwrite, processes=sweep.processes)
+    logger.info("launch finished in %s: %d runs trained, %d skipped", format_duration(sweep.clock.elapsed),
+                sweep.clock.runs_done, len(jobs) - sweep.clock.runs_done)
     if accelerator.is_main_process and all_done(sweep, jobs):
         summary = write_sweep_summary(sweep, jobs, [space.study_name for space in spaces.values()])
         if cfg.output.save_model and len(jobs) > 1:
@@ -163,6 +186,7 @@ class Sweep:
     run_info: dict[str, Any]  # the sweep's part of every run's tagger_run.json
     shard: Shard  # which of the sweep's runs this launch trains first (tagger/train/shards.py)
     processes: Processes  # this process among the launch's; the main one claims runs for all
+    clock: SweepClock = dataclasses.field(default_factory=lambda: SweepClock(pending=0))  # the launch's time
 
 
 def setup_threads(num_threads: int | None) -> None:
@@ -179,9 +203,7 @@ def setup_threads(num_threads: int | None) -> None:
 def setup_accelerator(cfg: RecipeConfig) -> Accelerator:
     """The Accelerator of the whole sweep: processes, gradient accumulation, mixed precision, trackers."""
     out_dir = Path(cfg.output.output_dir)
-    # shards share the folder: each its own log file (appends from several machines interleave badly on NFS)
-    shard = Shard.parse(cfg.sweep.shard)
-    log_name = f"sweep-shard{shard.index}of{shard.count}" if shard.count > 1 else "sweep"
+    log_name = launch_name(cfg)
     # Under torchrun without GPUs, Accelerate sets up gloo only when told it is on CPU.
     multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     PartialState(cpu=multi_cpu)  # before the trackers, which ask the state who the main process is
@@ -291,6 +313,7 @@ def train_or_skip(sweep: Sweep, job: RunJob, position: str, redo: bool) -> dict[
                     main_process_only=True)
         return None
     logger.info("%s %s: training", position, job.name, main_process_only=True)
+    sweep.clock.start_run(sweep.cfg.training.epochs)
     try:
         one_run = TrainRun(job_sweep(sweep, job), job.spec, job.seed, job.run_dir)
         one_run.label = job.label  # the row it belongs to: a tuned loss's label names its chosen settings
@@ -301,6 +324,9 @@ def train_or_skip(sweep: Sweep, job: RunJob, position: str, redo: bool) -> dict[
     finally:
         if claim is not None:
             claim.release()
+    seconds = sweep.clock.end_run()
+    logger.info("%s done in %s: test F1 %.1f; %s", job.name, format_duration(seconds), 100 * result["test"]["f1"],
+                sweep.clock.describe(), main_process_only=True)
     return result
 
 
@@ -326,6 +352,8 @@ class EpochProgress:
     coverage: torch.Tensor  # [num training windows]: times this process trained on each window
     tokens: int = 0  # this process's real tokens
     padded: int = 0  # this process's batch slots, padding included
+    loss_sum: torch.Tensor | None = None  # this process's training loss summed over the epoch's batches (on device)
+    batches: int = 0
 
 
 class TrainRun:
@@ -371,8 +399,9 @@ class TrainRun:
         self.trainable = [p for m in self.modules for p in m.parameters() if p.requires_grad]
         self.guard = NonFiniteGuard(self.tc.max_nonfinite_steps, self.label)
         self.guard.skipped = self.state.nonfinite_skipped
+        # on a terminal only (disable=None): in a log file the epoch lines say the same without \r-redrawn lines
         self.bar = tqdm(total=self.total_steps, initial=self.state.global_step, desc=self.run_dir.name, unit="step",
-                        dynamic_ncols=True, disable=not self.accelerator.is_local_main_process)
+                        dynamic_ncols=True, leave=False, disable=None if self.accelerator.is_local_main_process else True)
 
     def setup_training_data(self) -> None:
         """The training windows this run sees: all of them, or a seeded sample (``sampling`` lever)."""
@@ -482,7 +511,9 @@ class TrainRun:
             loader = skip_done_batches(accelerator, self.train_loader, state.batches_done)
         progress = EpochProgress(start=time.perf_counter(), from_start=not state.batches_done,
                                  coverage=torch.zeros(len(self.sampler.lengths), dtype=torch.long,
-                                                      device=accelerator.device))
+                                                      device=accelerator.device),
+                                 loss_sum=torch.zeros((), device=accelerator.device))
+        self.progress = progress
         for batch in loader:
             finite = self.train_step(batch)
             progress.coverage[batch["window_id"]] += 1
@@ -537,6 +568,8 @@ class TrainRun:
             accelerator.backward(loss if scale is None else loss * scale)
             self.running_loss += loss.detach()
             self.running_batches += 1
+            self.progress.loss_sum += loss.detach()
+            self.progress.batches += 1
             if accelerator.sync_gradients:
                 max_norm = self.tc.max_grad_norm if self.tc.max_grad_norm > 0 else float("inf")
                 grad_norm = accelerator.clip_grad_norm_(self.trainable, max_norm)
@@ -583,6 +616,16 @@ class TrainRun:
         self.running_loss.zero_()
         self.running_batches = 0
 
+    def log_epoch(self, epoch: int, val_f1: float, epoch_seconds: float, improved: bool) -> None:
+        """One line per epoch with what a person watches: loss, validation F1, speed, the time left."""
+        progress = self.progress
+        mean_loss = (progress.loss_sum / max(1, progress.batches)).item() if progress.loss_sum is not None else 0.0
+        tps = progress.tokens * self.accelerator.num_processes / max(epoch_seconds, 1e-9)
+        self.sweep.clock.end_epoch(epoch + 1)
+        logger.info("%s epoch %d/%d: loss %.4f, validation F1 %.1f%s, %s tokens/s, %s; %s", self.run_dir.name,
+                    epoch + 1, self.tc.epochs, mean_loss, 100 * val_f1, " (best)" if improved else "", f"{tps:,.0f}",
+                    format_duration(epoch_seconds), self.sweep.clock.describe(), main_process_only=True)
+
     def count_progress(self, progress: EpochProgress) -> float:
         """Add the epoch's (or its part's) time and tokens to the state; returns the seconds."""
         seconds = time.perf_counter() - progress.start
@@ -608,9 +651,8 @@ class TrainRun:
         self.accelerator.log({f"{name}/validation_f1": val_metrics["f1"],
                               f"{name}/validation_precision": val_metrics["precision"],
                               f"{name}/validation_recall": val_metrics["recall"]}, step=state.global_step)
-        logger.info("%s epoch %d: validation F1 %.4f (%.0f s)", name, epoch + 1, val_metrics["f1"], epoch_seconds,
-                    main_process_only=True)
         improved = state.end_epoch(epoch, val_metrics, epoch_seconds)
+        self.log_epoch(epoch, val_metrics["f1"], epoch_seconds, improved)
         if self.window_coverage is not None:
             state.history[-1]["window_coverage"] = self.window_coverage
         if improved:

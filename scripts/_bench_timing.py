@@ -360,7 +360,7 @@ def peak_precisions(args: argparse.Namespace) -> dict[str, Any]:
 
 def matmul_peaks(args: argparse.Namespace) -> dict[str, float]:
     """FLOP/s of a 2048 x 2048 matmul per precision ("no": fp32), measured now in this process."""
-    return {k: common.matmul_peak_flops(2048, 5 if args.smoke else 10, dtype=dt)
+    return {k: common.matmul_peak_flops(256 if args.smoke else 2048, 5 if args.smoke else 10, dtype=dt)
             for k, dt in peak_precisions(args).items()}
 
 

@@ -62,9 +62,13 @@ sys.exit(ner.main(sys.argv[1:]))
 """
 
 
+#: never passed on to a case: the probe must not reach the user's own Hub account
+HUB_TOKEN_VARIABLES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The subprocesses' environment: offline, this checkout first on PYTHONPATH, no Hub token."""
-    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    env = {k: v for k, v in os.environ.items() if k not in HUB_TOKEN_VARIABLES}
     env.update(HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
     env.update(extra)

@@ -16,8 +16,11 @@ import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
 
+from tagger.console import launch_logging
 from tagger.errors import TaggerError
 
+#: the console lines of `tagger` commands (a launch of the recipe adds the time and the logger)
+CLI_FORMAT = "%(levelname)s: %(message)s"
 SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export", "summarize")
 
 logger = logging.getLogger("tagger")
@@ -70,9 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s")
     try:
-        with sigterm_unwinds():
+        with sigterm_unwinds(), launch_logging("debug" if args.debug else "info", fmt=CLI_FORMAT,
+                                                 quiet_transformers=False):
             return int(args.func(args) or 0)
     except TaggerError as err:
         if args.debug:

@@ -28,6 +28,7 @@ from typing import Any, Union
 import yaml
 
 from tagger.catalog import PACKAGED_ENCODER
+from tagger.console import LOG_LEVELS
 from tagger.crf import HEADS
 from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
 from tagger.errors import ConfigError
@@ -313,6 +314,12 @@ class OutputConfig:
                           "(MLFLOW_TRACKING_URI, else a store under logs/), 'wandb' (W&B's own environment "
                           "variables) or 'none'; mlflow and wandb need their packages.",
                   "choices": REPORT_TO},
+    )
+    log_level: str = field(
+        default="info",
+        metadata={"help": "Console: 'info' (tagger's progress: one line per epoch and per run, and the summary), "
+                          "'warning' (what --quiet sets), 'error' or 'debug'; logs/<launch>.log keeps everything.",
+                  "choices": tuple(LOG_LEVELS)},
     )
     push_to_hub: bool = field(default=False, metadata={"help": "Publish the best model of the sweep to the Hub."})
     hub_repo_id: str | None = field(

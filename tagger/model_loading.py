@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ CONFIG_FILE = "config.json"
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 #: keyword arguments of ``from_pretrained`` that change the classifier's size, and so its check
 _LABEL_KEYS = ("num_labels", "id2label", "label2id")
+#: folders whose load report this process has shown (tagger.model_loading.log_load_report)
+_REPORTED: set[str] = set()
+logger = logging.getLogger(__name__)
 
 
 def _first_line(err: BaseException) -> str:
@@ -206,9 +210,41 @@ def load_model(
 
     check_loadable(path, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code, **kwargs)
     with _as_input_error(path, "model"):
-        return AutoModelForTokenClassification.from_pretrained(
+        model, info = AutoModelForTokenClassification.from_pretrained(
             str(path), use_safetensors=None if allow_pickle_weights else True, trust_remote_code=trust_remote_code,
-            **kwargs)
+            output_loading_info=True, **kwargs)
+    log_load_report(str(path), info)
+    return model
+
+
+def _grouped(keys: list[str]) -> str:
+    """``['classifier.bias', 'classifier.weight']`` -> ``classifier.{bias, weight}``."""
+    groups: dict[str, list[str]] = {}
+    for key in sorted(keys):
+        head, _, leaf = key.rpartition(".")
+        groups.setdefault(head, []).append(leaf)
+    named = []
+    for head, leaves in groups.items():
+        tail = leaves[0] if len(leaves) == 1 else "{" + ", ".join(leaves) + "}"
+        named.append(f"{head}.{tail}" if head else tail)
+    return ", ".join(named)
+
+
+def log_load_report(path: str, info: dict[str, Any]) -> None:
+    """transformers' weight-loading report as one plain line: once per folder and process at INFO, then DEBUG
+    (a sweep loads the same encoder for every run)."""
+    parts = []
+    if info.get("missing_keys"):
+        parts.append(f"newly initialised: {_grouped(list(info['missing_keys']))}")
+    if info.get("unexpected_keys"):
+        parts.append(f"unused from the checkpoint: {_grouped(list(info['unexpected_keys']))}")
+    if info.get("mismatched_keys"):
+        parts.append(f"resized: {_grouped([k[0] if isinstance(k, tuple) else k for k in info['mismatched_keys']])}")
+    if not parts:
+        return
+    level = logging.DEBUG if path in _REPORTED else logging.INFO
+    _REPORTED.add(path)
+    logger.log(level, "weights of %s: %s", Path(path).name or path, "; ".join(parts))
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:

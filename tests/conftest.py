@@ -1,13 +1,19 @@
-"""Shared fixtures: the real data sets, the packaged encoder and a tiny random BERT."""
+"""Shared fixtures: the real data sets, the packaged encoder, a tiny random BERT (as an encoder and as a WNUT-17
+tagger), and the fault probe's workspace of generated data built on it.
+
+The recipe and the command line run in the test process (tests/recipe_runner.py) unless a test is about the
+process itself (exit codes seen by a shell, signals, several processes)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "scripts"))  # the fault probe's Workspace, and the benchmark scripts' helpers
 
 
 def _shared_data_dir() -> Path:
@@ -89,3 +95,13 @@ def tiny_wnut_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_d
     AutoTokenizer.from_pretrained(tiny_encoder_dir).save_pretrained(out)
     (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 32, "stride": 8}}))
     return out
+
+
+@pytest.fixture(scope="session")
+def probe_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str):
+    """scripts/fault_probe.py's Workspace on the tiny random BERT: generated CoNLL data (128/64/64 sentences), a
+    3-label model folder and the recipe's arguments for both, each built once per test session on first use.
+    Tests write their outputs under their own ``tmp_path``."""
+    from fault_probe import Workspace
+
+    return Workspace(tmp_path_factory.mktemp("probe"), built={"encoder": Path(tiny_encoder_dir)})

@@ -26,6 +26,7 @@ def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Completed
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
     # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: five runs,
     # (a), (b), (c), (d) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
@@ -125,6 +126,7 @@ def tiny_wnut_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: 
     return str(out)
 
 
+@pytest.mark.slow
 def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
     # one run covers --data all (a table each, the WNUT model unscored on CoNLL-2003), the exports made once
     # for the model and one given for one data set (NAME=DIR), and --cli (the one-line start measured once)
@@ -440,6 +442,7 @@ def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "no CUDA device" in proc.stdout, proc.stdout + proc.stderr
 
 
+@pytest.mark.slow
 def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Path, tiny_encoder_dir: str,
                                                                     data_dir: Path,
                                                                     capsys: pytest.CaptureFixture) -> None:

@@ -12,8 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from tagger.crf import CRF, CRF_CONFIG, CRF_WEIGHTS, FORBIDDEN, allowed_transitions, crf_nll_per_token, load_crf, \
-    save_crf, word_emissions
+from tagger.crf import (
+    CRF,
+    CRF_CONFIG,
+    CRF_WEIGHTS,
+    FORBIDDEN,
+    allowed_transitions,
+    crf_nll_per_token,
+    load_crf,
+    save_crf,
+    word_emissions,
+)
 from tagger.data.schemes import convert_tags
 
 # C = 5 labels in each scheme
@@ -317,21 +326,18 @@ def test_tagger_decodes_with_a_saved_crf_and_keeps_argmax_without(tmp_path, tiny
         assert tags == [labels[i] for i in seqs[int(np.argmax(scores))]]
         assert argmax_tags == [labels[i] for i in logits.argmax(-1).tolist()]
     assert got != argmax  # the CRF changed something here
-    from tagger.errors import InputError
 
     # scores: the CRF's tags, each entity with a probability in (0, 1]
     scored = tagger.predict(sentences, scores=True)
     assert [r["tags"] for r in scored] == got
     assert all(0 < e["score"] <= 1 for r in scored for e in r["entities"]) and any(r["entities"] for r in scored)
     # tagger predict: the CRF's tags, and it says it decoded with the CRF
-    import subprocess
-    import sys
+    from recipe_runner import run_cli
 
     src = tmp_path / "in.conll"
     src.write_text("\n\n".join("\n".join(words) for words in sentences if words) + "\n")
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", str(with_crf), "--input",
-                           str(src), "--output", str(tmp_path / "out.conll"), "--device", "cpu"],
-                          capture_output=True, text=True, timeout=300)
+    proc = run_cli(tmp_path, "predict", "--model", str(with_crf), "--input", str(src), "--output",
+                   str(tmp_path / "out.conll"), "--device", "cpu")
     assert proc.returncode == 0 and "(CRF head)" in proc.stderr, proc.stderr[-2000:]
     blocks = [b for b in (tmp_path / "out.conll").read_text().split("\n\n") if b.strip()]
     assert [[line.split()[-1] for line in b.splitlines()] for b in blocks] == [t for t in got if t]
@@ -511,7 +517,7 @@ def test_recipe_trains_a_crf_head_and_tagger_decodes_as_the_evaluation_did(tmp_p
     assert tagger.predict([[r[0] for r in sent] for sent in rows]) == [[r[2] for r in sent] for sent in rows]
 
 
-def test_interrupted_crf_run_resumes_bit_identical(tmp_path, tiny_encoder_dir):
+def test_interrupted_crf_run_resumes_bit_identical(tmp_path, probe_workspace):
     """The CRF is checkpointed and kept with the best epoch like the model: stopped in its second epoch
     and resumed, a CRF run ends with the scores, weights and CRF of an uninterrupted one, byte for byte."""
     import hashlib
@@ -521,13 +527,13 @@ def test_interrupted_crf_run_resumes_bit_identical(tmp_path, tiny_encoder_dir):
     from test_recipe import REPO, run_recipe
 
     sys.path.insert(0, str(REPO / "scripts"))
-    from fault_probe import Workspace, launch_interrupted, run_fingerprint
+    from fault_probe import launch_interrupted, run_fingerprint
 
     def fingerprint(out: Path) -> dict:
         (model,) = out.glob("runs/*/model")
         return {**run_fingerprint(out), "crf_sha256": hashlib.sha256((model / CRF_WEIGHTS).read_bytes()).hexdigest()}
 
-    ws = Workspace(tmp_path, built={"encoder": Path(tiny_encoder_dir)})
+    ws = probe_workspace
     ref = run_recipe(ws.recipe_args(tmp_path / "ref", "model.head=crf"), tmp_path)
     assert ref.returncode == 0, ref.stderr[-2000:]
     expected = fingerprint(tmp_path / "ref")
@@ -542,6 +548,7 @@ def test_interrupted_crf_run_resumes_bit_identical(tmp_path, tiny_encoder_dir):
     assert load_crf(model).transitions.abs().max() > 0.01  # the CRF learned at its own rate (model.crf_learning_rate)
 
 
+@pytest.mark.slow
 def test_bench_train_crf_check_smoke(tmp_path, tiny_encoder_dir, data_dir):
     """bench_train.py --crf-check times the linear head against the CRF head on the same batches."""
     import os

@@ -4,13 +4,13 @@ sentence scored once, whichever way the processes are launched (torchrun, accele
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from recipe_runner import child_env
 
 from tagger.data import load_ner_dataset
 from tagger.data.schemes import entities
@@ -26,7 +26,7 @@ def _port() -> int:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "OMP_NUM_THREADS": "1"}
+    return child_env({"OMP_NUM_THREADS": "1"})
 
 
 def _args(model: str, data_dir: Path, out: Path, epochs: int = 2) -> list[str]:
@@ -62,6 +62,7 @@ def check_every_window_and_sentence_once(out: Path, data_dir: Path, epochs: int)
     assert len(sentences) == EVAL
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes_at_the_shipped_settings(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
@@ -71,6 +72,7 @@ def test_torchrun_two_processes_at_the_shipped_settings(tmp_path: Path, tiny_enc
     check_every_window_and_sentence_once(out, data_dir, epochs=2)
 
 
+@pytest.mark.slow
 def test_accelerate_launch_with_the_shipped_cpu_config(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
     out = tmp_path / "out"
     config = REPO / "recipes" / "configs" / "accelerate" / "cpu-2-processes.yaml"
@@ -82,6 +84,7 @@ def test_accelerate_launch_with_the_shipped_cpu_config(tmp_path: Path, tiny_enco
     check_every_window_and_sentence_once(out, data_dir, epochs=1)
 
 
+@pytest.mark.slow
 def test_two_machines_simulated_with_torchrun(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
     """``torchrun --nnodes 2 --node_rank {0,1}`` on one machine: a shared output folder, one process per node."""
     out, port = tmp_path / "out", _port()

@@ -6,18 +6,51 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_recipe import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 import fault_probe  # noqa: E402
 
-FAST = [case for case in fault_probe.CASES if case.fast]
+#: fast cases that a unit test already runs, with the same command and the same verdict: run once, there
+COVERED_BY = {
+    "config-bad-value": "test_reliability.py::test_bad_value_stops_the_recipe_before_anything_trains",
+    "config-unknown-key": "test_recipe.py::test_bad_config_fails_fast_with_one_line",
+    "config-billion-laughs": "test_reliability.py::test_billion_laughs_config_stops_the_recipe_at_once",
+    "data-no-entities": "test_reliability.py::test_data_without_entities_is_refused",
+    **{f"model-{name}": "test_model_loading.py::test_a_broken_model_folder_is_one_line_naming_it"
+       for name in fault_probe.BROKEN_MODELS},
+    "recipe-broken-encoder": "test_model_loading.py::test_the_recipe_stops_at_launch_on_a_broken_encoder_folder",
+    "output-user-files": "test_shards.py::test_the_recipe_refuses_a_folder_of_the_users",
+    **{name: "test_reliability.py::test_an_empty_input_is_refused_with_one_line"
+       for name in ("empty-score", "blank-lines-score", "empty-errors", "empty-predict", "blank-lines-predict-text",
+                    "empty-data-stats-file")},
+    "empty-data-stats-split": "test_reliability.py::test_an_empty_split_is_refused_by_data_stats",
+    "folder-as-input": "test_reliability.py::test_an_unreadable_input_is_one_line",
+    "predict-sigterm": "test_reliability.py::test_a_terminated_predict_leaves_no_temporary_file",
+}
+FAST = [case for case in fault_probe.CASES if case.fast and case.name not in COVERED_BY]
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str) -> fault_probe.Workspace:
-    return fault_probe.Workspace(tmp_path_factory.mktemp("probe"), built={"encoder": Path(tiny_encoder_dir)})
+@pytest.fixture(autouse=True)
+def in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe's command lines run in this process (tests/recipe_runner.py), each as a child process would run
+    it: same arguments, folder, environment (no Hub token) and exit code, without 7 s of imports per case. The
+    cases that need a process of their own (signals) start one as the probe does."""
+    import recipe_runner
+
+    def run_cli(cwd: Path, *args: str, timeout: int = 300, **env: str) -> recipe_runner.Completed:
+        return recipe_runner.run_cli(cwd, *args, env_extra=env, drop_env=fault_probe.HUB_TOKEN_VARIABLES)
+
+    def run_recipe(cwd: Path, args: list[str], timeout: int = 600) -> recipe_runner.Completed:
+        return recipe_runner.run_in_process(args, cwd, drop_env=fault_probe.HUB_TOKEN_VARIABLES)
+
+    monkeypatch.setattr(fault_probe, "run_cli", run_cli)
+    monkeypatch.setattr(fault_probe, "run_recipe", run_recipe)
+
+
+@pytest.fixture()
+def ws(probe_workspace: fault_probe.Workspace) -> fault_probe.Workspace:
+    return probe_workspace
 
 
 def test_the_table_covers_every_kind_of_fault() -> None:
@@ -28,6 +61,16 @@ def test_the_table_covers_every_kind_of_fault() -> None:
         assert any(n.startswith(prefix) for n in names), prefix
     assert {n for n in names if n.startswith("model-")} == {f"model-{m}" for m in fault_probe.BROKEN_MODELS}
     assert not any(case.fast for case in fault_probe.CASES if case.name.startswith("resume-"))
+
+
+def test_every_case_left_out_here_is_run_by_the_unit_test_named() -> None:
+    import importlib
+
+    names = {case.name for case in fault_probe.CASES if case.fast}
+    assert set(COVERED_BY) <= names
+    for where in set(COVERED_BY.values()):
+        module, _, test = where.partition("::")
+        assert callable(getattr(importlib.import_module(module.removesuffix(".py")), test, None)), where
 
 
 @pytest.mark.parametrize("case", FAST, ids=[case.name for case in FAST])

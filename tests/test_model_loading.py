@@ -6,19 +6,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_recipe import REPO, run_recipe
 
 from tagger.errors import InputError
-
-from test_recipe import REPO, run_recipe
 
 sys.path.insert(0, str(REPO / "scripts"))
 from fault_probe import BROKEN_MODELS, Workspace, broken_model  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str) -> Workspace:
+@pytest.fixture()
+def ws(probe_workspace: Workspace) -> Workspace:
     """The tiny encoder, a 3-label classifier saved from it and generated data (scripts/fault_probe.py)."""
-    return Workspace(tmp_path_factory.mktemp("loading"), built={"encoder": Path(tiny_encoder_dir)})
+    return probe_workspace
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN_MODELS))

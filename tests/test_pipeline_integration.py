@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from recipe_runner import run_cli
 
 from tagger.integrations.pipeline import TASK, TaggerPipeline
 from tagger.predict import Tagger
@@ -46,10 +44,8 @@ def test_pipeline_entities_equal_tagger_predict_on_every_sentence(model_dir, tex
 
     src, out = tmp_path / "test.txt", tmp_path / "entities.jsonl"
     src.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", str(model_dir), "--input",
-                           str(src), "--output", str(out), "--format", "text", "--pre-tokenizer", "tokenizer",
-                           "--device", "cpu"], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
+    proc = run_cli(tmp_path, "predict", "--model", str(model_dir), "--input", str(src), "--output", str(out),
+                   "--format", "text", "--pre-tokenizer", "tokenizer", "--device", "cpu")
     assert proc.returncode == 0, proc.stderr[-3000:]
     cli = [[(e["type"], e["start"], e["end"]) for e in json.loads(line)["entities"]]
            for line in out.read_text(encoding="utf-8").splitlines()]

@@ -61,12 +61,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from recipe_runner import run_cli, run_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -87,9 +86,7 @@ def parity_model(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: str
         "training.max_tokens_per_batch=1024", "loss.name=ce", "loss.class_weights=inverse_frequency",
         "sweep.losses=[]", "sweep.seeds=[]", f"output.output_dir={out}", "output.report_to=none",
     ]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=out, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = run_recipe(args, out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return str(next((out / "runs").glob("*/model")))
 
@@ -166,11 +163,9 @@ def test_text_entities_equal_pipeline_entities_on_every_sentence(parity_model: s
     src = tmp_path / "wnut17-test.txt"
     src.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
     out = tmp_path / "entities.jsonl"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "predict", "--model", parity_model, "--input", str(src),
-                           "--output", str(out), "--format", "text", "--pre-tokenizer", "tokenizer",
-                           "--max-length", "512", "--device", "cpu", "--decoding", "argmax", "--o-bias", "0"],
-                          capture_output=True, text=True, env=env, timeout=600)
+    proc = run_cli(tmp_path, "predict", "--model", parity_model, "--input", str(src), "--output", str(out),
+                   "--format", "text", "--pre-tokenizer", "tokenizer", "--max-length", "512", "--device", "cpu",
+                   "--decoding", "argmax", "--o-bias", "0")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["text"] for r in rows] == texts

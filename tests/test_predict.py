@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from recipe_runner import Completed, run_cli
 
 from tagger.data.schemes import entities
 from tagger.predict import PRE_TOKENIZERS, Tagger, split_words, tokenizer_words
@@ -32,9 +33,9 @@ def model_dir(tmp_path_factory, tiny_encoder_dir) -> Path:
     return out
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tagger.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+def cli(*args: str) -> Completed:
+    """``tagger args`` in this process (tests/recipe_runner.py): the exit code and output of the command line."""
+    return run_cli(Path.cwd(), *args)
 
 
 def test_split_words_offsets():
@@ -214,8 +215,8 @@ def test_merged_log_probs_argmax_is_the_merged_labels(model_dir):
 
 def test_viterbi_on_model_output_is_well_formed_and_strict_equals_conlleval(model_dir, data_dir):
     """The tiny model's untrained head gives many ill-formed argmax sequences; viterbi none."""
-    from tagger.data.schemes import convert_tags
     from tagger.data.readers import read_conll
+    from tagger.data.schemes import convert_tags
     from tagger.metrics import score_sequences
 
     rows = read_conll(data_dir / "wnut17" / "validation.conll")[:60]

@@ -9,28 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from recipe_runner import REPO, run_recipe, tiny_args  # noqa: F401 - other test modules import them from here
 from safetensors.torch import load_file
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def run_recipe(args: list[str], cwd: Path, timeout: int = 600, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", **(env_extra or {})}
-    return subprocess.run([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def tiny_args(tiny_encoder_dir: str, data_dir: Path, out: Path, *extra: str) -> list[str]:
-    return [
-        f"model.name_or_path={tiny_encoder_dir}",
-        "data.name=wnut17", f"data.data_dir={data_dir}",
-        "data.max_train_sentences=64", "data.max_eval_sentences=48",
-        "data.max_length=32", "data.stride=8",
-        "training.epochs=2", "training.learning_rate=1e-3", "training.max_tokens_per_batch=512",
-        "training.log_every_steps=1", f"output.output_dir={out}", "output.report_to=jsonl",
-        "sweep.losses=[{name: ce}]", "sweep.seeds=[1]",  # later overrides win
-        *extra,
-    ]
 
 
 def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
@@ -117,7 +97,8 @@ def check_decodings(out: Path, summary: dict) -> None:
 
 
 def test_bad_config_fails_fast_with_one_line(tmp_path):
-    proc = run_recipe(["training.epoch=3"], tmp_path)
+    # a real launch: the exit code and the one line are what the shell sees
+    proc = run_recipe(["training.epoch=3"], tmp_path, subprocess_=True)
     assert proc.returncode == 2
     assert "unknown config key 'training.epoch'" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -143,6 +124,7 @@ def test_minilm_one_epoch_learns(tmp_path, data_dir):
     assert run["validation"]["f1"] > 0
 
 
+@pytest.mark.slow
 def test_two_processes_score_every_sentence_once(tmp_path, tiny_encoder_dir, data_dir):
     """torchrun with 2 CPU processes (gloo) scores the same validation/test entities as one process."""
     common = ["sweep.seeds=[1]", "training.epochs=1", "data.max_eval_sentences=101"]  # odd: uneven shards

@@ -11,14 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
+from recipe_runner import run_cli
+from test_recipe import REPO, run_recipe, tiny_args
 
 from tagger.io import atomic_dir, atomic_open, atomic_write_json
 from tagger.train.guards import NonFiniteError, NonFiniteGuard
 
-from test_recipe import REPO, run_recipe, tiny_args
-
 sys.path.insert(0, str(REPO / "scripts"))
-from fault_probe import Workspace, checkpoint_state, launch_interrupted, run_fingerprint  # noqa: E402
+from fault_probe import checkpoint_state, launch_interrupted, run_fingerprint  # noqa: E402
 
 
 def test_atomic_open_keeps_previous_file_on_error(tmp_path):
@@ -68,7 +68,7 @@ def _resumed(args: list[str]) -> list[str]:
     return [*args, "training.resume_from_checkpoint=latest"]
 
 
-def test_interrupted_and_killed_runs_resume_bit_identical_at_the_default_threads(tmp_path, tiny_encoder_dir):
+def test_interrupted_and_killed_runs_resume_bit_identical_at_the_default_threads(tmp_path, probe_workspace):
     """SIGTERM mid-epoch 1, SIGTERM mid-epoch 2 of the resumed launch, SIGKILL in epoch 3 after the epoch-2
     checkpoint: the run that finishes equals the uninterrupted one in scores, best epoch, every epoch's
     validation F1, tokens, predictions and weights, byte for byte.
@@ -76,7 +76,7 @@ def test_interrupted_and_killed_runs_resume_bit_identical_at_the_default_threads
     Default settings: threads from the cores (2 here), bf16 autocast where the CPU has it, fast dropout.
     The signals land at exact optimizer steps (fault_probe.launch_interrupted), whatever the load.
     """
-    ws = Workspace(tmp_path, built={"encoder": Path(tiny_encoder_dir)})
+    ws = probe_workspace
     assert not any("num_threads" in a or "mixed_precision" in a or "fast_dropout" in a for a in ws.recipe_args(tmp_path))
     ref = run_recipe(ws.recipe_args(tmp_path / "ref"), tmp_path)
     assert ref.returncode == 0, ref.stderr[-2000:]
@@ -251,9 +251,7 @@ def test_error_about_a_10_mb_line_quotes_at_most_200_characters(tmp_path, bad):
     assert max(len(run) for run in msg.split()) <= 260  # 200 quoted characters and the note of what was cut
     assert "9,999,8" in msg  # how much was left out
 
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "data-stats", str(path)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = run_cli(tmp_path, "data-stats", str(path))
     assert proc.returncode == 2 and len(proc.stderr) < 1000 and len(proc.stderr.splitlines()) == 1, proc.stderr[:2000]
 
 
@@ -344,12 +342,11 @@ def test_an_unreadable_input_is_one_line(tmp_path, capfd, monkeypatch):
     assert capfd.readouterr().err.splitlines() == [f"tagger score: error: cannot read {readable}: permission denied"]
 
 
-def test_a_terminated_predict_leaves_no_temporary_file(tmp_path, tiny_encoder_dir):
+def test_a_terminated_predict_leaves_no_temporary_file(tmp_path, probe_workspace):
     """SIGTERM mid-way through a large input: exit 143, and the hidden temporary output is removed."""
     from fault_probe import child_env, write_text_input
 
-    model = Workspace(tmp_path / "ws", built={"encoder": Path(tiny_encoder_dir)})
-    model.root.mkdir()
+    model = probe_workspace
     write_text_input(tmp_path / "in.txt", 20_000)
     proc = subprocess.Popen([sys.executable, "-m", "tagger.cli", "predict", "--model", str(model.model()),
                              "--input", "in.txt", "--output", "out.jsonl"], cwd=tmp_path, env=child_env(),
@@ -365,7 +362,7 @@ def test_a_terminated_predict_leaves_no_temporary_file(tmp_path, tiny_encoder_di
     finally:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM and err.splitlines()[-1] == "tagger predict: terminated (SIGTERM)"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "ws"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt"]
 
 
 def test_the_jsonl_log_writes_nan_and_inf_as_null(tmp_path):

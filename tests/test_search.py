@@ -4,7 +4,6 @@ processes share; the chosen setting trained for the sweep and reported in the su
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -13,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from recipe_runner import child_env
 
 pytest.importorskip("optuna")
+
+from test_recipe import REPO, run_recipe, tiny_args  # noqa: E402
 
 from tagger.config import load_config  # noqa: E402
 from tagger.errors import ConfigError  # noqa: E402
@@ -28,8 +30,6 @@ from tagger.search import (  # noqa: E402
 )
 from tagger.train.claims import claim_run  # noqa: E402
 from tagger.train.shards import RunJob  # noqa: E402
-from test_recipe import REPO, run_recipe, tiny_args  # noqa: E402
-
 
 # ------------------------------------------------------------------------------------------------ the space
 
@@ -176,8 +176,9 @@ print("chosen", json.dumps(chosen[0]), flush=True)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_share_a_study_and_train_each_run_once(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = child_env()
     procs = [subprocess.Popen([sys.executable, "-c", SHARED_SEARCH, str(tmp_path)], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
     outs = [p.communicate(timeout=300) for p in procs]
@@ -236,12 +237,13 @@ def test_a_tuned_loss_on_the_tiny_model(tmp_path, tiny_encoder_dir, data_dir):
     assert json.loads((out / "summary.json").read_text())["search"][0]["chosen"] == {"learning_rate": lr}
 
 
+@pytest.mark.slow
 def test_two_shards_share_the_search_and_the_sweep(tmp_path, tiny_encoder_dir, data_dir):
     out = tmp_path / "out"
     args = tiny_args(tiny_encoder_dir, data_dir, out, "sweep.losses=[{name: ce, search: {}}, {name: focal, gamma: 2.0}]",
                      "sweep.search.learning_rate=[1e-5, 3e-3]", "sweep.search.seeds=[3]", "sweep.seeds=[1, 2]",
                      "training.num_threads=1", "training.epochs=1")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    env = child_env()
     shards = [subprocess.Popen([sys.executable, str(REPO / "recipes" / "ner.py"), *args, "--shard", f"{i}/2"],
                                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for i in range(2)]

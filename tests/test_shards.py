@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from recipe_runner import child_env, run_cli
+from test_recipe import REPO, run_recipe, tiny_args
 
 from tagger.errors import OutputError
 from tagger.io import OUTPUT_MARKER, ensure_output_dir
 from tagger.train.claims import claim_run, current_claim, read_claim, try_claim
 from tagger.train.shards import RunJob, Shard, shard_order
-from test_recipe import REPO, run_recipe, tiny_args
-
 
 # ------------------------------------------------------------------------------------------------ claims
 
@@ -194,8 +194,7 @@ def test_the_recipe_refuses_a_folder_of_the_users(tmp_path: Path) -> None:
 
 
 def _launch(args: list[str], cwd: Path) -> subprocess.Popen:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.Popen([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, str(REPO / "recipes" / "ner.py"), *args], cwd=cwd, env=child_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -209,6 +208,7 @@ SWEEP = ["sweep.losses=[{name: ce}, {name: focal, gamma: 2.0}]", "sweep.seeds=[1
 RUNS = ["ce-seed1", "ce-seed2", "focal-gamma=2.0-seed1", "focal-gamma=2.0-seed2"]
 
 
+@pytest.mark.slow
 def test_two_shards_train_every_run_once_and_summarize_as_one_process(tmp_path, tiny_encoder_dir, data_dir):
     out = tmp_path / "sharded"
     shards = [_launch([*tiny_args(tiny_encoder_dir, data_dir, out, *SWEEP), "--shard", f"{i}/2"], tmp_path)
@@ -235,9 +235,7 @@ def test_two_shards_train_every_run_once_and_summarize_as_one_process(tmp_path, 
 
     for name in ("summary.json", "report.html"):
         (out / name).unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "summarize", str(out), "--no-report"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    proc = run_cli(tmp_path, "summarize", str(out), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads((out / "summary.json").read_text())
     assert [r["loss"] for r in got["table"]] == ["ce"] * 3 + ["focal(gamma=2.0)"] * 3  # argmax, viterbi, +threshold
@@ -254,8 +252,6 @@ def test_two_shards_train_every_run_once_and_summarize_as_one_process(tmp_path, 
 
 
 def test_summarize_names_what_is_missing(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
     (tmp_path / "runs").mkdir()
-    proc = subprocess.run([sys.executable, "-m", "tagger.cli", "summarize", str(tmp_path)], capture_output=True,
-                          text=True, env=env, timeout=120)
+    proc = run_cli(tmp_path, "summarize", str(tmp_path))
     assert proc.returncode == 2 and "no finished run under" in proc.stderr and "Traceback" not in proc.stderr

@@ -11,6 +11,7 @@ Only the newest checkpoint is kept. Every file appears under its final name comp
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ if TYPE_CHECKING:  # accelerate costs seconds to import; callers pass an Acceler
 BEST_WEIGHTS = "best_model.safetensors"
 STATE_FILE = "tagger_state.json"
 CHECKPOINTS = "checkpoints"
+
+logger = logging.getLogger(__name__)
 
 
 def save_best(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:
@@ -74,6 +77,8 @@ def save_checkpoint(accelerator: Accelerator, run_dir: Path, state: TrainState) 
         for old in ckpt_root.glob("step_*"):  # keep the newest only: a checkpoint is several model sizes
             if old != final:
                 shutil.rmtree(old, ignore_errors=True)
+        # one line for what Accelerate reports in five (they stay in the launch's log file)
+        logger.info("checkpoint saved: %s (optimizer step %d)", final, state.global_step)
     accelerator.wait_for_everyone()
     return final
 
