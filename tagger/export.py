@@ -88,19 +88,18 @@ def default_out_dir(model_dir: str | Path, int8: bool = False) -> Path:
 def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
     """The model and tokenizer, after the checks ``tagger predict`` makes: a folder it would refuse
     (no tokenizer of its own, a broken CRF head, bad decoding settings) is not exported."""
-    from tagger.model_loading import check_model_folder, load_model, load_tokenizer
-    from tagger.predict import saved_decoding
+    from tagger.model_loading import check_loadable, check_model_folder, load_model, load_tokenizer
+    from tagger.predict import config_labels, saved_decoding
 
     if not model_dir.is_dir():
         raise InputError("model folder not found", path=model_dir)
-    model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights)
+    check_loadable(model_dir, allow_pickle_weights=allow_pickle_weights)
     tokenizer = load_tokenizer(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise InputError("the tokenizer is not a fast tokenizer (tokenizer.json is needed)", path=model_dir)
-    labels = [label for _, label in sorted((int(k), v) for k, v in model.config.id2label.items())]
-    check_model_folder(model_dir, labels, len(tokenizer))
+    check_model_folder(model_dir, config_labels(model_dir), len(tokenizer))
     saved_decoding(model_dir)
-    return model.eval(), tokenizer
+    return load_model(model_dir, allow_pickle_weights=allow_pickle_weights).eval(), tokenizer
 
 
 def _export_graph(model: Any, sample: dict[str, Any], path: Path, opset: int) -> None:

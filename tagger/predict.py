@@ -50,7 +50,8 @@ from tagger.decoding import (ChainScores, Decoder, ScoredEntity, check_decoding,
                              finite_o_bias)
 from tagger.errors import InputError
 from tagger.metrics import Entity
-from tagger.model_loading import check_max_length, check_model_folder, load_model, load_tokenizer, read_run_info
+from tagger.model_loading import (check_loadable, check_max_length, check_model_folder, load_model, load_tokenizer,
+                                  read_run_info)
 from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 
@@ -193,6 +194,16 @@ def saved_decoding(model_dir: str | Path, decoding: str | None = None,
     return name, float(bias), saved.get("scheme")
 
 
+def config_labels(model_dir: str | Path) -> list[str]:
+    """The labels of a local model folder's ``config.json`` in id order (``[]`` for a Hub id)."""
+    if not Path(model_dir).is_dir():
+        return []
+    from tagger.model_loading import read_config
+
+    id2label = read_config(Path(model_dir)).get("id2label") or {}
+    return [label for _, label in sorted((int(k), v) for k, v in id2label.items())]
+
+
 #: Subword budget of a prediction batch (sentences sorted by length, padded within a batch). On 2 CPU
 #: cores small batches are faster per word: with the packaged MiniLM on the WNUT-17 and CoNLL-2003 test
 #: sets, 1,024-subword batches gave PyTorch 1.1-1.3x and ONNX fp32 and int8 1.3-1.4x the words per
@@ -292,16 +303,17 @@ class Tagger:
             return cls(model=backend, tokenizer=tok, crf=crf_chain(saved_crf) if saved_crf else None, **settings)
         import torch
 
-        model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
+        check_loadable(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise InputError("the tokenizer is not a fast tokenizer (word_ids() is needed)", path=model_dir)
+        # the folder's other files are checked before its weights load: a refusal costs no work
+        saved_crf = check_model_folder(model_dir, config_labels(model_dir), len(tokenizer))
+        model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model.to(dev).eval()
         from tagger.crf import crf_from_saved
 
-        labels = [label for _, label in sorted((int(k), v) for k, v in model.config.id2label.items())]
-        saved_crf = check_model_folder(model_dir, labels, len(tokenizer))
         crf = crf_from_saved(saved_crf).to(dev) if saved_crf else None
         return cls(model=model, tokenizer=tokenizer, device=dev, crf=crf, **settings)
 
