@@ -88,10 +88,14 @@ def _files_to_upload(model_dir: Path) -> list[Path]:
 
 
 def _assert_inside(files: list[Path], model_dir: Path) -> None:
-    """Refuse a file that is, or lies under, a symbolic link leading out of the folder: the upload
+    """Refuse a file, or a linked folder, that a symbolic link leads out of the folder: the upload
     follows links, so a secret next to the model would be published under the link's name."""
+    from huggingface_hub.utils import filter_repo_objects
+
     root = model_dir.resolve()
-    for path in files:
+    links = [p.relative_to(model_dir).as_posix() for p in sorted(model_dir.rglob("*")) if p.is_symlink()]
+    uploaded_links = [model_dir / r for r in filter_repo_objects(links, ignore_patterns=IGNORE_PATTERNS)]
+    for path in [*files, *uploaded_links]:
         if not path.resolve().is_relative_to(root):
             raise PushError(f"{path.relative_to(model_dir).as_posix()} is a symbolic link to a file outside "
                             f"{model_dir}; copy the file into the folder or remove the link before pushing")
