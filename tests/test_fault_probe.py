@@ -12,7 +12,7 @@ from test_recipe import REPO
 sys.path.insert(0, str(REPO / "scripts"))
 import fault_probe  # noqa: E402
 
-FAST = [case for case in fault_probe.CASES if case.fast]
+FAST = [case for case in fault_probe.CASES if case.fast and not case.unit_test]  # the others: in-process tests
 
 
 @pytest.fixture(scope="module")
