@@ -44,11 +44,11 @@ from tagger.crf import CRF, CRFDecoder, crf_calibration, crf_nll_per_token, crf_
 from tagger.data import NerData, load_ner_dataset
 from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
 from tagger.errors import ConfigError, InputError, TaggerError
-from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_output_dir
+from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_output_dir, follow_umask
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import score_sequences
-from tagger.model_loading import check_loadable, load_model, load_tokenizer
+from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
 from tagger.report import REPORT_NAME
 from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep import predictions_name
@@ -246,6 +246,7 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
         # a broken encoder folder stops the launch here, before the data is tokenized, not in the first run
         check_loadable(encoder_path, allow_pickle_weights=cfg.model.allow_pickle_weights,
                        trust_remote_code=cfg.model.trust_remote_code, num_labels=len(data.label_list))
+        check_max_length(cfg.data.max_length, encoder_path, "data.max_length")
         tokenizer = load_tokenizer(encoder_path, revision=cfg.model.revision,
                                    trust_remote_code=cfg.model.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
@@ -753,6 +754,7 @@ class TrainRun:
                            "learning_rate": self.cfg.model.crf_learning_rate or self.tc.learning_rate}
         with atomic_dir(self.run_dir / "model") as tmp:
             self.accelerator.unwrap_model(self.model).save_pretrained(tmp, safe_serialization=True)
+            follow_umask(*tmp.glob("*.safetensors"))  # transformers writes them 0600
             if self.crf is not None:
                 save_crf(self.crf_module, tmp)
             self.sweep.tokenizer.save_pretrained(tmp)

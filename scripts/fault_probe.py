@@ -261,6 +261,7 @@ class Case:
     expected: str
     check: Callable[[Workspace, Path], Verdict]  # (shared workspace, an empty folder of this case's own)
     fast: bool = True  # trains nothing: runs in CI (tests/test_fault_probe.py)
+    unit_test: str = ""  # the test file that covers it in-process: CI runs that instead of the subprocess
 
 
 # ------------------------------------------------------------------------------------------------ the cases: launch
@@ -543,17 +544,238 @@ def _resume_case(signum: int, step: Callable[[int], int], state: Callable[[int],
     return check
 
 
+# ------------------------------------------------------------------------------------------------ the cases: folders
+
+
+def _set_run_info(folder: Path, **entries: Any) -> None:
+    path = folder / "tagger_run.json"
+    info = json.loads(path.read_text()) if path.is_file() else {}
+    (folder / "tagger_run.json").write_text(json.dumps({**info, **entries}))
+
+
+def _crf_files(scheme: str = "IOB2", transitions: Any = None) -> Callable[[Path], None]:
+    def damage(folder: Path) -> None:
+        import numpy as np
+        from safetensors.numpy import save_file
+
+        labels = ["O", "B-PER", "I-PER"]
+        (folder / "crf.json").write_text(json.dumps({"labels": labels, "scheme": scheme}))
+        trans = np.zeros((3, 3), np.float32) if transitions is None else transitions
+        save_file({"transitions": trans, "start": np.zeros(3, np.float32), "end": np.zeros(3, np.float32)},
+                  str(folder / "crf.safetensors"))
+    return damage
+
+
+def _no_tokenizer(folder: Path) -> None:
+    for name in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        (folder / name).unlink(missing_ok=True)
+
+
+#: a model folder that would load silently wrong -> (how, what the one error line says)
+WRONG_FOLDERS: dict[str, tuple[Callable[[Path], None], str]] = {
+    "crf-weights-missing": (lambda f: (f / "crf.json").write_text('{"labels": ["O", "B-PER", "I-PER"], '
+                                                                  '"scheme": "IOB2"}'), "no crf.safetensors"),
+    "crf-nan": (lambda f: _crf_files(transitions=__import__("numpy").full((3, 3), float("nan"), "float32"))(f),
+                "transitions: holds NaN"),
+    "crf-scheme": (_crf_files(scheme="IOBES"), "scheme: IOBES does not match the labels"),
+    "crf-not-json": (lambda f: (_crf_files()(f), (f / "crf.json").write_text("{x")), "crf.json: not valid JSON"),
+    "crf-empty-weights": (lambda f: (_crf_files()(f), (f / "crf.safetensors").write_bytes(b"")), "truncated"),
+    "o-bias-infinite": (lambda f: _set_run_info(f, decoding={"default": "argmax", "o_bias": {"argmax": float("inf")}}),
+                        "decoding.o_bias.argmax: inf is not a finite number"),
+    "decoding-string": (lambda f: _set_run_info(f, decoding="viterbi"), "decoding: a string where a mapping"),
+    "no-tokenizer": (_no_tokenizer, "no tokenizer files"),
+}
+
+
+def _predict_wrong(name: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        folder = here / "model"
+        shutil.copytree(ws.model(), folder)
+        WRONG_FOLDERS[name][0](folder)
+        (here / "in.txt").write_text("Anna lives in Oslo\n")
+        proc = run_cli(here, "predict", "--model", str(folder), "--input", "in.txt", "--output", "out.jsonl")
+        verdict = one_line_error(proc, 2, WRONG_FOLDERS[name][1])
+        return Verdict("FAIL", verdict.observed + "; out.jsonl written") if (here / "out.jsonl").exists() else verdict
+    return check
+
+
+def _predict_args(*extra: str, needle: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        (here / "in.txt").write_text("Anna lives in Oslo\n")
+        proc = run_cli(here, "predict", "--model", str(ws.model()), "--input", "in.txt", "--output", "o.jsonl", *extra)
+        return one_line_error(proc, 2, needle)
+    return check
+
+
+def _export_into(where: Callable[[Path, Path], Path], needle: str) -> Callable[[Workspace, Path], Verdict]:
+    """``tagger export`` into a folder that holds files it did not write: refused, every file kept."""
+    def check(ws: Workspace, here: Path) -> Verdict:
+        run = here / "run"
+        shutil.copytree(ws.model(), run / "model")
+        (run / "all_results.json").write_text("{}\n")
+        mine = here / "mine"
+        mine.mkdir()
+        (mine / "notes.txt").write_text("my own notes\n")
+        target = where(run, mine)
+        before = sorted(str(p.relative_to(here)) for p in here.rglob("*"))
+        verdict = one_line_error(run_cli(here, "export", str(run / "model"), "--onnx", "--out", str(target)), 2,
+                                 needle)
+        if sorted(str(p.relative_to(here)) for p in here.rglob("*")) != before:
+            return Verdict("FAIL", verdict.observed + "; files were changed")
+        return verdict
+    return check
+
+
+def _python_case(code: str, needle: str) -> Callable[[Workspace, Path], Verdict]:
+    """A library call in a subprocess (``HERE`` is the case's folder): passes when its output holds ``needle``."""
+    def check(ws: Workspace, here: Path) -> Verdict:
+        proc = subprocess.run([sys.executable, "-c", f"HERE = {str(here)!r}\n" + code], cwd=here, env=child_env(),
+                              capture_output=True, text=True, timeout=120)
+        out = (proc.stdout + proc.stderr).strip()
+        ok = proc.returncode == 0 and needle in out and "Traceback" not in out
+        return Verdict("pass" if ok else "FAIL", f"exit {proc.returncode}: {out.splitlines()[-1][:300] if out else ''}")
+    return check
+
+
+_JOURNAL_CUT = """
+import logging, optuna
+from pathlib import Path
+from tagger.search import open_storage
+logging.basicConfig()
+optuna.create_study(study_name="s", storage=open_storage(Path(HERE)))
+with open(Path(HERE) / "search.journal", "ab") as fh:
+    fh.write(b'{"op_code": 5, "wor')
+for _ in range(2):
+    optuna.load_study(study_name="s", storage=open_storage(Path(HERE))).set_user_attr("again", 1)
+print("resumed")
+"""
+_JOURNAL_GARBAGE = """
+from pathlib import Path
+from tagger.errors import InputError
+from tagger.search import open_storage
+(Path(HERE) / "search.journal").write_bytes(b"garbage\\n")
+try:
+    open_storage(Path(HERE))
+except InputError as err:
+    print(err)
+"""
+_OWNERLESS_CLAIM = """
+import os, time
+from pathlib import Path
+from tagger.train.claims import try_claim
+run = Path(HERE) / "run"
+(run / ".claim-1").mkdir(parents=True)
+os.utime(run / ".claim-1", (time.time() - 3600,) * 2)
+claim = try_claim(run)
+print("taken over" if claim is not None else "still skipped")
+"""
+_UMASK = """
+import os, stat
+from pathlib import Path
+from tagger.crf import CRF, save_crf
+os.umask(0o022)
+save_crf(CRF(["O", "B-PER", "I-PER"], "IOB2"), Path(HERE))
+print(oct(stat.S_IMODE((Path(HERE) / "crf.safetensors").stat().st_mode)))
+"""
+_BEST_DISK_FULL = """
+import errno, safetensors.torch, torch
+from pathlib import Path
+from tagger.errors import OutputError
+from tagger.train.checkpoint import save_best
+class One:
+    is_main_process = True
+    unwrap_model = staticmethod(lambda m: m)
+    wait_for_everyone = staticmethod(lambda: None)
+def full(*a, **k):
+    raise OSError(errno.ENOSPC, "No space left on device")
+safetensors.torch.save_model = full
+try:
+    save_best(One(), torch.nn.Linear(2, 2), Path(HERE))
+except OutputError as err:
+    print(err, sorted(p.name for p in Path(HERE).iterdir()))
+"""
+
+
+def _push_case(damage: Callable[[Path, Path], None], needle: str, *extra: str) -> Callable[[Workspace, Path], Verdict]:
+    def check(ws: Workspace, here: Path) -> Verdict:
+        from tagger.cards import write_model_card
+
+        folder = here / "model"
+        shutil.copytree(ws.model(), folder)
+        pt = {"PER": {"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2}}
+        scores = {"precision": 0.5, "recall": 0.5, "f1": 0.5, "accuracy": 0.9, "per_type": pt}
+        info = {"base_model": "tiny", "dataset": {"name": "probe", "sources": {}}, "label_list": ["O", "B-PER"],
+                "loss": {"name": "ce", "params": {}}, "hyperparameters": {"epochs": 1, "seed": 1},
+                "validation": scores, "test": scores, "train_seconds": 1.0, "hardware": "CPU", "tagger_version": "p"}
+        write_model_card(folder, info)
+        (folder / "tagger_run.json").write_text(json.dumps(info))
+        damage(folder, here)
+        proc = run_cli(here, "push", "--model", str(folder), "--repo-id", "probe/tiny", *extra, timeout=120,
+                       HF_TOKEN="hf_" + "ProbePushersOwnFakeToken01234567", HF_ENDPOINT="http://127.0.0.1:9")
+        verdict = one_line_error(proc, 1, needle)
+        return Verdict("FAIL", "the token-like string was echoed") if FAKE_TOKEN in proc.stderr else verdict
+    return check
+
+
+def _outward_link(folder: Path, here: Path) -> None:
+    (here / "secret.env").write_text("password=hunter2\n")
+    (folder / "extra.txt").symlink_to(here / "secret.env")
+
+
+_FOLDERS = "tests/test_folder_checks.py"
+_RECOVERY = "tests/test_sweep_folder_recovery.py"
+FOLDER_CASES: list[Case] = [
+    *[Case(f"folder-{name}", f"exit 2, one error line naming the file and key ({needle}), no traceback; no output",
+           _predict_wrong(name), unit_test=_FOLDERS) for name, (_, needle) in WRONG_FOLDERS.items()],
+    Case("predict-o-bias-nan", "exit 2, one line: argument --o-bias must be a finite number",
+         _predict_args("--o-bias=nan", needle="--o-bias: must be a finite number"), unit_test=_FOLDERS),
+    Case("predict-max-length-above-positions", "exit 2, one error line naming max_length and the limit 512",
+         _predict_args("--max-length", "1024", needle="max_length 1024 is above the 512 positions"),
+         unit_test=_FOLDERS),
+    Case("export-user-folder", "exit 2, one line naming the folder; the user's files kept",
+         _export_into(lambda run, mine: mine, "holds files tagger export did not write"),
+         unit_test="tests/test_export_safety.py"),
+    Case("export-model-folder", "exit 2, one line: the model folder is refused; model.safetensors kept",
+         _export_into(lambda run, mine: run / "model", "is the model folder"),
+         unit_test="tests/test_export_safety.py"),
+    Case("export-run-folder", "exit 2, one line: the run folder is refused; all_results.json kept",
+         _export_into(lambda run, mine: run, "holds the model folder"),
+         unit_test="tests/test_export_safety.py"),
+    Case("journal-cut-record", "a cut last record dropped with a warning; every later launch resumes",
+         _python_case(_JOURNAL_CUT, "resumed"), unit_test=_RECOVERY),
+    Case("journal-garbage", "one line naming search.journal and the line",
+         _python_case(_JOURNAL_GARBAGE, "search.journal:1: not an Optuna journal record"),
+         unit_test=_RECOVERY),
+    Case("claim-without-owner", "a claim without owner.json is taken over once stale",
+         _python_case(_OWNERLESS_CLAIM, "taken over"), unit_test=_RECOVERY),
+    Case("weights-umask", "crf.safetensors 0644 under umask 022", _python_case(_UMASK, "0o644"),
+         unit_test=_RECOVERY),
+    Case("best-weights-disk-full", "one line: no space left on best_model.safetensors; no temporary file",
+         _python_case(_BEST_DISK_FULL, "best_model.safetensors []"), unit_test=_RECOVERY),
+    Case("push-outward-symlink", "exit 1 before any upload, one line naming the link",
+         _push_case(_outward_link, "extra.txt is a symbolic link to a file outside"),
+         unit_test="tests/test_push_safety.py"),
+    Case("push-token-in-commit-message", "exit 1 before any upload, one line; the string not echoed",
+         _push_case(lambda folder, here: None, "the commit message contains a Hugging Face token",
+                    "--commit-message", f"upload {FAKE_TOKEN}"), unit_test="tests/test_push_safety.py"),
+]
+
+
 # ------------------------------------------------------------------------------------------------ the table
 
 _ONE_LINE = "exit 2, one error line naming {what}, no traceback"
+_RELIABILITY = "tests/test_reliability.py::"
+_EMPTY_INPUTS = _RELIABILITY + "test_an_empty_input_is_refused_with_one_line"
 
 CASES: list[Case] = [
     Case("config-bad-value", "exit 2, one line 'training.epochs: must be >= 1, got -1'; nothing written",
-         _config_case(["training.epochs=-1"], "training.epochs: must be >= 1, got -1")),
+         _config_case(["training.epochs=-1"], "training.epochs: must be >= 1, got -1"),
+         unit_test=_RELIABILITY + "test_bad_value_stops_the_recipe_before_anything_trains"),
     Case("config-unknown-key", "exit 2, one line naming training.epoch; nothing written",
-         _config_case(["training.epoch=3"], "training.epoch")),
+         _config_case(["training.epoch=3"], "training.epoch"),
+         unit_test="tests/test_recipe.py::test_bad_config_fails_fast_with_one_line"),
     Case("config-billion-laughs", "exit 2 at once, one line: aliases expand to more than 100,000 values",
-         _billion_laughs),
+         _billion_laughs, unit_test=_RELIABILITY + "test_billion_laughs_config_stops_the_recipe_at_once"),
     Case("data-one-column", _ONE_LINE.format(what="the file and line"),
          _bad_data_case("train", b"Anna B-PER\nlonely\n", ":2: expected a token and a tag")),
     Case("data-bad-tag", _ONE_LINE.format(what="the file, line and tag"),
@@ -563,30 +785,43 @@ CASES: list[Case] = [
     Case("data-empty-split", _ONE_LINE.format(what="the empty split's file"),
          _bad_data_case("test", b"\n\n", "no sentences")),
     Case("data-no-entities", _ONE_LINE.format(what="the training file: nothing to learn"),
-         _bad_data_case("train", b"a O\nb O\n", "no entities")),
+         _bad_data_case("train", b"a O\nb O\n", "no entities"),
+         unit_test=_RELIABILITY + "test_data_without_entities_is_refused"),
     *[Case(f"model-{name}", _ONE_LINE.format(what=f"the folder ({needle})") + "; no output",
-           _predict_broken(name)) for name, (_, needle) in BROKEN_MODELS.items()],
+           _predict_broken(name),
+           unit_test="tests/test_model_loading.py::test_a_broken_model_folder_is_one_line_naming_it")
+      for name, (_, needle) in BROKEN_MODELS.items()],
     Case("recipe-broken-encoder", _ONE_LINE.format(what="the encoder folder (truncated weights)") + "; no run folder",
-         _recipe_broken_encoder),
+         _recipe_broken_encoder,
+         unit_test="tests/test_model_loading.py::test_the_recipe_stops_at_launch_on_a_broken_encoder_folder"),
     Case("output-read-only", _ONE_LINE.format(what="the path (read-only file system)"), _read_only_output),
     Case("output-disk-full", _ONE_LINE.format(what="the file (no space left); no temporary file left"), _disk_full),
     Case("output-dir-is-a-file", _ONE_LINE.format(what="the file in the way"), _file_as_folder_recipe),
     Case("predict-output-under-a-file", _ONE_LINE.format(what="the file in the way"), _file_as_folder_predict),
     Case("output-user-files", "a folder of the user's own refused: exit 2, one line, the folder untouched",
-         _user_files_in_output),
-    Case("empty-score", _ONE_LINE.format(what="the empty file"), _empty_input("score", "")),
-    Case("blank-lines-score", _ONE_LINE.format(what="the file of blank lines"), _empty_input("score", "\n \n\t\n")),
-    Case("empty-errors", _ONE_LINE.format(what="the empty file"), _empty_input("errors", "")),
+         _user_files_in_output,
+         unit_test="tests/test_shards.py::test_the_recipe_refuses_a_folder_of_the_users"),
+    Case("empty-score", _ONE_LINE.format(what="the empty file"), _empty_input("score", ""),
+         unit_test=_EMPTY_INPUTS),
+    Case("blank-lines-score", _ONE_LINE.format(what="the file of blank lines"), _empty_input("score", "\n \n\t\n"),
+         unit_test=_EMPTY_INPUTS),
+    Case("empty-errors", _ONE_LINE.format(what="the empty file"), _empty_input("errors", ""),
+         unit_test=_EMPTY_INPUTS),
     Case("empty-predict", _ONE_LINE.format(what="the empty input") + "; no output",
-         _empty_input("predict", "")),
+         _empty_input("predict", ""), unit_test=_EMPTY_INPUTS),
     Case("blank-lines-predict-text", _ONE_LINE.format(what="the input of blank lines") + "; no output",
-         _empty_input("predict", "\n\n", suffix=".txt")),
-    Case("empty-data-stats-file", _ONE_LINE.format(what="the empty file"), _empty_input("data-stats", "")),
-    Case("empty-data-stats-split", _ONE_LINE.format(what="the empty split's file"), _empty_split),
-    Case("folder-as-input", _ONE_LINE.format(what="the path"), _folder_as_input),
+         _empty_input("predict", "\n\n", suffix=".txt"), unit_test=_EMPTY_INPUTS),
+    Case("empty-data-stats-file", _ONE_LINE.format(what="the empty file"), _empty_input("data-stats", ""),
+         unit_test=_EMPTY_INPUTS),
+    Case("empty-data-stats-split", _ONE_LINE.format(what="the empty split's file"), _empty_split,
+         unit_test=_RELIABILITY + "test_an_empty_split_is_refused_by_data_stats"),
+    Case("folder-as-input", _ONE_LINE.format(what="the path"), _folder_as_input,
+         unit_test=_RELIABILITY + "test_an_unreadable_input_is_one_line"),
     Case("push-token-like-string", "exit 1 before any upload, one line naming the file; the string not echoed",
          _token_in_push),
-    Case("predict-sigterm", "exit 143, no hidden temporary file and no output left", _predict_sigterm),
+    Case("predict-sigterm", "exit 143, no hidden temporary file and no output left", _predict_sigterm,
+         unit_test=_RELIABILITY + "test_a_terminated_predict_leaves_no_temporary_file"),
+    *FOLDER_CASES,
     Case("diverging-run", "exit 3, one line naming the loss; the JSON-lines log is strict JSON (NaN as null)",
          _diverging_run, fast=False),
     Case("resume-sigterm-epoch-1", "exit 143 mid-epoch 1; the resumed run equals the uninterrupted one bit for bit",

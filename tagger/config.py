@@ -31,7 +31,7 @@ from tagger.catalog import PACKAGED_ENCODER
 from tagger.console import LOG_LEVELS
 from tagger.crf import HEADS
 from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
-from tagger.errors import ConfigError
+from tagger.errors import ConfigError, missing_file
 from tagger.losses.labels import LEVER_CHOICES, split_spec
 from tagger.metrics import MODES
 from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
@@ -574,7 +574,7 @@ def _parse_overrides(args: Sequence[str]) -> list[tuple[str, Any]]:
 def _read_file(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
-        raise ConfigError(f"config file not found: {p}")
+        raise ConfigError(f"config file not found: {p}" if not p.exists() else f"config file {p}: {missing_file(p)}")
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

@@ -34,7 +34,7 @@ from torch import nn
 
 from tagger.data.schemes import normalize_scheme
 from tagger.decoding import (CRF_CONFIG, CRF_WEIGHTS, ChainScores, allowed_transitions, apply_o_bias, calibration,
-                             read_crf_config, span_scores)
+                             finite_o_bias, read_crf, span_scores)
 
 #: ``model.head`` / ``sweep.heads``: the token classifier alone, or with a CRF on top (the first is off).
 HEADS: tuple[str, ...] = ("linear", "crf")
@@ -209,6 +209,8 @@ class CRFDecoder:
     with the CRF's Viterbi, after the same O bias (subtracted from each word's ``O`` log-probability)."""
 
     def __init__(self, crf: CRF, o_bias: float = 0.0) -> None:
+        if finite_o_bias(o_bias) is None:
+            raise ValueError(f"the O bias must be a finite number, got {o_bias!r}")
         self.crf, self.labels, self.o_bias = crf, crf.labels, o_bias
         self.chain = crf.chain_scores()  # for entity marginals: read once, not per sentence
         self.o_index = self.labels.index("O") if "O" in self.labels else None
@@ -311,23 +313,30 @@ def save_crf(crf: CRF, folder: str | Path) -> None:
     """Write :data:`CRF_WEIGHTS` and :data:`CRF_CONFIG` into a model folder."""
     from safetensors.torch import save_file
 
-    from tagger.io import atomic_write_json
+    from tagger.io import atomic_path, atomic_write_json
 
     folder = Path(folder)
     tensors = {name: getattr(crf, name).detach().float().cpu().contiguous() for name in ("transitions", "start", "end")}
-    save_file(tensors, str(folder / CRF_WEIGHTS), metadata={"format": "pt"})
+    with atomic_path(folder / CRF_WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
     atomic_write_json(folder / CRF_CONFIG, {"labels": crf.labels, "scheme": crf.scheme})
 
 
 def load_crf(folder: str | Path, labels: Sequence[str] | None = None,
              device: torch.device | str | None = None) -> CRF | None:
     """The CRF saved in a model folder, or None when it has none. ``labels``: the token classifier's
-    (``id2label`` in order); InputError when the CRF's differ, as the two would not fit together."""
-    from safetensors.torch import load_file
-
-    config = read_crf_config(folder, labels)
-    if config is None:
+    (``id2label`` in order); InputError when the CRF's differ, as the two would not fit together, or
+    for any other fault of its files (:func:`tagger.decoding.read_crf`)."""
+    saved = read_crf(folder, labels)
+    if saved is None:
         return None
-    crf = CRF(config["labels"], config["scheme"])
-    crf.load_state_dict(load_file(str(Path(folder) / CRF_WEIGHTS)))
+    crf = crf_from_saved(saved)
     return crf.to(device) if device is not None else crf
+
+
+def crf_from_saved(saved: tuple[dict[str, Any], dict[str, np.ndarray]]) -> CRF:
+    """A :class:`CRF` of the head :func:`tagger.decoding.read_crf` read (its labels, scheme and arrays)."""
+    config, tensors = saved
+    crf = CRF(config["labels"], config["scheme"])
+    crf.load_state_dict({name: torch.from_numpy(value).float() for name, value in tensors.items()})
+    return crf

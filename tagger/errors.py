@@ -42,6 +42,13 @@ def shorten(message: str, limit: int = QUOTE_LIMIT) -> str:
     return quote(_LONG_RUN.sub(lambda m: quote(m.group(), limit), message), 4 * limit)
 
 
+def missing_file(path: str | PathLike[str]) -> str:
+    """Why ``path``, expected to be a file, cannot be read: it is a folder, or it does not exist."""
+    import os
+
+    return "a folder, not a file" if os.path.isdir(path) else "file not found"
+
+
 class TaggerError(Exception):
     """Base class for errors caused by user input; the CLI maps them to exit code 2."""
 

@@ -54,25 +54,52 @@ def fp32_matmuls(onnx_path: str | Path) -> list[str]:
             and shapes[node.input[1]][0] > shapes[node.input[1]][1]]
 
 
+#: written into every export folder: `tagger export` replaces only a folder that holds it (or an empty one)
+EXPORT_MARKER = ".tagger-export"
+
+
+def check_export_target(model_dir: Path, out: Path) -> None:
+    """OutputError unless the export may replace ``out``: a folder that does not exist, an empty one, or
+    an earlier export (:data:`EXPORT_MARKER`); never the model folder or a folder holding it (its run
+    folder), whose files the swap would delete."""
+    from tagger.errors import OutputError
+    from tagger.io import foreign_files
+
+    source, target = model_dir.resolve(), out.resolve()
+    if target == source or target in source.parents:
+        what = "is the model folder" if target == source else f"holds the model folder {model_dir}"
+        raise OutputError(f"{out} {what}: the export replaces its output folder, so give --out a new folder "
+                          f"(default: {default_out_dir(model_dir)})")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"cannot write {out}: it is a file, not a folder")
+    shown = foreign_files(out, EXPORT_MARKER)
+    if shown:
+        raise OutputError(f"{out} holds files tagger export did not write ({shown}) and no {EXPORT_MARKER}: "
+                          "give --out a new or empty folder")
+
+
 def default_out_dir(model_dir: str | Path, int8: bool = False) -> Path:
     """``MODEL_DIR/onnx`` (``onnx-int8`` when quantized): next to the weights it came from."""
     return Path(model_dir) / ("onnx-int8" if int8 else "onnx")
 
 
 def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    """The model and tokenizer, after the checks ``tagger predict`` makes: a folder it would refuse
+    (no tokenizer of its own, a broken CRF head, bad decoding settings) is not exported."""
+    from tagger.model_loading import check_loadable, check_model_folder, load_model, load_tokenizer
+    from tagger.predict import config_labels, saved_decoding
 
     if not model_dir.is_dir():
         raise InputError("model folder not found", path=model_dir)
-    if not any(model_dir.glob("*.safetensors")) and not allow_pickle_weights:
-        raise InputError("no safetensors weights (pickle .bin files can run code when loaded: "
-                         "pass --allow-pickle to use them)", path=model_dir)
-    model = AutoModelForTokenClassification.from_pretrained(
-        model_dir, use_safetensors=None if allow_pickle_weights else True)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    check_loadable(model_dir, allow_pickle_weights=allow_pickle_weights)
+    tokenizer = load_tokenizer(model_dir)
     if not getattr(tokenizer, "is_fast", False):
         raise InputError("the tokenizer is not a fast tokenizer (tokenizer.json is needed)", path=model_dir)
-    return model.eval(), tokenizer
+    check_model_folder(model_dir, config_labels(model_dir), len(tokenizer))
+    saved_decoding(model_dir)
+    return load_model(model_dir, allow_pickle_weights=allow_pickle_weights).eval(), tokenizer
 
 
 def _export_graph(model: Any, sample: dict[str, Any], path: Path, opset: int) -> None:
@@ -135,12 +162,14 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int
     """Write an ONNX export of the token classifier in ``model_dir`` to ``out_dir``; returns ``out_dir``.
 
     Batch and sequence axes are dynamic. ``int8``: dynamic int8 quantization of the weights
-    (``model.int8.onnx``, CPU). The folder replaces ``out_dir`` only once complete.
+    (``model.int8.onnx``, CPU). The folder replaces ``out_dir`` only once complete, and only a folder
+    :func:`check_export_target` allows: nothing of the user's is deleted.
     """
-    from tagger.io import atomic_dir, atomic_write_json
+    from tagger.io import atomic_dir, atomic_write_json, atomic_write_text
 
     src = Path(model_dir)
     out = Path(out_dir) if out_dir is not None else default_out_dir(src, int8)
+    check_export_target(src, out)
     model, tokenizer = _load(src, allow_pickle_weights)
     # two windows of unequal length, so the export sees padding and batch > 1 (no 0/1 specialization)
     sample = tokenizer(list(CHECK_TEXTS), is_split_into_words=True, padding=True, return_tensors="pt",
@@ -176,5 +205,6 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int
             if (src / extra).is_file():
                 shutil.copy2(src / extra, tmp / extra)
         read_id2label(tmp)  # the export must name its labels
+        atomic_write_text(tmp / EXPORT_MARKER, "A tagger export: `tagger export` replaces this folder without asking.\n")
     logger.info("exported %s -> %s (%s, max |logit diff| vs PyTorch %.2g)", src, out, final.name, diff)
     return out

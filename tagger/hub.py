@@ -87,6 +87,29 @@ def _files_to_upload(model_dir: Path) -> list[Path]:
     return [model_dir / r for r in filter_repo_objects(rel, ignore_patterns=IGNORE_PATTERNS)]
 
 
+def _assert_inside(files: list[Path], model_dir: Path) -> None:
+    """Refuse a file, or a linked folder, that a symbolic link leads out of the folder: the upload
+    follows links, so a secret next to the model would be published under the link's name."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    root = model_dir.resolve()
+    links = [p.relative_to(model_dir).as_posix() for p in sorted(model_dir.rglob("*")) if p.is_symlink()]
+    uploaded_links = [model_dir / r for r in filter_repo_objects(links, ignore_patterns=IGNORE_PATTERNS)]
+    for path in [*files, *uploaded_links]:
+        if not path.resolve().is_relative_to(root):
+            raise PushError(f"{path.relative_to(model_dir).as_posix()} is a symbolic link to a file outside "
+                            f"{model_dir}; copy the file into the folder or remove the link before pushing")
+
+
+def _assert_message_clean(message: str, token: str, allow_token_like_strings: bool) -> None:
+    """The commit message is published as the files are: the same token checks, and it is never echoed."""
+    if token in message:
+        raise PushError("the commit message contains your Hugging Face token; remove it before pushing")
+    if not allow_token_like_strings and HF_TOKEN_PATTERN.search(message):
+        raise PushError(f"the commit message contains a Hugging Face token (hf_...); remove it, or pass {ALLOW_FLAG} "
+                        "if it is not a token")
+
+
 def _is_token_problem(problem: str) -> bool:
     return "token" in problem  # card_problems' wording for an hf_... match
 
@@ -151,7 +174,9 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
     ``huggingface_hub``'s (``HF_ENDPOINT``). Errors raise :class:`PushError` with one line naming the
     repository and the reason; the local folder is only read. A file that would be uploaded holding a
     Hub-token-shaped string (``hf_`` and 20 or more letters and digits) is refused, naming the file,
-    unless ``allow_token_like_strings``; one holding the pusher's own token always is.
+    unless ``allow_token_like_strings``; one holding the pusher's own token always is; the commit
+    message is checked the same way. A file reached through a symbolic link that leaves the folder
+    is refused.
     """
     import huggingface_hub
     from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -166,11 +191,13 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
     check_model_folder(model_dir, allow_token_like_strings)
     token = resolve_token(token)
     files = _files_to_upload(model_dir)
+    _assert_inside(files, model_dir)
     _assert_token_absent(files, model_dir, token, allow_token_like_strings)
+    message = commit_message or f"Upload {model_dir.name} (tagger {tagger.__version__})"
+    _assert_message_clean(message, token, allow_token_like_strings)
 
     api = huggingface_hub.HfApi(endpoint=endpoint, token=token, library_name="tagger",
                                 library_version=tagger.__version__)
-    message = commit_message or f"Upload {model_dir.name} (tagger {tagger.__version__})"
     try:
         url = api.create_repo(repo_id, private=private, exist_ok=True, repo_type="model")
         logger.info("repository ready: %s", url)

@@ -79,11 +79,10 @@ def ensure_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False) 
     """
     folder = ensure_dir(path)
     marker = folder / OUTPUT_MARKER
-    if marker.is_file():
+    shown = foreign_files(folder, OUTPUT_MARKER)
+    if shown is None:
         return folder
-    others = sorted(name for name in os.listdir(folder) if name != OUTPUT_MARKER and not _PROBE.match(name))
-    if others and not overwrite:
-        shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+    if shown and not overwrite:
         raise OutputError(f"{folder} holds files tagger did not write ({shown}) and no {OUTPUT_MARKER}: choose "
                           f"another output folder, set output.overwrite=true to write into it anyway, or, if it "
                           f"is an earlier tagger output, create an empty {OUTPUT_MARKER} file in it")
@@ -97,6 +96,16 @@ def ensure_output_dir(path: str | os.PathLike[str], *, overwrite: bool = False) 
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write("A tagger output folder: tagger writes and replaces files here without asking.\n")
     return folder
+
+
+def foreign_files(folder: Path, marker: str) -> str | None:
+    """What ``folder`` (an existing folder) holds that tagger may not replace, named for a message ("a, b, c
+    and 4 more"); "" when it is empty, None when it holds the ``marker`` file of the tagger command that
+    writes it (its own earlier output)."""
+    if (folder / marker).is_file():
+        return None
+    others = sorted(name for name in os.listdir(folder) if name != marker and not _PROBE.match(name))
+    return ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
 
 
 def _mkdir(folder: Path, written: Path) -> Path:
@@ -186,6 +195,64 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w",
         if failure is err:
             raise
         raise failure from err
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the system tells (Linux); set and reset elsewhere."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    current = os.umask(0o022)
+    os.umask(current)
+    return current
+
+
+def follow_umask(*paths: str | os.PathLike[str]) -> None:
+    """Give files the mode a plain ``open()`` would under the umask (0644 under umask 022).
+
+    safetensors creates its files 0600 whatever the umask, unlike every other file tagger writes.
+    """
+    mode = 0o666 & ~_umask()
+    for path in paths:
+        try:
+            os.chmod(path, mode)
+        except OSError as err:
+            raise output_error(err, path) from err
+
+
+def _disk_full_in(err: BaseException) -> bool:
+    """Whether ``err`` (safetensors reports I/O errors as its own exception type) is a full disk."""
+    text = str(err)
+    return any(s in text for s in ("StorageFull", "code: 28", "os error 28", "No space left", "QuotaExceeded"))
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """A free temporary name next to ``path`` for a writer that takes a file name (safetensors'
+    ``save_file``); once the block ends the file gets the umask's mode (:func:`follow_umask`) and
+    replaces ``path``. Any failure removes it; a failed write (a full disk included, however the
+    writer reports it) raises the one-line :class:`OutputError` naming ``path``.
+    """
+    target = Path(path)
+    _mkdir(target.parent, target)
+    tmp, _ = _create_temp(target, lambda name: os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)))
+    try:
+        yield tmp
+        follow_umask(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        _fsync_dir(target.parent)
+    except BaseException as err:
+        _remove(tmp)
+        if isinstance(err, OutputError):
+            raise
+        if isinstance(err, OSError):
+            raise output_error(err, target) from err
+        if _disk_full_in(err):
+            raise output_error(OSError(errno.ENOSPC, "No space left on device"), target) from err
+        raise
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -31,6 +31,12 @@ _LABEL_KEYS = ("num_labels", "id2label", "label2id")
 #: folders whose load report this process has shown (tagger.model_loading.log_load_report)
 _REPORTED: set[str] = set()
 logger = logging.getLogger(__name__)
+#: a saved tokenizer has one of these: a fast tokenizer's file, or a slow one's vocabulary
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+#: architectures whose positions start after the padding id (RoBERTa's offset): that many fewer are usable
+_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+                               "roberta-prelayernorm", "xmod", "ibert", "mpnet"})
 
 
 def _first_line(err: BaseException) -> str:
@@ -185,6 +191,69 @@ def check_loadable(
         check_classifier(folder, headers, {k: v for k, v in overrides.items() if k in _LABEL_KEYS and v is not None})
 
 
+def check_tokenizer_files(folder: Path) -> None:
+    """InputError naming ``folder`` when it holds no tokenizer file (:data:`TOKENIZER_FILES`): transformers
+    would build a tokenizer of a handful of special tokens from its config alone, which reads every word
+    as the unknown token, and training and prediction would run on that."""
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise InputError(f"no tokenizer files ({', '.join(TOKENIZER_FILES)}): a tokenizer built without them "
+                         "reads every word as unknown", path=folder)
+
+
+def check_tokenizer_fits(folder: Path, size: int) -> None:
+    """InputError when a tokenizer of ``size`` tokens does not belong to the model of ``folder``: more
+    tokens than its vocabulary (``vocab_size`` in config.json; ids past it fail in the embedding) or
+    fewer than half of it."""
+    vocab = read_config(folder).get("vocab_size") if (folder / CONFIG_FILE).is_file() else None
+    if isinstance(vocab, int) and not isinstance(vocab, bool) and vocab > 0 and (size > vocab or 2 * size < vocab):
+        raise InputError(f"the tokenizer has {size:,} tokens, the model's vocabulary (vocab_size in {CONFIG_FILE}) "
+                         f"{vocab:,}: not this model's tokenizer", path=folder)
+
+
+def position_limit(config: dict[str, Any]) -> int | None:
+    """The most subwords (special tokens included) an encoder's position embeddings hold, from its
+    ``config.json``; None where it does not say (``max_position_embeddings``)."""
+    limit = config.get("max_position_embeddings")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        return None
+    if config.get("model_type") in _OFFSET_POSITIONS:
+        pad = config.get("pad_token_id")
+        limit -= (pad if isinstance(pad, int) else 1) + 1
+    return limit
+
+
+def check_max_length(max_length: int, path: str | Path, key: str) -> None:
+    """InputError naming ``key`` and the limit when windows of ``max_length`` subwords do not fit the
+    position embeddings of the local model folder ``path`` (a Hub id passes: its config is not here).
+    Stops a launch or a prediction before any work, not with a RuntimeError in the first step."""
+    folder = Path(path)
+    if not (folder / CONFIG_FILE).is_file():
+        return
+    limit = position_limit(read_config(folder))
+    if limit is not None and max_length > limit:
+        raise InputError(f"{key} {max_length} is above the {limit} positions of the encoder "
+                         f"(max_position_embeddings in {CONFIG_FILE}); use at most {limit}", path=folder)
+
+
+def check_model_folder(path: str | Path, labels: list[str], tokenizer_size: int) -> tuple[Any, Any] | None:
+    """Everything of a saved model folder beside its weights, checked as it is loaded (by ``tagger predict``,
+    :class:`~tagger.predict.Tagger`, the pipeline, an ONNX folder, ``tagger export``): a tokenizer of its
+    own (:func:`check_tokenizer_files`, :func:`check_tokenizer_fits`), the decoding settings of its
+    ``tagger_run.json`` (:func:`tagger.decoding.check_decoding_entry`) and its CRF head's files
+    (:func:`tagger.decoding.read_crf`). Returns the CRF head as read (labels and scheme, arrays), None
+    without one; InputError naming the file and the key otherwise. A Hub id passes unchecked.
+    """
+    from tagger.decoding import check_decoding_entry, read_crf
+
+    folder = Path(path)
+    if not folder.is_dir():
+        return None
+    check_tokenizer_files(folder)
+    check_tokenizer_fits(folder, tokenizer_size)
+    check_decoding_entry(read_run_info(folder).get("decoding"), folder / RUN_INFO_NAME)
+    return read_crf(folder, labels)
+
+
 @contextlib.contextmanager
 def _as_input_error(path: str | Path, what: str) -> Iterator[None]:
     """What a transformers loader raises for a bad folder or Hub id, as one line naming it."""
@@ -248,10 +317,17 @@ def log_load_report(path: str, info: dict[str, Any]) -> None:
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
-    """``AutoTokenizer.from_pretrained``; a local folder's ``config.json``, where it has one, is checked first."""
+    """``AutoTokenizer.from_pretrained``; a local folder is checked first (its ``config.json`` where it has
+    one, its tokenizer files) and the tokenizer loaded from it against the config's vocabulary."""
     from transformers import AutoTokenizer
 
-    if (Path(path) / CONFIG_FILE).is_file():
+    folder = Path(path)
+    if (folder / CONFIG_FILE).is_file():
         check_loadable(path, weights=False, trust_remote_code=trust_remote_code)
+    if folder.is_dir():
+        check_tokenizer_files(folder)
     with _as_input_error(path, "tokenizer"):
-        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
+    if folder.is_dir():
+        check_tokenizer_fits(folder, len(tokenizer))
+    return tokenizer

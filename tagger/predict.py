@@ -45,10 +45,13 @@ if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without 
 
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.schemes import entities
-from tagger.decoding import ChainScores, Decoder, ScoredEntity, check_decoding, load_chain_scores
+from tagger.cards import RUN_INFO_NAME
+from tagger.decoding import (ChainScores, Decoder, ScoredEntity, check_decoding, check_decoding_entry, crf_chain,
+                             finite_o_bias)
 from tagger.errors import InputError
 from tagger.metrics import Entity
-from tagger.model_loading import load_model, load_tokenizer, read_run_info
+from tagger.model_loading import (check_loadable, check_max_length, check_model_folder, load_model, load_tokenizer,
+                                  read_run_info)
 from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 
@@ -183,10 +186,22 @@ def saved_decoding(model_dir: str | Path, decoding: str | None = None,
                    o_bias: float | None = None) -> tuple[str, float, str | None]:
     """(decoding, O bias, scheme): the arguments, else what the folder's ``tagger_run.json`` saved, else
     argmax without bias. The saved bias is the one tuned for the decoding in use."""
-    saved: dict[str, Any] = read_run_info(model_dir).get("decoding") or {}
+    saved = check_decoding_entry(read_run_info(model_dir).get("decoding"), Path(model_dir) / RUN_INFO_NAME)
     name = check_decoding(decoding if decoding is not None else saved.get("default", "argmax"))
+    if o_bias is not None and finite_o_bias(o_bias) is None:
+        raise InputError(f"o_bias must be a finite number, got {o_bias!r}")
     bias = o_bias if o_bias is not None else (saved.get("o_bias") or {}).get(name) or 0.0
     return name, float(bias), saved.get("scheme")
+
+
+def config_labels(model_dir: str | Path) -> list[str]:
+    """The labels of a local model folder's ``config.json`` in id order (``[]`` for a Hub id)."""
+    if not Path(model_dir).is_dir():
+        return []
+    from tagger.model_loading import read_config
+
+    id2label = read_config(Path(model_dir)).get("id2label") or {}
+    return [label for _, label in sorted((int(k), v) for k, v in id2label.items())]
 
 
 #: Subword budget of a prediction batch (sentences sorted by length, padded within a batch). On 2 CPU
@@ -269,9 +284,11 @@ class Tagger:
         check_pre_tokenizer(pre_tokenizer)
         model_dir = str(model_dir)
         run = read_run_info(model_dir)
-        hp: dict[str, Any] = run.get("hyperparameters", {})
+        hp: dict[str, Any] = run.get("hyperparameters") if isinstance(run.get("hyperparameters"), dict) else {}
         name, bias, scheme = saved_decoding(model_dir, decoding, o_bias)
-        settings = dict(max_length=max_length or hp.get("max_length", 128), stride=stride or hp.get("stride", 32),
+        length = max_length or hp.get("max_length", 128)
+        check_max_length(length, model_dir, "max_length")  # before any weight is read
+        settings = dict(max_length=length, stride=stride or hp.get("stride", 32),
                         batch_tokens=batch_tokens or PREDICT_BATCH_TOKENS, pre_tokenizer=pre_tokenizer,
                         decoding=name, o_bias=bias,
                         scheme=scheme)
@@ -282,20 +299,23 @@ class Tagger:
 
             backend, tok = load_onnx(model_dir, device=None if device is None else str(device))
             labels = [backend.config.id2label[i] for i in range(len(backend.config.id2label))]
-            chain = load_chain_scores(model_dir, labels)
-            return cls(model=backend, tokenizer=tok, crf=chain[0] if chain else None, **settings)
+            saved_crf = check_model_folder(model_dir, labels, tok.size)
+            return cls(model=backend, tokenizer=tok, crf=crf_chain(saved_crf) if saved_crf else None, **settings)
         import torch
 
-        model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
+        check_loadable(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
         tokenizer = load_tokenizer(model_dir, trust_remote_code=trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
             raise InputError("the tokenizer is not a fast tokenizer (word_ids() is needed)", path=model_dir)
+        # the folder's other files are checked before its weights load: a refusal costs no work
+        saved_crf = check_model_folder(model_dir, config_labels(model_dir), len(tokenizer))
+        model = load_model(model_dir, allow_pickle_weights=allow_pickle_weights, trust_remote_code=trust_remote_code)
         dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         model.to(dev).eval()
-        from tagger.crf import load_crf
+        from tagger.crf import crf_from_saved
 
-        labels = [label for _, label in sorted((int(k), v) for k, v in model.config.id2label.items())]
-        return cls(model=model, tokenizer=tokenizer, device=dev, crf=load_crf(model_dir, labels, dev), **settings)
+        crf = crf_from_saved(saved_crf).to(dev) if saved_crf else None
+        return cls(model=model, tokenizer=tokenizer, device=dev, crf=crf, **settings)
 
     @property
     def id2label(self) -> dict[int, str]:

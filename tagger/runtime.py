@@ -95,6 +95,11 @@ class TokenizerFile:
                 special.update({k: _token_name(v) for k, v in data.items() if k in ("unk_token", "pad_token")})
         return cls(Tokenizer.from_file(str(path)), special)
 
+    @property
+    def size(self) -> int:
+        """Tokens in the vocabulary, added tokens included: ``len()`` of a transformers tokenizer."""
+        return int(self.backend_tokenizer.get_vocab_size(with_added_tokens=True))
+
     def _id(self, token: str | None) -> int | None:
         return None if token is None else self.backend_tokenizer.token_to_id(token)
 

@@ -36,6 +36,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tagger.errors import ConfigError
+from tagger.errors import ConfigError, InputError
+from tagger.io import output_error
 from tagger.losses.labels import loss_label
 from tagger.sweep import run_folder_name
 from tagger.train.claims import Processes
@@ -185,14 +187,61 @@ def _optuna() -> Any:
 
 
 def open_storage(out_dir: Path) -> Any:
-    """The studies of ``out_dir``: an Optuna journal file, ``out_dir/search.journal``."""
+    """The studies of ``out_dir``: an Optuna journal file, ``out_dir/search.journal``, checked first
+    (:func:`repair_journal`)."""
     optuna = _optuna()
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = str(out_dir / STORAGE_NAME)
     # O_EXCL lock files work on NFS, where the default (symlinks) may not and SQLite's fcntl locks are broken
-    return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    lock = JournalFileOpenLock(path)
+    repair_journal(Path(path), lock)
+    return optuna.storages.JournalStorage(JournalFileBackend(path, lock_obj=lock))
+
+
+def _is_record(line: bytes) -> bool:
+    try:
+        record = json.loads(line)
+    except ValueError:  # UnicodeDecodeError included
+        return False
+    return isinstance(record, dict) and "op_code" in record
+
+
+def repair_journal(path: Path, lock: Any) -> None:
+    """Check a search journal under its lock before Optuna reads or appends to it.
+
+    A last record cut short (what a kill or a full disk in the middle of an append leaves) is removed
+    with a warning, so the next append starts a line of its own instead of joining the cut one, and the
+    search resumes from the complete records; a complete last record without its newline gets one. Any
+    other line that is not a journal record is an InputError naming the file and the line.
+    """
+    from optuna.storages.journal._file import get_lock_file
+
+    if not path.is_file():
+        return
+    with get_lock_file(lock):
+        data = path.read_bytes()
+        *lines, tail = data.split(b"\n")
+        for number, line in enumerate(lines, 1):
+            if not _is_record(line):
+                raise InputError(f"not an Optuna journal record ({len(line):,} bytes); the search cannot resume "
+                                 f"from this file: move it away to start the search over", path=path, line=number)
+        if not tail:
+            return
+        try:
+            with path.open("r+b") as fh:
+                if _is_record(tail):
+                    fh.seek(len(data))
+                    fh.write(b"\n")
+                else:
+                    fh.truncate(len(data) - len(tail))
+                    logger.warning("%s: its last record was cut short (%d bytes, line %d); it is ignored and the "
+                                   "search resumes from the records before it", path, len(tail), len(lines) + 1)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as err:
+            raise output_error(err, path) from err
 
 
 def open_study(space: SearchSpace, storage: Any) -> Any:

@@ -27,14 +27,68 @@ from tagger.train.shards import RESULTS
 logger = logging.getLogger(__name__)
 
 
+#: the keys of a run's all_results.json that a summary reads, and the JSON type each must have
+_RESULT_TYPES: dict[str, tuple[type, ...]] = {"label": (str,), "seed": (int,), "validation": (dict,), "test": (dict,)}
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read: {err}", path=path) from None
-    if not isinstance(result, dict) or not {"label", "seed", "validation", "test"} <= set(result):
+    if not isinstance(result, dict) or not set(_RESULT_TYPES) <= set(result):
         raise InputError("not the all_results.json of a tagger run", path=path)
+    for key, types in _RESULT_TYPES.items():
+        if not isinstance(result[key], types) or isinstance(result[key], bool):
+            raise InputError(f"{key}: a JSON {type(result[key]).__name__} where a {types[0].__name__} is expected",
+                             path=path)
+    for split in ("validation", "test"):
+        f1 = result[split].get("f1")
+        if f1 is not None and (isinstance(f1, bool) or not isinstance(f1, (int, float))):
+            raise InputError(f"{split}.f1: a JSON {type(f1).__name__} where a number is expected", path=path)
     return result
+
+
+def unfinished_runs(out_dir: Path) -> list[dict[str, str]]:
+    """The run folders of a sweep folder (``runs/*``, ``runs/search/*``) without results, each
+    ``{"run", "state", "detail"}``: ``running`` (a live process holds its claim), ``dead`` (its claim's
+    process is gone or silent: it is taken over by the next launch) or ``unfinished`` (no claim in
+    force: never trained to the end, failed or interrupted)."""
+    from tagger.search import SEARCH_RUNS
+    from tagger.train.claims import current_claim
+
+    runs_dir = out_dir / "runs"
+    folders = [p for p in sorted(runs_dir.glob("*")) if p.is_dir() and p.name != SEARCH_RUNS]
+    folders += [p for p in sorted((runs_dir / SEARCH_RUNS).glob("*")) if p.is_dir()]
+    found = []
+    for folder in folders:
+        if (folder / RESULTS).is_file():
+            continue
+        claim = current_claim(folder)
+        if claim is not None and claim.live:
+            state, detail = "running", f"claimed by {claim.describe()}"
+        elif claim is not None and claim.why != "released":
+            state, detail = "dead", f"{claim.why}: {claim.describe()}"
+        else:
+            state, detail = "unfinished", "no process holds it (failed, interrupted or not trained to the end)"
+        found.append({"run": folder.relative_to(runs_dir).as_posix(), "state": state, "detail": detail})
+    return found
+
+
+def warn_unfinished(out_dir: Path) -> list[dict[str, str]]:
+    """:func:`unfinished_runs`, each logged as a warning: a summary of part of a sweep says so."""
+    found = unfinished_runs(out_dir)
+    for run in found:
+        logger.warning("%s: %s, not in the summary (%s)", run["run"], run["state"], run["detail"])
+    return found
+
+
+def unfinished_markdown(found: Sequence[dict[str, str]]) -> str:
+    if not found:
+        return ""
+    lines = ["\n## Runs not finished\n", "| run | state | detail |", "|---|---|---|"]
+    lines += [f"| {r['run']} | {r['state']} | {r['detail']} |" for r in found]
+    return "\n".join(lines) + "\n"
 
 
 def finished_runs(runs_dir: Path, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -98,6 +152,8 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
     extra_md = add_search(summary, out_dir, studies)
     summary["cost"] = {**summary.get("cost", {}), "final": part_cost(results)}
     extra_md.append(cost_markdown(summary["cost"]))
+    summary["unfinished"] = warn_unfinished(out_dir)
+    extra_md.append(unfinished_markdown(summary["unfinished"]))
     write_summary(out_dir, summary, **write_options)
     md_path = out_dir / "summary.md"
     atomic_write_text(md_path, md_path.read_text(encoding="utf-8").rstrip("\n") + "\n" + "".join(extra_md))

@@ -11,24 +11,7 @@ from test_recipe import REPO
 sys.path.insert(0, str(REPO / "scripts"))
 import fault_probe  # noqa: E402
 
-#: fast cases that a unit test already runs, with the same command and the same verdict: run once, there
-COVERED_BY = {
-    "config-bad-value": "test_reliability.py::test_bad_value_stops_the_recipe_before_anything_trains",
-    "config-unknown-key": "test_recipe.py::test_bad_config_fails_fast_with_one_line",
-    "config-billion-laughs": "test_reliability.py::test_billion_laughs_config_stops_the_recipe_at_once",
-    "data-no-entities": "test_reliability.py::test_data_without_entities_is_refused",
-    **{f"model-{name}": "test_model_loading.py::test_a_broken_model_folder_is_one_line_naming_it"
-       for name in fault_probe.BROKEN_MODELS},
-    "recipe-broken-encoder": "test_model_loading.py::test_the_recipe_stops_at_launch_on_a_broken_encoder_folder",
-    "output-user-files": "test_shards.py::test_the_recipe_refuses_a_folder_of_the_users",
-    **{name: "test_reliability.py::test_an_empty_input_is_refused_with_one_line"
-       for name in ("empty-score", "blank-lines-score", "empty-errors", "empty-predict", "blank-lines-predict-text",
-                    "empty-data-stats-file")},
-    "empty-data-stats-split": "test_reliability.py::test_an_empty_split_is_refused_by_data_stats",
-    "folder-as-input": "test_reliability.py::test_an_unreadable_input_is_one_line",
-    "predict-sigterm": "test_reliability.py::test_a_terminated_predict_leaves_no_temporary_file",
-}
-FAST = [case for case in fault_probe.CASES if case.fast and case.name not in COVERED_BY]
+FAST = [case for case in fault_probe.CASES if case.fast and not case.unit_test]  # the others: in-process tests
 
 
 @pytest.fixture(autouse=True)
@@ -66,11 +49,14 @@ def test_the_table_covers_every_kind_of_fault() -> None:
 def test_every_case_left_out_here_is_run_by_the_unit_test_named() -> None:
     import importlib
 
-    names = {case.name for case in fault_probe.CASES if case.fast}
-    assert set(COVERED_BY) <= names
-    for where in set(COVERED_BY.values()):
-        module, _, test = where.partition("::")
-        assert callable(getattr(importlib.import_module(module.removesuffix(".py")), test, None)), where
+    for case in fault_probe.CASES:
+        if not case.unit_test:
+            continue
+        path, _, test = case.unit_test.partition("::")
+        assert (REPO / path).is_file(), case.name
+        if test:
+            module = importlib.import_module(Path(path).stem)
+            assert callable(getattr(module, test, None)), (case.name, case.unit_test)
 
 
 @pytest.mark.parametrize("case", FAST, ids=[case.name for case in FAST])

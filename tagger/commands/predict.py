@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import sys
 from collections.abc import Iterator
@@ -15,6 +16,14 @@ from tagger.errors import InputError
 
 PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.predict.PRE_TOKENIZERS (not imported here: it loads torch)
 DECODINGS = ("argmax", "viterbi")  # tagger.decoding.DECODINGS (not imported here: it loads numpy)
+
+
+def finite_float(text: str) -> float:
+    """An O bias from the command line: a finite number (nan decodes nothing, inf tags every word)."""
+    value = float(text)  # argparse reports a ValueError as "invalid finite_float value"
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text!r}")
+    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +63,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decoding", choices=DECODINGS, default=None,
                    help="argmax (each word its most probable tag, as the pipeline) or viterbi (the best tag "
                         "sequence the scheme allows); default: the model's, else argmax")
-    p.add_argument("--o-bias", type=float, default=None, metavar="B",
+    p.add_argument("--o-bias", type=finite_float, default=None, metavar="B",
                    help="subtract B from every word's O log-probability before decoding (B > 0: more entities); "
                         "default: the bias tuned on validation for the decoding, else 0; 0 turns it off")
     p.add_argument("--scores", action="store_true",

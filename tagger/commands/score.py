@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from tagger.errors import InputError
+from tagger.errors import InputError, missing_file
 from tagger.metrics import MODES
 
 logger = logging.getLogger(__name__)
@@ -23,7 +23,7 @@ NO_SENTENCES = "no sentences: the file is empty or holds only blank lines"
 def check_input_file(path: str) -> None:
     """InputError naming ``path`` unless it is a file (what is wrong: missing, or a folder)."""
     if not os.path.isfile(path):
-        raise InputError("a folder, not a file" if os.path.isdir(path) else "file not found", path=path)
+        raise InputError(missing_file(path), path=path)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

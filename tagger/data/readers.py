@@ -24,7 +24,7 @@ from tagger.catalog import hub_id as catalog_hub_id
 from tagger.data.formats import DATA_SUFFIXES, file_format
 from tagger.data.schemes import (convert_tags, detect_scheme, entities, labels_for_types, normalize_scheme,
                                  parse_tag, sort_labels)
-from tagger.errors import InputError
+from tagger.errors import InputError, missing_file
 
 if TYPE_CHECKING:
     import datasets  # imported where used: `tagger predict` (which only reads files) starts 0.4 s sooner
@@ -73,7 +73,7 @@ def iter_conll_columns(path: str | os.PathLike[str]) -> Iterator[tuple[list[list
     accepted. Non-UTF-8 bytes raise :class:`InputError` naming the line and byte offset.
     """
     if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
+        raise InputError(missing_file(path), path=path)
     rows: list[list[str]] = []
     first = 0
     for lineno, line in utf8_lines(path):
@@ -185,7 +185,7 @@ def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None
     Tags are strings, or ints indexing ``label_list`` (else a ``labels.json`` list next to the file).
     """
     if not os.path.isfile(path):
-        raise InputError("file not found", path=path)
+        raise InputError(missing_file(path), path=path)
     tok_key, tag_key = tokens_column or "tokens", tags_column or "ner_tags"
     names = list(label_list) if label_list is not None else None
     out: list[Sentence] = []

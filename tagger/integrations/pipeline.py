@@ -38,6 +38,7 @@ from transformers.pipelines import PIPELINE_REGISTRY
 from tagger.data.align import encode_subwords
 from tagger.data.schemes import entities
 from tagger.decoding import Decoder, load_chain_scores
+from tagger.model_loading import check_max_length, check_model_folder
 from tagger.predict import Tagger, encode_like_pipeline, saved_decoding
 from tagger.train.evaluate import merge_window_predictions
 
@@ -97,6 +98,9 @@ class TaggerPipeline(TokenClassificationPipeline):
         self.max_length = max_length or default_length
         self.stride = default_stride if stride is None else stride
         labels = [self.model.config.id2label[i] for i in range(len(self.model.config.id2label))]
+        if folder is not None:  # the checks of every other way a model folder loads (tagger.model_loading)
+            check_model_folder(folder, labels, len(self.tokenizer))
+            check_max_length(self.max_length, folder, "max_length")
         self.decoder = decoder if decoder is not None else folder_decoder(folder, labels)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("TaggerPipeline needs a fast tokenizer (character offsets of subwords)")

@@ -137,6 +137,7 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[s
     run.info = _run_info(run_dir)
     predictions = run_dir / _predictions_file(table_row)
     if predictions.is_file():
+        _check_complete(predictions)
         # read exactly like `tagger errors` reads one 'token gold pred' file, so the counts agree
         run.gold, run.pred, run.tokens = read_pair(str(predictions), None, with_tokens=True)
         try:
@@ -147,6 +148,18 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[s
     else:
         logger.warning("%s: no %s, left out of the error analysis", run.name, predictions.name)
     return run
+
+
+def _check_complete(path: Path) -> None:
+    """InputError naming the file and its last line when a predictions file does not end with the blank
+    line that closes every sentence: it was cut short (a kill or a full disk while it was copied)."""
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - 2))
+        end = fh.read()
+    if end and not end.endswith(b"\n\n") and end != b"\n":
+        lines = path.read_bytes().count(b"\n") + (not end.endswith(b"\n"))
+        raise InputError("ends in the middle of a sentence (no blank line after its last word): the file was cut "
+                         "short; restore it or rerun the run", path=path, line=lines)
 
 
 def _scored_mode(summary: dict[str, Any]) -> str:
@@ -171,6 +184,9 @@ def load_sweep(out_dir: Path) -> SweepData:
     if not isinstance(summary, dict) or not isinstance(summary.get("table"), list):
         raise InputError("no summary table (written by tagger.sweep.write_summary?)", path=path)
     mode = _scored_mode(summary)
+    from tagger.sweep_folder import warn_unfinished
+
+    warn_unfinished(out_dir)
     rows = []
     for i, table_row in enumerate(summary["table"]):
         entries = [r for r in summary.get("runs", []) if r.get("label") == table_row["loss"]

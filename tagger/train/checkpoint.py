@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagger.errors import ConfigError, InputError
-from tagger.io import atomic_write_json
+from tagger.io import atomic_path, atomic_write_json
 from tagger.train.state import TrainState
 
 if TYPE_CHECKING:  # accelerate costs seconds to import; callers pass an Accelerator they already have
@@ -35,14 +35,15 @@ logger = logging.getLogger(__name__)
 
 
 def save_best(accelerator: Accelerator, model: torch.nn.Module, run_dir: Path) -> None:
-    """The best epoch's weights go to disk, not to memory: a second copy of the model would raise peak RSS."""
+    """The best epoch's weights go to disk, not to memory: a second copy of the model would raise peak RSS.
+
+    Written atomically: a full disk is the one-line OutputError naming the file, and leaves the previous best.
+    """
     from safetensors.torch import save_model
 
     if accelerator.is_main_process:
-        tmp = run_dir / f".{BEST_WEIGHTS}.tmp"
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_model(accelerator.unwrap_model(model), str(tmp))
-        os.replace(tmp, run_dir / BEST_WEIGHTS)
+        with atomic_path(run_dir / BEST_WEIGHTS) as tmp:
+            save_model(accelerator.unwrap_model(model), str(tmp))
     accelerator.wait_for_everyone()
 
 

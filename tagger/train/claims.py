@@ -116,9 +116,21 @@ class ClaimState:
     why: str  # "live", "released", "owner gone", "stale" (no heartbeat for a while)
 
     def describe(self) -> str:
+        if not self.owner:  # a kill or a full disk between making the folder and writing its owner.json
+            made = _mtime(self.path)
+            since = datetime.fromtimestamp(made, timezone.utc).isoformat(timespec="seconds") if made else "?"
+            return (f"a claim without its owner record ({self.path.name}/owner.json) since {since}, taken over "
+                    f"once its owner cannot be known to live ({STALE_AFTER_SECONDS / 60:g} minutes)")
         who = f"{self.owner.get('host', '?')} pid {self.owner.get('pid', '?')}"
         note = f" ({self.owner['note']})" if self.owner.get("note") else ""
         return f"{who}{note} since {self.owner.get('claimed_at', '?')}"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def read_claim(path: Path, *, stale_after: float = STALE_AFTER_SECONDS) -> ClaimState:
@@ -132,11 +144,9 @@ def read_claim(path: Path, *, stale_after: float = STALE_AFTER_SECONDS) -> Claim
     if _local(owner):
         alive = _owner_alive(owner)
         return ClaimState(path, owner, alive, "live" if alive else "owner gone")
-    beats = [p for p in (path / "heartbeat", path / "owner.json", path) if p.exists()]
-    try:
-        last = max(p.stat().st_mtime for p in beats) if beats else 0.0
-    except OSError:
-        last = 0.0
+    # without an owner record the folder's age alone tells: like an owner on another host, it is
+    # taken over once stale
+    last = max(_mtime(p) for p in (path / "heartbeat", path / "owner.json", path))
     fresh = time.time() - last < stale_after
     return ClaimState(path, owner, fresh, "live" if fresh else "stale")
 
@@ -217,12 +227,16 @@ def try_claim(run_dir: Path, *, note: str = "", heartbeat: float = HEARTBEAT_SEC
             continue  # another process made this generation first: look at its claim
         except OSError as err:
             raise output_error(err, path) from err
-        atomic_write_json(path / "owner.json", {
-            "host": socket.gethostname(), "pid": os.getpid(), "pid_started": _process_started(os.getpid()),
-            "pid_namespace": _pid_namespace(),
-            "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "note": note,
-            "heartbeat_seconds": heartbeat, "stale_after_seconds": stale_after,
-        })
+        try:
+            atomic_write_json(path / "owner.json", {
+                "host": socket.gethostname(), "pid": os.getpid(), "pid_started": _process_started(os.getpid()),
+                "pid_namespace": _pid_namespace(),
+                "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "note": note,
+                "heartbeat_seconds": heartbeat, "stale_after_seconds": stale_after,
+            })
+        except BaseException:
+            _remove_claim_folder(path)  # a claim without its owner would hold the run until it goes stale
+            raise
         for old in generations:  # superseded: only the newest claim counts
             _remove_claim_folder(run_dir / f"{CLAIM_PREFIX}{old}")
         return Claim(path, heartbeat)
