@@ -60,7 +60,9 @@ def default_out_dir(model_dir: str | Path, int8: bool = False) -> Path:
 
 
 def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoModelForTokenClassification
+
+    from tagger.model_loading import load_tokenizer
 
     if not model_dir.is_dir():
         raise InputError("model folder not found", path=model_dir)
@@ -69,7 +71,7 @@ def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
                          "pass --allow-pickle to use them)", path=model_dir)
     model = AutoModelForTokenClassification.from_pretrained(
         model_dir, use_safetensors=None if allow_pickle_weights else True)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir)  # words as in running text, and so is the tokenizer.json it saves
     if not getattr(tokenizer, "is_fast", False):
         raise InputError("the tokenizer is not a fast tokenizer (tokenizer.json is needed)", path=model_dir)
     return model.eval(), tokenizer

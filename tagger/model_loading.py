@@ -212,10 +212,19 @@ def load_model(
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
-    """``AutoTokenizer.from_pretrained``; a local folder's ``config.json``, where it has one, is checked first."""
+    """``AutoTokenizer.from_pretrained``; a local folder's ``config.json``, where it has one, is checked first.
+
+    The tokenizer encodes each word as in running text
+    (:func:`tagger.data.running_text.words_as_in_running_text`): a byte-level BPE tokenizer gets its
+    word-start marker on every word.
+    """
     from transformers import AutoTokenizer
+
+    from tagger.data.running_text import words_as_in_running_text
 
     if (Path(path) / CONFIG_FILE).is_file():
         check_loadable(path, weights=False, trust_remote_code=trust_remote_code)
     with _as_input_error(path, "tokenizer"):
-        return AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
+    words_as_in_running_text(tokenizer)
+    return tokenizer
