@@ -308,7 +308,7 @@ def test_recipe_trains_each_head_and_saves_running_text_tokenizer(family: str, t
         assert run["hyperparameters"]["head"] == head
         # one optimizer step moved the encoder: its word embeddings differ from the ones it started from
         weights = load_file(str(folder / "model.safetensors"))
-        key = next(k for k in initial if k.endswith("word_embeddings.weight") or k.endswith("tok_embeddings.weight"))
+        key = next(k for k in initial if k.endswith(("word_embeddings.weight", "tok_embeddings.weight")))
         saved = next(v for k, v in weights.items() if k.endswith(key.split(".", 1)[-1]))
         assert saved.shape == initial[key].shape and not saved.equal(initial[key])
         # a user's own script: AutoTokenizer on the saved folder, words handed as words, gets running-text subwords
