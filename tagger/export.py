@@ -94,7 +94,7 @@ def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
     if not model_dir.is_dir():
         raise InputError("model folder not found", path=model_dir)
     check_loadable(model_dir, allow_pickle_weights=allow_pickle_weights)
-    tokenizer = load_tokenizer(model_dir)
+    tokenizer = load_tokenizer(model_dir)  # words as in running text, and so is the tokenizer.json it saves
     if not getattr(tokenizer, "is_fast", False):
         raise InputError("the tokenizer is not a fast tokenizer (tokenizer.json is needed)", path=model_dir)
     check_model_folder(model_dir, config_labels(model_dir), len(tokenizer))

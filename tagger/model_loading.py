@@ -318,8 +318,15 @@ def log_load_report(path: str, info: dict[str, Any]) -> None:
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
     """``AutoTokenizer.from_pretrained``; a local folder is checked first (its ``config.json`` where it has
-    one, its tokenizer files) and the tokenizer loaded from it against the config's vocabulary."""
+    one, its tokenizer files) and the tokenizer loaded from it against the config's vocabulary.
+
+    The tokenizer encodes each word as in running text
+    (:func:`tagger.data.running_text.words_as_in_running_text`): a byte-level BPE tokenizer gets its
+    word-start marker on every word.
+    """
     from transformers import AutoTokenizer
+
+    from tagger.data.running_text import words_as_in_running_text
 
     folder = Path(path)
     if (folder / CONFIG_FILE).is_file():
@@ -330,4 +337,5 @@ def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwarg
         tokenizer = AutoTokenizer.from_pretrained(str(path), trust_remote_code=trust_remote_code, **kwargs)
     if folder.is_dir():
         check_tokenizer_fits(folder, len(tokenizer))
+    words_as_in_running_text(tokenizer)
     return tokenizer

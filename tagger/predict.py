@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without 
     from tagger.crf import CRF, CRFDecoder
 
 from tagger.data.align import encode_sentences, encode_subwords
+from tagger.data.running_text import words_as_in_running_text
 from tagger.data.schemes import entities
 from tagger.cards import RUN_INFO_NAME
 from tagger.decoding import (ChainScores, Decoder, ScoredEntity, check_decoding, check_decoding_entry, crf_chain,
@@ -239,6 +240,8 @@ class Tagger:
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
+        # a tokenizer handed in directly encodes words as one from load_tokenizer does
+        words_as_in_running_text(self.tokenizer)
         self.decoder()  # an unknown decoding, or viterbi over labels it cannot read, fails here
 
     def decoder(self) -> Decoder | CRFDecoder:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from tagger.data.running_text import words_as_in_running_text
 from tagger.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -93,7 +94,10 @@ class TokenizerFile:
             if cfg.is_file():
                 data = json.loads(cfg.read_text(encoding="utf-8"))
                 special.update({k: _token_name(v) for k, v in data.items() if k in ("unk_token", "pad_token")})
-        return cls(Tokenizer.from_file(str(path)), special)
+        tokenizer = cls(Tokenizer.from_file(str(path)), special)
+        # as the torch path does: a tokenizer.json written elsewhere still gets the marker on every word
+        words_as_in_running_text(tokenizer)
+        return tokenizer
 
     @property
     def size(self) -> int:

@@ -187,6 +187,7 @@ def test_text_entities_equal_pipeline_entities_without_continuation_prefix(
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertConfig, BertForTokenClassification, PreTrainedTokenizerFast
 
+    from tagger.data.running_text import words_as_in_running_text
     from tagger.predict import Tagger
 
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -208,6 +209,7 @@ def test_text_entities_equal_pipeline_entities_without_continuation_prefix(
         single="<s> $A </s>", special_tokens=[("<s>", backend.token_to_id("<s>")), ("</s>", backend.token_to_id("</s>"))])
     tok = PreTrainedTokenizerFast(tokenizer_object=backend, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
                                   unk_token="<unk>", model_max_length=512)
+    words_as_in_running_text(tok)  # as tagger saves a model folder: the stock pipeline reads the same setting
     assert not getattr(tok.backend_tokenizer.model, "continuing_subword_prefix", None)
     labels = ["O", "B-person", "I-person", "B-location", "I-location", "B-group", "I-group"]
     torch.manual_seed(0)

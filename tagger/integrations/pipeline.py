@@ -36,6 +36,7 @@ from transformers import AutoModelForTokenClassification, TokenClassificationPip
 from transformers.pipelines import PIPELINE_REGISTRY
 
 from tagger.data.align import encode_subwords
+from tagger.data.running_text import words_as_in_running_text
 from tagger.data.schemes import entities
 from tagger.decoding import Decoder, load_chain_scores
 from tagger.model_loading import check_max_length, check_model_folder
@@ -104,6 +105,8 @@ class TaggerPipeline(TokenClassificationPipeline):
         self.decoder = decoder if decoder is not None else folder_decoder(folder, labels)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("TaggerPipeline needs a fast tokenizer (character offsets of subwords)")
+        # pipeline() loaded the tokenizer itself: words are encoded as in training (tagger.data.running_text)
+        words_as_in_running_text(self.tokenizer)
 
     def _sanitize_parameters(self, max_length: int | None = None, stride: int | None = None,
                              aggregation_strategy: Any = None, is_split_into_words: bool = False,

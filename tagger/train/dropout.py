@@ -173,7 +173,9 @@ def use_fast_dropout(model: nn.Module) -> dict[str, Any]:
             attention = ATTENTION_NAME
         except (ValueError, KeyError, ImportError) as err:  # an architecture without attention backends
             logger.info("attention dropout stays with SDPA: %s", err)
-    logger.info("fast CPU dropout: %d dropout modules swapped, attention %s", swapped, attention or before)
+    # an architecture with attention of its own (DeBERTa's relative attention) keeps it, and says so
+    kept = before if before == "sdpa" else f"{before} (kept: the fast path replaces SDPA attention only)"
+    logger.info("fast CPU dropout: %d dropout modules swapped, attention %s", swapped, attention or kept)
     return {"dropout_modules": swapped, "attention_before": before, "attention": attention}
 
 

@@ -74,6 +74,11 @@ def _cache_key(data: NerData, tokenizer: Any, settings: dict[str, Any]) -> str:
     h.update(json.dumps(data.label_list).encode())
     h.update(type(tokenizer).__name__.encode())
     h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
+    # the same vocabulary encodes words differently with another pre-tokenizer setting (tagger.data.running_text)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    for part in ("normalizer", "pre_tokenizer", "post_processor"):
+        component = getattr(backend, part, None)
+        h.update(component.__getstate__() if component is not None else b"-")
     for split in sorted(data.splits):
         ds = data.splits[split]
         h.update(split.encode())
