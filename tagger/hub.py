@@ -96,9 +96,12 @@ def _assert_inside(files: list[Path], model_dir: Path) -> None:
     links = [p.relative_to(model_dir).as_posix() for p in sorted(model_dir.rglob("*")) if p.is_symlink()]
     uploaded_links = [model_dir / r for r in filter_repo_objects(links, ignore_patterns=IGNORE_PATTERNS)]
     for path in [*files, *uploaded_links]:
-        if not path.resolve().is_relative_to(root):
-            raise PushError(f"{path.relative_to(model_dir).as_posix()} is a symbolic link to a file outside "
-                            f"{model_dir}; copy the file into the folder or remove the link before pushing")
+        target = path.resolve()
+        if not target.is_relative_to(root):
+            # the user copies in what the link names, so say whether that is one file or a whole folder
+            kind, fix = ("folder", "copy its files") if target.is_dir() else ("file", "copy the file")
+            raise PushError(f"{path.relative_to(model_dir).as_posix()} is a symbolic link to a {kind} outside "
+                            f"{model_dir}; {fix} into the folder or remove the link before pushing")
 
 
 def _assert_message_clean(message: str, token: str, allow_token_like_strings: bool) -> None:

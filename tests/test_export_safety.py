@@ -3,14 +3,20 @@ user's is ever deleted, and the model or run folder itself is refused."""
 
 from __future__ import annotations
 
+import importlib
+import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tagger.cli import main
 from tagger.errors import OutputError
 from tagger.export import EXPORT_MARKER, check_export_target
+
+if TYPE_CHECKING:
+    from recipe_runner import Completed
 
 
 @pytest.fixture
@@ -86,3 +92,33 @@ def test_a_recipe_output_folder_is_not_an_export(run_dir: Path, tmp_path: Path) 
     (sweep / "summary.json").write_text("{}")
     with pytest.raises(OutputError, match=r"holds files tagger export did not write \(.tagger-output, summary.json\)"):
         check_export_target(run_dir / "model", sweep)
+
+
+@pytest.fixture(scope="module")
+def cli_export(tmp_path_factory: pytest.TempPathFactory, tiny_wnut_model_dir: Path) -> tuple[Completed, Path]:
+    """One real `tagger export MODEL --onnx --out DIR` of the tiny model (a few seconds), shared by the module;
+    skipped without the ``onnx`` extra, failed under CI=true as tests/test_onnx.py does."""
+    from recipe_runner import run_cli
+
+    for name in ("onnx", "onnxruntime", "onnxscript"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            msg = f"{name} is not installed (pip install -e '.[onnx]')"
+            if os.environ.get("CI", "").lower() == "true":
+                pytest.fail(msg)
+            pytest.skip(msg)
+    root = tmp_path_factory.mktemp("cli-export")
+    out = root / "exported"
+    return run_cli(root, "export", str(tiny_wnut_model_dir), "--onnx", "--out", str(out)), out
+
+
+def test_an_export_writes_its_marker_and_a_second_export_may_replace_it(cli_export: tuple[Completed, Path],
+                                                                       tiny_wnut_model_dir: Path) -> None:
+    done, out = cli_export
+    assert done.returncode == 0, done.stderr
+    assert (out / EXPORT_MARKER).is_file()
+    assert (out / "model.onnx").is_file()
+    # the check a second `tagger export --out` makes first: the folder holds its own earlier export, so it
+    # may be replaced (without the marker its model.onnx and tokenizer files would be someone else's)
+    check_export_target(tiny_wnut_model_dir, out)

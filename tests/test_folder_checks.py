@@ -10,6 +10,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -19,6 +20,9 @@ from tagger.cli import main
 from tagger.decoding import CRF_CONFIG, CRF_WEIGHTS
 from tagger.errors import InputError
 from tagger.predict import Tagger
+
+if TYPE_CHECKING:
+    from fault_probe import Workspace
 
 LABELS = ["O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
           "B-location", "I-location", "B-person", "I-person", "B-product", "I-product"]
@@ -202,3 +206,17 @@ def test_export_refuses_what_predict_refuses(case: str, model: Path, tmp_path: P
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not out.exists()
+
+
+def test_the_recipe_stops_at_launch_on_a_max_length_above_the_positions(probe_workspace: Workspace,
+                                                                         tmp_path: Path) -> None:
+    from recipe_runner import run_recipe
+
+    out = tmp_path / "out"
+    done = run_recipe(probe_workspace.recipe_args(out, "data.max_length=1024"), tmp_path)
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if "error" in line.lower()]
+    assert errors == [(f"recipes/ner.py: error: {probe_workspace.encoder()}: data.max_length 1024 is above the 512 "
+                       "positions of the encoder (max_position_embeddings in config.json); use at most 512")]
+    assert "Traceback" not in done.stderr
+    assert not (out / "runs").exists()  # stopped before the data was tokenized: no run was started

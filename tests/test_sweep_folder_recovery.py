@@ -12,10 +12,36 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tagger.errors import ConfigError, InputError, OutputError
+
+if TYPE_CHECKING:
+    from fault_probe import Workspace
+
+
+# ------------------------------------------------------------------------------------------------ a finished run
+
+
+#: two test sentences as test_predictions.conll holds them ('word gold predicted'), each closed by a blank line
+PREDICTIONS_TEXT = "Anna B-PER B-PER\nlives O O\n\nin O O\nOslo B-LOC O\n\n"
+
+
+def _finished_run(out: Path) -> Path:
+    """A run folder of ``out`` as the recipe leaves a finished one: all_results.json and the test predictions."""
+    from tagger.metrics import score_sequences
+
+    gold, pred = [["B-PER", "O"], ["O", "B-LOC"]], [["B-PER", "O"], ["O", "O"]]
+    run = out / "runs" / "ce-seed1"
+    run.mkdir(parents=True)
+    (run / "test_predictions.conll").write_text(PREDICTIONS_TEXT)
+    scores = score_sequences(gold, pred, "conlleval")
+    (run / "all_results.json").write_text(json.dumps({
+        "run": "ce-seed1", "loss": "ce", "params": {}, "label": "ce", "seed": 1, "validation": scores, "test": scores,
+        "best_epoch": 1, "epochs_run": 1, "train_seconds": 1.0, "num_processes": 1, "hardware": "CPU"}))
+    return run
 
 
 # ------------------------------------------------------------------------------------------------ the journal
@@ -70,6 +96,23 @@ def test_garbage_stops_with_one_line_naming_the_file(tmp_path: Path) -> None:
             call()
         assert str(caught.value) == (f"{journal}:1: not an Optuna journal record (11 bytes); the search cannot "
                                      "resume from this file: move it away to start the search over")
+
+
+def test_summarize_stops_on_a_garbage_journal_with_one_line(tmp_path: Path) -> None:
+    from recipe_runner import run_cli
+
+    from tagger.search import STORAGE_NAME
+
+    _finished_run(tmp_path)
+    journal = tmp_path / STORAGE_NAME
+    journal.write_bytes(b"\x00\x01 not json\n")
+    done = run_cli(tmp_path, "summarize", str(tmp_path), "--no-report")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        (f"tagger summarize: error: {journal}:1: not an Optuna journal record (11 bytes); the search cannot resume "
+         "from this file: move it away to start the search over")]
+    assert journal.read_bytes() == b"\x00\x01 not json\n"  # left for the user to move, not rewritten
+    assert not (tmp_path / "summary.json").exists()
 
 
 # ------------------------------------------------------------------------------------------------ claims
@@ -161,6 +204,23 @@ def test_a_run_file_of_wrong_types_is_one_line(tmp_path: Path, change: dict, mes
     assert capsys.readouterr().err.strip().splitlines() == [f"tagger summarize: error: {path}: {message}"]
 
 
+def test_report_names_a_predictions_file_cut_mid_sentence(tmp_path: Path) -> None:
+    from recipe_runner import run_cli
+
+    from tagger.sweep_folder import summarize_folder
+
+    run = _finished_run(tmp_path)
+    summarize_folder(tmp_path, report=False)
+    path = run / "test_predictions.conll"
+    path.write_text(PREDICTIONS_TEXT[:PREDICTIONS_TEXT.index("Oslo")])  # a copy stopped after 'in': 4 whole lines
+    done = run_cli(tmp_path, "report", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        (f"tagger report: error: {path}:4: ends in the middle of a sentence (no blank line after its last word): "
+         "the file was cut short; restore it or rerun the run")]
+    assert not (tmp_path / "report.html").exists()
+
+
 def test_a_cut_predictions_file_is_named_with_its_line(tmp_path: Path) -> None:
     from tagger.report.data import _check_complete
 
@@ -247,6 +307,22 @@ def test_follow_umask_gives_a_safetensors_file_the_mode_of_open(tmp_path: Path, 
     save_file({"w": torch.zeros(2)}, str(tmp_path / "model.safetensors"))
     follow_umask(tmp_path / "model.safetensors")
     assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o644
+
+
+def test_the_recipe_writes_model_and_crf_weights_under_the_umask(probe_workspace: Workspace, tmp_path: Path,
+                                                                umask_022: None) -> None:
+    from recipe_runner import run_recipe
+
+    out = tmp_path / "out"
+    # one CRF run of one epoch on 16 sentences: the model folder is what is looked at, not the scores
+    args = probe_workspace.recipe_args(out, "model.head=crf", "training.epochs=1", "data.max_train_sentences=16",
+                                       "data.max_eval_sentences=8", "training.max_tokens_per_batch=512",
+                                       "sweep.decodings=[]", "output.report=false")
+    done = run_recipe(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    [model] = out.glob("runs/*/model")
+    for name in ("model.safetensors", "crf.safetensors"):
+        assert stat.S_IMODE((model / name).stat().st_mode) == 0o644, name
 
 
 # ------------------------------------------------------------------------------------------------ wording
