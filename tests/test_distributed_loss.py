@@ -90,6 +90,7 @@ def test_one_process_needs_no_scale() -> None:
     assert rank_loss_scale(torch.tensor(7.0, dtype=torch.float64)) is None
 
 
+@pytest.mark.slow  # two processes
 @pytest.mark.parametrize("spec", LOSSES, ids=lambda s: s["name"])
 def test_two_process_gradient_equals_the_union_gradient(spec: dict, tmp_path: Path) -> None:
     spec = dict(spec)
@@ -102,6 +103,7 @@ def test_two_process_gradient_equals_the_union_gradient(spec: dict, tmp_path: Pa
         torch.testing.assert_close(two[key], reference[key], rtol=1e-9, atol=1e-12, msg=key)
 
 
+@pytest.mark.slow  # two processes
 def test_without_the_scale_the_ranks_would_weigh_alike(tmp_path: Path) -> None:
     """The reference is sensitive: plain per-rank means (what DDP does alone) give another gradient."""
     spec = {"name": "ce"}

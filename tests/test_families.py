@@ -15,10 +15,8 @@ decodes in ``TaggerPipeline`` as ``Tagger.predict_text`` does.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -262,11 +260,9 @@ _TRAINED: dict[str, dict[str, Any]] = {}
 
 @pytest.fixture(scope="module")
 def recipe() -> Any:
-    spec = importlib.util.spec_from_file_location("tagger_ner_recipe", REPO / "recipes" / "ner.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
+    from recipe_runner import recipe_module
+
+    return recipe_module()
 
 
 @pytest.fixture
