@@ -31,29 +31,28 @@ from typing import Any, NoReturn
 
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import ProjectConfiguration, gather_object, set_seed
+from accelerate.utils import ProjectConfiguration, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 import tagger
+from tagger.cards import add_sweep_to_cards, sanitize_info, write_model_card
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
-from tagger.cards import sanitize_info, write_model_card
 from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
 from tagger.console import get_logger, launch_logging
-from tagger.crf import CRF, CRFDecoder, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
+from tagger.crf import CRF, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
-from tagger.decoding import Decoder, decodable_variants, decode_split, decoding_entry, score_decodings
+from tagger.decoding import decodable_variants, decoding_entry, score_decodings
 from tagger.errors import ConfigError, InputError, TaggerError
-from tagger.io import atomic_dir, atomic_open, atomic_write_json, atomic_write_text, ensure_output_dir, follow_umask
+from tagger.hub import push_best_run
+from tagger.io import atomic_dir, atomic_write_json, ensure_output_dir, follow_umask
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
-from tagger.metrics import score_sequences
 from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
-from tagger.report import REPORT_NAME
 from tagger.search import run_searches, search_spaces, sweep_jobs
-from tagger.sweep import predictions_name
+from tagger.sweep import predictions_name, write_predictions
 from tagger.sweep_folder import summarize_folder
-from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator, pack_by_length
+from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator
 from tagger.train.checkpoint import (
     find_checkpoint,
     load_best,
@@ -67,7 +66,7 @@ from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.clock import SweepClock, format_duration
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
-from tagger.train.evaluate import merge_window_log_probs, predict_windows
+from tagger.train.evaluate import evaluate_split
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
 from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
@@ -162,9 +161,10 @@ def run_sweep(cfg: RecipeConfig, command: str) -> int:
     if accelerator.is_main_process and all_done(sweep, jobs):
         summary = write_sweep_summary(sweep, jobs, [space.study_name for space in spaces.values()])
         if cfg.output.save_model and len(jobs) > 1:
-            add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)
+            add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)  # each card compares the whole sweep
         if cfg.output.push_to_hub:
-            push_best(cfg, sweep.out_dir, summary)
+            url = push_best_run(sweep.out_dir, summary, cfg.output.hub_repo_id, private=cfg.output.hub_private)
+            sys.stdout.write(f"pushed {summary['best_run']} to {url}\n")
     accelerator.end_training()
     return 0
 
@@ -668,8 +668,11 @@ class TrainRun:
         return False
 
     def evaluate(self, split: str) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
-        return evaluate(self.model, self.sweep.features[split], self.accelerator, self.cfg, self.id2label,
-                        self.eval_pad_id, self.crf_module)
+        """Scores, tags and word log-probabilities of ``split`` under training.decoding (or the CRF)."""
+        return evaluate_split(self.model, self.sweep.features[split], self.accelerator,
+                              label_list=self.sweep.label_list, pad_token_id=self.eval_pad_id,
+                              max_tokens_per_batch=self.tc.eval_max_tokens_per_batch, decoding=self.tc.decoding,
+                              scheme=self.cfg.data.scheme, metric_mode=self.tc.metric_mode, crf=self.crf_module)
 
     # -------------------------------------------------------------------------------------------- artifacts
 
@@ -701,9 +704,10 @@ class TrainRun:
                 result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
             if self.cfg.output.save_model:
                 self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored) if scored else None)
-            write_predictions(self.run_dir / predictions_name(None), features["test"], test_tags)
+            test = features["test"]
+            write_predictions(self.run_dir / predictions_name(None), test.tokens, test.gold_tags, test_tags)
             for name, variant in scored.items():
-                write_predictions(self.run_dir / predictions_name(name), features["test"], variant.test_tags)
+                write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, variant.test_tags)
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
 
@@ -769,52 +773,6 @@ class TrainRun:
         self.accelerator.free_memory()
 
 
-# ------------------------------------------------------------------------------------------------ evaluation
-
-
-def evaluate(
-    model: torch.nn.Module, split: SplitFeatures, accelerator: Accelerator, cfg: RecipeConfig, id2label: dict[int, str],
-    pad_token_id: int, crf: CRF | None = None,
-) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
-    """Word-level seqeval metrics on a split under ``training.decoding`` (with ``crf``: the CRF's Viterbi),
-    the tags, and every word's log-probabilities (one [num_words, C] array per sentence); every sentence
-    is scored once, whatever the process count.
-
-    Each process predicts its own share of the batches (batch i goes to process i mod n); the window
-    predictions are gathered and merged into exactly one row per word.
-    """
-    collate = WindowCollator(pad_token_id=pad_token_id)
-    order = sorted(range(len(split)), key=split.lengths.__getitem__)
-    batches = pack_by_length(split.lengths, cfg.training.eval_max_tokens_per_batch, 10**9, order)
-    mine = batches[accelerator.process_index :: accelerator.num_processes]
-    dataset = WindowDataset(split.columns)
-    # The unwrapped module: a DDP forward broadcasts buffers, a collective that would hang when the
-    # processes have different numbers of evaluation batches. Autocast stays on the unwrapped forward.
-    windows = predict_windows(accelerator.unwrap_model(model), (collate([dataset[i] for i in b]) for b in mine),
-                              accelerator.device, log_probs=True)
-    # The shards are disjoint by construction, so a plain gather counts every window once.
-    # (gather_for_metrics would trim "duplicates" using the fixed batch size of a prepared loader,
-    # which a token-budget batch sampler does not have: it dropped real windows in a test.)
-    windows = gather_object(windows)
-    log_probs = merge_window_log_probs(split.num_words, windows)
-    if crf is not None:
-        pred_tags = CRFDecoder(crf).split_tags(log_probs)
-    else:
-        decoder = Decoder([id2label[i] for i in range(len(id2label))], cfg.training.decoding, scheme=cfg.data.scheme)
-        pred_tags = decode_split(decoder, log_probs)
-    return score_sequences(split.gold_tags, pred_tags, mode=cfg.training.metric_mode), pred_tags, log_probs
-
-
-def write_predictions(path: Path, split: SplitFeatures, pred_tags: list[list[str]]) -> None:
-    """CoNLL ``token gold pred``, a blank line between sentences: what ``tagger score`` reads."""
-    with atomic_open(path) as fh:
-        for tokens, gold, pred in zip(split.tokens, split.gold_tags, pred_tags):
-            for tok, g, p in zip(tokens, gold, pred):
-                # a token may hold spaces only in odd data; keep the columns readable
-                fh.write(f"{tok.replace(' ', '_') or '_'} {g} {p}\n")
-            fh.write("\n")
-
-
 # ------------------------------------------------------------------------------------------------ the sweep's end
 
 
@@ -840,35 +798,6 @@ def write_sweep_summary(sweep: Sweep, jobs: list[RunJob], studies: list[str]) ->
     if "report_path" in summary:
         sys.stdout.write(f"report: {summary['report_path']}\n")
     return summary
-
-
-def add_sweep_to_cards(out_dir: Path, results: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    """Each saved model's card gets the comparison of the whole sweep."""
-    for r in results:
-        model_dir = out_dir / "runs" / r["run"] / "model"
-        if (model_dir / "tagger_run.json").is_file():
-            info = json.loads((model_dir / "tagger_run.json").read_text())
-            info["sweep"] = {"table": summary["table"], "best": summary["best"]}
-            atomic_write_json(model_dir / "tagger_run.json", info)
-            write_model_card(model_dir, info)
-
-
-def push_best(cfg: RecipeConfig, out_dir: Path, summary: dict[str, Any]) -> None:
-    """Publish the best run's model folder to ``output.hub_repo_id``."""
-    from tagger.hub import push_model  # huggingface_hub's upload machinery, only when asked for
-
-    if not cfg.output.hub_repo_id:
-        raise ConfigError("output.push_to_hub needs output.hub_repo_id")
-    best_run = summary["best_run"]
-    model_dir = out_dir / "runs" / best_run / "model"
-    if (out_dir / REPORT_NAME).is_file():  # the card links to the sweep's report: it travels with the model
-        atomic_write_text(model_dir / REPORT_NAME, (out_dir / REPORT_NAME).read_text(encoding="utf-8"))
-        info = json.loads((model_dir / "tagger_run.json").read_text())
-        info.setdefault("sweep", {})["report"] = REPORT_NAME
-        atomic_write_json(model_dir / "tagger_run.json", info)
-        write_model_card(model_dir, info)
-    url = push_model(model_dir, cfg.output.hub_repo_id, private=cfg.output.hub_private)
-    sys.stdout.write(f"pushed {best_run} to {url}\n")
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ DATA_SETS = {"wnut17": "WNUT-17", "conll2003": "CoNLL-2003"}  # folder name -> d
 
 def data_dir(name: str = "wnut17") -> Path:
     """The data root holding ``<name>/train.conll``, looked for where the recipe looks for named data sets
-    (``tagger.data.readers.data_roots``: $TAGGER_DATA_DIR, ``data/``, ``../shared/data``)."""
-    from tagger.data.readers import data_roots
+    (``tagger.data.splits.data_roots``: $TAGGER_DATA_DIR, ``data/``, ``../shared/data``)."""
+    from tagger.data.splits import data_roots
 
     roots = data_roots()
     for root in roots:

@@ -499,3 +499,16 @@ def write_model_card(model_dir: str | Path, info: dict | None = None) -> Path:
     logger.debug("model card written: %s", target)
     return target
 
+
+
+def add_sweep_to_cards(out_dir: Path, results: list[dict[str, Any]], summary: Mapping[str, Any]) -> None:
+    """Each saved model of a sweep gets the comparison of the whole sweep in its ``tagger_run.json`` and card."""
+    from tagger.io import atomic_write_json
+
+    for r in results:
+        model_dir = out_dir / "runs" / r["run"] / "model"
+        if (model_dir / RUN_INFO_NAME).is_file():
+            info = json.loads((model_dir / RUN_INFO_NAME).read_text())
+            info["sweep"] = {"table": summary["table"], "best": summary["best"]}
+            atomic_write_json(model_dir / RUN_INFO_NAME, info)
+            write_model_card(model_dir, info)

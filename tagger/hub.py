@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 from tagger.cards import _HF_TOKEN as HF_TOKEN_PATTERN
 from tagger.cards import card_problems
@@ -214,3 +215,22 @@ def push_model(model_dir: str | Path, repo_id: str, *, private: bool = False, re
         raise PushError(f"push to {repo_id} failed: {_one_line(err, token)}") from None
     logger.info("pushed %d files to %s", len(files), repo_id)
     return str(info.commit_url)
+
+
+def push_best_run(out_dir: Path, summary: dict[str, Any], repo_id: str, *, private: bool = False) -> str:
+    """Publish the best run of a finished sweep (``summary["best_run"]``) to ``repo_id``; its card links to the
+    sweep's report, which travels with the model. Returns the repository's URL."""
+    import json
+
+    from tagger.cards import RUN_INFO_NAME, write_model_card
+    from tagger.io import atomic_write_json, atomic_write_text
+    from tagger.report import REPORT_NAME
+
+    model_dir = out_dir / "runs" / summary["best_run"] / "model"
+    if (out_dir / REPORT_NAME).is_file():
+        atomic_write_text(model_dir / REPORT_NAME, (out_dir / REPORT_NAME).read_text(encoding="utf-8"))
+        info = json.loads((model_dir / RUN_INFO_NAME).read_text())
+        info.setdefault("sweep", {})["report"] = REPORT_NAME
+        atomic_write_json(model_dir / RUN_INFO_NAME, info)
+        write_model_card(model_dir, info)
+    return push_model(model_dir, repo_id, private=private)

@@ -21,9 +21,10 @@ from typing import Any
 
 import numpy as np
 
+from tagger.data.conll import write_conll
 from tagger.decoding import DEFAULT_SWEEP_DECODINGS
-from tagger.losses.labels import loss_label
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
+from tagger.losses.labels import loss_label
 from tagger.metrics import MODES, sentence_entities
 from tagger.peer import PeerRecord
 
@@ -38,6 +39,13 @@ PREDICTIONS = "test_predictions.conll"
 def predictions_name(decoding: str | None) -> str:
     """A run's test predictions file for ``decoding`` (None: :data:`PREDICTIONS`)."""
     return PREDICTIONS if decoding is None else f"test_predictions.{decoding}.conll"
+
+
+def write_predictions(path: Path, tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]],
+                      pred: Sequence[Sequence[str]]) -> None:
+    """A run's ``token gold pred`` file (what ``tagger score`` and ``tagger report`` read), written atomically."""
+    with atomic_open(path) as fh:
+        write_conll(fh, zip(tokens, gold, pred))
 
 
 def row_label(loss: str, decoding: str | None) -> str:

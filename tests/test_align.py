@@ -117,7 +117,7 @@ def test_words_from_windows_padding_and_missing():
 def test_conll_train_encodes_fast_enough(tokenizer, data_dir):
     import time
 
-    from tagger.data.readers import read_conll
+    from tagger.data.conll import read_conll
 
     sents = [t for t, _, _ in read_conll(data_dir / "wnut17" / "train.conll")]
     t0 = time.perf_counter()

@@ -299,7 +299,7 @@ def test_child_runs_import_this_checkout_and_read_the_data_found_here(tmp_path: 
 
 
 def test_bench_data_lookup_is_the_recipes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tagger.data.readers import data_roots
+    from tagger.data.splits import data_roots
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data" / "conll2003").mkdir(parents=True)

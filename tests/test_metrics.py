@@ -94,7 +94,7 @@ def test_agrees_with_seqeval_report_on_real_data(data_dir, mode, scheme):
     from seqeval import scheme as seqeval_schemes
     from seqeval.metrics import accuracy_score, classification_report
 
-    from tagger.data.readers import read_conll
+    from tagger.data.conll import read_conll
     from tagger.data.schemes import convert_tags
 
     gold = [convert_tags(tags, "IOB2", scheme) for _, tags, _ in read_conll(data_dir / "wnut17" / "test.conll")]

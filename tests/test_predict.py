@@ -215,7 +215,7 @@ def test_merged_log_probs_argmax_is_the_merged_labels(model_dir):
 
 def test_viterbi_on_model_output_is_well_formed_and_strict_equals_conlleval(model_dir, data_dir):
     """The tiny model's untrained head gives many ill-formed argmax sequences; viterbi none."""
-    from tagger.data.readers import read_conll
+    from tagger.data.conll import read_conll
     from tagger.data.schemes import convert_tags
     from tagger.metrics import score_sequences
 

@@ -232,7 +232,7 @@ def test_read_file_follows_the_table(tmp_path):
     ],
 )
 def test_split_naming_rule(name, expected):
-    from tagger.data.readers import split_of
+    from tagger.data.splits import split_of
 
     assert split_of(name) == expected
 
@@ -245,7 +245,7 @@ def _folder(folder: Path, *names: str) -> Path:
 
 
 def test_published_names_load_as_splits(tmp_path):
-    from tagger.data.readers import split_files
+    from tagger.data.splits import split_files
 
     folder = _folder(tmp_path / "conll", "eng.train", "eng.testa", "eng.testb", "README.md", "labels.json")
     (folder / "labels.json").write_text('["O", "B-PER", "I-PER"]')

@@ -237,7 +237,7 @@ def test_atomic_files_get_ordinary_permissions(tmp_path):
 
 @pytest.mark.parametrize("bad", ["one-column", "bad-tag"])
 def test_error_about_a_10_mb_line_quotes_at_most_200_characters(tmp_path, bad):
-    from tagger.data.readers import read_conll
+    from tagger.data.conll import read_conll
     from tagger.errors import InputError
 
     huge = "x" * 10_000_000

@@ -17,7 +17,7 @@ from tagger.errors import InputError
 from tagger.io import atomic_write_json
 from tagger.metrics import score_sequences
 from tagger.report import DEFAULT_MAX_SENTENCES, write_report
-from tagger.sweep import loss_label, run_folder_name, summarize, write_summary
+from tagger.sweep import loss_label, predictions_name, run_folder_name, summarize, write_predictions, write_summary
 
 # ------------------------------------------------------------------------------------------ the tiny sweep
 
@@ -100,8 +100,7 @@ def build_sweep(out: Path, with_info: bool = True, mode: str = "conlleval") -> P
             result = _run_result(spec, seed, gold, pred, mode)
             run_dir = out / "runs" / result["run"]
             run_dir.mkdir(parents=True)
-            lines = ["\n".join(f"{w} {g} {p}" for w, g, p in zip(ws, gs, ps)) + "\n" for ws, gs, ps in zip(words, gold, pred)]
-            (run_dir / "test_predictions.conll").write_text("".join(line + "\n" for line in lines))  # as tagger writes
+            write_predictions(run_dir / "test_predictions.conll", words, gold, pred)
             if with_info:
                 atomic_write_json(run_dir / "model" / "tagger_run.json", _run_info(spec, seed, result))
             atomic_write_json(run_dir / "all_results.json", result)
@@ -461,8 +460,7 @@ def test_default_wnut17_sweep_report_is_under_5_mb(data_dir: Path, tmp_path: Pat
             result = _run_result(spec, seed, gold, pred)
             run_dir = tmp_path / "runs" / result["run"]
             run_dir.mkdir(parents=True)
-            (run_dir / "test_predictions.conll").write_text("".join(
-                "".join(f"{w} {g} {p}\n" for w, g, p in zip(ws, gs, ps)) + "\n" for ws, gs, ps in zip(words, gold, pred)))
+            write_predictions(run_dir / "test_predictions.conll", words, gold, pred)
             results.append(result)
     write_summary(tmp_path, summarize(results, runs_dir=tmp_path / "runs", bootstrap_samples=200))
     out = write_report(tmp_path)
@@ -494,9 +492,7 @@ def build_decoded_sweep(out: Path) -> Path:
             run_dir = out / "runs" / result["run"]
             run_dir.mkdir(parents=True)
             for name, pred in [(None, preds["viterbi"]), *preds.items()]:
-                text = "".join("\n".join(f"{w} {g} {p}" for w, g, p in zip(ws, gs, ps)) + "\n\n"
-                               for ws, gs, ps in zip(words, gold, pred))
-                (run_dir / ("test_predictions.conll" if name is None else f"test_predictions.{name}.conll")).write_text(text)
+                write_predictions(run_dir / predictions_name(name), words, gold, pred)
             atomic_write_json(run_dir / "all_results.json", result)
             results.append(result)
     write_summary(out, summarize(results, runs_dir=out / "runs", bootstrap_samples=200))

@@ -9,7 +9,7 @@ import sys
 import textwrap
 
 from tagger.data.formats import DATA_SUFFIXES, describe
-from tagger.data.readers import SPLIT_NAMING_RULE
+from tagger.data.splits import SPLIT_NAMING_RULE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -79,7 +79,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    from tagger.data.readers import iter_json_lines
+    from tagger.data.jsonl import iter_json_lines
 
     for obj, lineno in iter_json_lines(path):
         tokens = obj.get("tokens") if isinstance(obj, dict) else None
@@ -95,17 +95,15 @@ def _iter_text(path: str) -> Iterator[str]:
 
 
 def _write_conll(out: Any, path: str, tagger: Any, bar: Any) -> int:
-    from tagger.data.readers import iter_conll
+    from tagger.data.conll import iter_conll, write_conll
 
-    n = 0
-    first, second = itertools.tee(iter_conll(path, require_tags=False))
-    for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
-        for i, tok in enumerate(tokens):
-            out.write(f"{tok} {gold[i]} {pred[i]}\n" if gold is not None else f"{tok} {pred[i]}\n")
-        out.write("\n")
-        n += 1
-        bar.update(1)
-    return n
+    def sentences() -> Iterator[list[list[str]]]:
+        first, second = itertools.tee(iter_conll(path, require_tags=False))
+        for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
+            bar.update(1)
+            yield [tokens, pred] if gold is None else [tokens, gold, pred]
+
+    return write_conll(out, sentences())
 
 
 def _write_jsonl(out: Any, path: str, tagger: Any, bar: Any, scores: bool) -> int:
@@ -128,7 +126,8 @@ def _write_jsonl(out: Any, path: str, tagger: Any, bar: Any, scores: bool) -> in
 
 def _has_sentence(path: str, fmt: str) -> bool:
     """Whether the input holds a sentence, read up to the first one (a large input is not read twice)."""
-    from tagger.data.readers import iter_conll, iter_json_lines, utf8_lines
+    from tagger.data.conll import iter_conll, utf8_lines
+    from tagger.data.jsonl import iter_json_lines
 
     if fmt == "conll":
         return next(iter_conll(path, require_tags=False), None) is not None

@@ -65,7 +65,7 @@ def read_tagged(path: str, columns: int = 1) -> list[Block]:
 
     With ``columns=1`` a line of one column is a tag alone (no token text to compare).
     """
-    from tagger.data.readers import iter_conll_columns
+    from tagger.data.conll import iter_conll_columns
 
     out: list[Block] = []
     for rows, first in iter_conll_columns(path):

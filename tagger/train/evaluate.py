@@ -1,4 +1,5 @@
-"""Word-level prediction over windows, shared by validation, test scoring and ``tagger predict``."""
+"""Word-level prediction over windows, shared by validation, test scoring and ``tagger predict``; the
+scoring of a split during training (:func:`evaluate_split`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from tagger.data.align import words_from_windows
 
 if TYPE_CHECKING:
     import torch
+    from accelerate import Accelerator
     from torch import nn
+
+    from tagger.crf import CRF
+    from tagger.train.features import SplitFeatures
 
 # One window's words: (sentence_id, word index row, predicted label row), and with log_probs=True also
 # the words' log-probabilities [n, C] (float64: argmax over them is argmax over the logits, ties included).
@@ -129,3 +134,43 @@ def merge_window_log_probs(num_words: Sequence[int], windows: Iterable[Window]) 
     rows = words_from_windows(num_words, [w[0] for w in windows], [w[1] for w in windows],
                               [range(starts[k], starts[k + 1]) for k in range(len(windows))])
     return [stacked[np.asarray(row, dtype=np.int64)].reshape(len(row), num_labels) for row in rows]
+
+
+def evaluate_split(
+    model: nn.Module, split: SplitFeatures, accelerator: Accelerator, *, label_list: Sequence[str], pad_token_id: int,
+    max_tokens_per_batch: int, decoding: str, scheme: str, metric_mode: str, crf: CRF | None = None,
+) -> tuple[dict[str, Any], list[list[str]], list[np.ndarray]]:
+    """Word-level metrics on a split under ``decoding`` (with ``crf``: the CRF's Viterbi), the tags, and every
+    word's log-probabilities (one [num_words, C] array per sentence); every sentence is scored once, whatever
+    the process count.
+
+    Each process predicts its own share of the batches (batch i goes to process i mod n); the window
+    predictions are gathered and merged into exactly one row per word.
+    """
+    from accelerate.utils import gather_object
+
+    from tagger.crf import CRFDecoder
+    from tagger.decoding import Decoder, decode_split
+    from tagger.metrics import score_sequences
+    from tagger.train.batching import WindowCollator, pack_by_length
+    from tagger.train.features import WindowDataset
+
+    collate = WindowCollator(pad_token_id=pad_token_id)
+    order = sorted(range(len(split)), key=split.lengths.__getitem__)
+    batches = pack_by_length(split.lengths, max_tokens_per_batch, 10**9, order)
+    mine = batches[accelerator.process_index :: accelerator.num_processes]
+    dataset = WindowDataset(split.columns)
+    # The unwrapped module: a DDP forward broadcasts buffers, a collective that would hang when the
+    # processes have different numbers of evaluation batches. Autocast stays on the unwrapped forward.
+    windows = predict_windows(accelerator.unwrap_model(model), (collate([dataset[i] for i in b]) for b in mine),
+                              accelerator.device, log_probs=True)
+    # The shards are disjoint by construction, so a plain gather counts every window once.
+    # (gather_for_metrics would trim "duplicates" using the fixed batch size of a prepared loader,
+    # which a token-budget batch sampler does not have: it dropped real windows in a test.)
+    windows = gather_object(windows)
+    log_probs = merge_window_log_probs(split.num_words, windows)
+    if crf is not None:
+        pred_tags = CRFDecoder(crf).split_tags(log_probs)
+    else:
+        pred_tags = decode_split(Decoder(list(label_list), decoding, scheme=scheme), log_probs)
+    return score_sequences(split.gold_tags, pred_tags, mode=metric_mode), pred_tags, log_probs
