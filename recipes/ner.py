@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 import tagger
 from tagger.cards import add_sweep_to_cards, sanitize_info, write_model_card
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
-from tagger.config import RecipeConfig, check_window, config_to_dict, help_text, load_config
+from tagger.config import RecipeConfig, check_window, help_text, load_config
 from tagger.console import get_logger, launch_logging
 from tagger.crf import CRF, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
@@ -76,6 +76,7 @@ from tagger.train.sampling import SamplingReport, resample
 from tagger.train.shards import RunJob, Shard, run_share
 from tagger.train.state import TrainState
 from tagger.train.tracking import choose_trackers
+from tagger.typed_config import config_to_dict
 
 logger = get_logger("tagger.recipe")
 
