@@ -33,8 +33,18 @@ import torch
 from torch import nn
 
 from tagger.data.schemes import normalize_scheme
-from tagger.decoding import (CRF_CONFIG, CRF_WEIGHTS, ChainScores, allowed_transitions, apply_o_bias, calibration,
-                             finite_o_bias, read_crf, span_scores)
+from tagger.decoding import (
+    CRF_TENSORS,
+    ChainScores,
+    allowed_transitions,
+    apply_o_bias,
+    calibration,
+    chain_viterbi_many,
+    finite_o_bias,
+    read_crf,
+    span_scores,
+    write_crf,
+)
 
 #: ``model.head`` / ``sweep.heads``: the token classifier alone, or with a CRF on top (the first is off).
 HEADS: tuple[str, ...] = ("linear", "crf")
@@ -119,36 +129,17 @@ class CRF(nn.Module):
             em = emissions.to(_compute_dtype(emissions))
             return _sequence_score(em, tags, mask, starts, ends, *self.scores(em.dtype))
 
-    @torch.no_grad()
-    def viterbi(self, emissions: torch.Tensor, mask: torch.Tensor, starts: torch.Tensor,
-                ends: torch.Tensor) -> list[list[int]]:
-        """The best tag sequence of each row (as long as its mask), ``argmax_y s(y)``."""
-        with torch.autocast(emissions.device.type, enabled=False):
-            em = emissions.to(_compute_dtype(emissions))
-            return _viterbi(em, mask, starts, ends, *self.scores(em.dtype))
-
     def decode(self, word_scores: Sequence[np.ndarray | torch.Tensor]) -> list[list[int]]:
-        """The best tag sequence of whole sentences from their per-word scores ``[num_words, C]`` each.
+        """The best tag sequence of whole sentences from their per-word scores ``[num_words, C]`` each, by
+        tagger's one Viterbi (:func:`tagger.decoding.chain_viterbi_many`) over this CRF's chain.
 
         The scores may be the logits at each word or their log-softmax (per-word log-probabilities):
         a constant added to every tag of one word adds the same to every path, so the best path is
-        the same. Sentences are decoded in length order, :data:`DECODE_SENTENCES` at a time.
+        the same.
         """
-        out: list[list[int]] = [[] for _ in word_scores]
-        order = sorted(range(len(word_scores)), key=lambda i: len(word_scores[i]))
-        device = self.transitions.device
-        for k in range(0, len(order), DECODE_SENTENCES):
-            group = [i for i in order[k:k + DECODE_SENTENCES] if len(word_scores[i])]
-            if not group:
-                continue
-            rows = [torch.as_tensor(word_scores[i]) for i in group]
-            em = nn.utils.rnn.pad_sequence(rows, batch_first=True).to(device)
-            lengths = torch.tensor([len(r) for r in rows], device=device)
-            mask = torch.arange(em.shape[1], device=device)[None, :] < lengths[:, None]
-            every = torch.ones(len(group), dtype=torch.bool, device=device)
-            for i, path in zip(group, self.viterbi(em, mask, every, every)):
-                out[i] = path
-        return out
+        rows = [np.asarray(s.detach().float().cpu().numpy() if isinstance(s, torch.Tensor) else s, dtype=np.float64)
+                for s in word_scores]
+        return chain_viterbi_many(rows, self.chain_scores(), block=DECODE_SENTENCES)
 
 
 def _log_partition(em: torch.Tensor, mask: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
@@ -177,30 +168,6 @@ def _sequence_score(em: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, st
     nonempty = lengths > 0
     total = total + torch.where(starts & nonempty, start[y[:, 0]], 0.0)
     return total + torch.where(ends & nonempty, end[last], 0.0)
-
-
-def _viterbi(em: torch.Tensor, mask: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor,
-             start: torch.Tensor, trans: torch.Tensor, end: torch.Tensor) -> list[list[int]]:
-    """The max-sum recursion with back-pointers, then one backward pass for all rows at once."""
-    batch, length, num = em.shape
-    lengths = mask.sum(dim=1).tolist()
-    if length == 0:
-        return [[] for _ in range(batch)]
-    stay = torch.arange(num, device=em.device).expand(batch, num)
-    score = em[:, 0] + torch.where(starts[:, None], start, 0.0)
-    back = []
-    for t in range(1, length):
-        best, arg = (score.unsqueeze(2) + trans).max(dim=1)  # [B, C]: best previous tag of each tag
-        keep = mask[:, t, None]
-        score = torch.where(keep, best + em[:, t], score)
-        back.append(torch.where(keep, arg, stay))  # past a row's end: the tag stays, so its last tag survives
-    tag = (score + torch.where(ends[:, None], end, 0.0)).argmax(dim=1)
-    path = [tag]
-    for arg in reversed(back):
-        tag = arg.gather(1, tag.unsqueeze(1)).squeeze(1)
-        path.append(tag)
-    rows = torch.stack(path[::-1], dim=1).cpu().tolist()  # [B, L]
-    return [row[:n] for row, n in zip(rows, lengths)]
 
 
 class CRFDecoder:
@@ -310,16 +277,9 @@ def crf_param_group(crf: nn.Module, learning_rate: float) -> dict[str, Any]:
 
 
 def save_crf(crf: CRF, folder: str | Path) -> None:
-    """Write :data:`CRF_WEIGHTS` and :data:`CRF_CONFIG` into a model folder."""
-    from safetensors.torch import save_file
-
-    from tagger.io import atomic_path, atomic_write_json
-
-    folder = Path(folder)
-    tensors = {name: getattr(crf, name).detach().float().cpu().contiguous() for name in ("transitions", "start", "end")}
-    with atomic_path(folder / CRF_WEIGHTS) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
-    atomic_write_json(folder / CRF_CONFIG, {"labels": crf.labels, "scheme": crf.scheme})
+    """Write the CRF's files into a model folder (:func:`tagger.decoding.crf_files.write_crf`)."""
+    arrays = {name: getattr(crf, name).detach().float().cpu().numpy() for name in CRF_TENSORS}
+    write_crf(folder, crf.labels, crf.scheme, arrays)
 
 
 def load_crf(folder: str | Path, labels: Sequence[str] | None = None,

@@ -43,16 +43,29 @@ if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without 
 
     from tagger.crf import CRF, CRFDecoder
 
+from tagger.cards import RUN_INFO_NAME
 from tagger.data.align import encode_sentences, encode_subwords
 from tagger.data.running_text import words_as_in_running_text
 from tagger.data.schemes import entities
-from tagger.cards import RUN_INFO_NAME
-from tagger.decoding import (ChainScores, Decoder, ScoredEntity, check_decoding, check_decoding_entry, crf_chain,
-                             finite_o_bias)
+from tagger.decoding import (
+    ChainScores,
+    Decoder,
+    ScoredEntity,
+    check_decoding,
+    check_decoding_entry,
+    crf_chain,
+    finite_o_bias,
+)
 from tagger.errors import InputError
 from tagger.metrics import Entity
-from tagger.model_loading import (check_loadable, check_max_length, check_model_folder, load_model, load_tokenizer,
-                                  read_run_info)
+from tagger.model_loading import (
+    check_loadable,
+    check_max_length,
+    check_model_folder,
+    load_model,
+    load_tokenizer,
+    read_run_info,
+)
 from tagger.train.evaluate import is_logits_backend, merge_window_log_probs, predict_windows
 from tagger.train.packing import pack_by_length
 

@@ -167,7 +167,14 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
 def add_search(summary: dict[str, Any], out_dir: Path, studies: Sequence[str] | None) -> list[str]:
     """Put the folder's searches into ``summary`` (``search``, rows' ``tuned``, the search's cost, a
     note under the table); returns the Markdown sections for summary.md."""
-    from tagger.search import SEARCH_RUNS, STORAGE_NAME, search_markdown, search_summary, trains_choice, tuned_note
+    from tagger.search import (
+        SEARCH_RUNS,
+        STORAGE_NAME,
+        search_markdown,
+        search_summary,
+        trains_choice,
+        tuned_note,
+    )
 
     for row in summary["table"]:
         row.setdefault("tuned", None)

@@ -126,13 +126,16 @@ def test_log_partition_scores_and_nll_equal_brute_force(scheme):
 
 @pytest.mark.parametrize("scheme", ["IOB2", "IOBES", "BILOU"])
 def test_viterbi_is_the_brute_force_argmax_and_well_formed(scheme):
+    """CRF.decode (tagger's one Viterbi over the CRF's chain) finds the best of all sequences of each
+    sentence, and what it finds is well-formed."""
     crf = random_crf(scheme, seed=3)
     for seed in range(4):
         emissions, _, mask, starts, ends = batch(seed)
-        paths = crf.viterbi(emissions, mask, starts, ends)
-        for b, (seqs, scores) in enumerate(brute_force(crf, emissions, mask, starts, ends)):
+        whole = torch.ones_like(starts)
+        paths = crf.decode([emissions[b, :n] for b, n in enumerate(LENGTHS)])
+        for b, (seqs, scores) in enumerate(brute_force(crf, emissions, mask, whole, whole)):
             assert paths[b] == (seqs[int(np.argmax(scores))].tolist() if LENGTHS[b] else [])
-            if LENGTHS[b] and starts[b] and ends[b]:
+            if LENGTHS[b]:
                 tags = [LABELS[scheme][i] for i in paths[b]]
                 assert convert_tags(tags, scheme, scheme) == tags
 
@@ -164,7 +167,7 @@ def test_rows_without_words_and_single_words():
     every = torch.tensor([True, True])
     nll = crf.nll(emissions, torch.zeros(2, 1, dtype=torch.long), mask, every, every)
     assert nll[1] == 0 and nll[0] > 0
-    assert crf.viterbi(emissions, mask, every, every)[1] == []
+    assert crf.decode([emissions[0], emissions[1, :0]])[1] == []
     empty = torch.zeros(3, 0, 5, dtype=torch.float64)
     no_words = torch.zeros(3, 0, dtype=torch.bool)
     assert crf.nll(empty, no_words.long(), no_words, every[:1].expand(3), every[:1].expand(3)).tolist() == [0, 0, 0]
@@ -195,11 +198,11 @@ def test_bf16_autocast_computes_in_float32():
         em = layer(emissions * 3)
         assert em.dtype == torch.bfloat16
         nll = crf32.nll(em, tags, mask, starts, ends)
-        paths = crf32.viterbi(em, mask, starts, ends)
+        paths = crf32.decode([em[b, :n] for b, n in enumerate(LENGTHS)])
     reference = crf64.nll(em.double(), tags, mask, starts, ends)
     assert nll.dtype == torch.float32
     torch.testing.assert_close(nll.double(), reference, rtol=1e-5, atol=1e-4)
-    assert paths == crf64.viterbi(em.double(), mask, starts, ends)
+    assert paths == crf64.decode([em.double()[b, :n] for b, n in enumerate(LENGTHS)])
 
 
 # ------------------------------------------------------------------------------------------ windows
