@@ -48,6 +48,7 @@ from tagger.hub import push_best_run
 from tagger.io import atomic_dir, atomic_write_json, ensure_output_dir, follow_umask
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
+from tagger.metrics import check_agreement
 from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
 from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep import predictions_name, write_predictions
@@ -705,12 +706,23 @@ class TrainRun:
                 result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
             if self.cfg.output.save_model:
                 self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored) if scored else None)
+            self.check_scores(test_tags, scored)
             test = features["test"]
             write_predictions(self.run_dir / predictions_name(None), test.tokens, test.gold_tags, test_tags)
             for name, variant in scored.items():
                 write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, variant.test_tags)
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
+
+    def check_scores(self, test_tags: list[list[str]], scored: dict[str, Any]) -> None:
+        """seqeval (the scores reported) and tagger's chunker (the bootstrap, the error classes) must read the
+        test split's entities alike under every decoding: a mismatch stops the run before its results exist."""
+        gold = self.sweep.features["test"].gold_tags
+        decoded = [("crf" if self.crf is not None else self.tc.decoding, test_tags)]
+        for name, variant in scored.items():
+            decoded.append((name, variant.test_tags))
+        for name, tags in decoded:
+            check_agreement(gold, tags, self.tc.metric_mode, f"{self.run_dir.name}, test split, {name}")
 
     def results(self, validation: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
         """all_results.json: the scores, the training's course and cost, where it ran."""

@@ -1,4 +1,7 @@
-"""Word-level NER scores in two modes, equal to seqeval's; entities from :func:`tagger.data.schemes.entities`.
+"""Word-level NER scores in two modes, computed by seqeval (:func:`score_sequences`); tagger's own chunker
+(:func:`tagger.data.schemes.entities`) reads the same entities where seqeval has nothing to offer: the
+per-sentence counts of the bootstrap, the error classes, the O bias grid. :func:`check_agreement` holds the
+two to the same counts on every run's test split.
 
 ``mode="conlleval"`` (seqeval's default) reads chunks like the CoNLL-2000 ``conlleval`` script, the
 official metric of CoNLL-2003 and WNUT-17: an ``I-X`` after ``O`` or after another type starts an
@@ -18,7 +21,7 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from tagger.data.schemes import entities, strict_scheme
+from tagger.data.schemes import entities, parse_tag, strict_scheme
 
 MODES = ("conlleval", "strict")
 
@@ -62,29 +65,76 @@ def _entities(tags: tuple[str, ...], mode: str, scheme: str | None) -> tuple[Ent
     return tuple(entities(list(tags), mode, scheme))
 
 
-def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval") -> dict:
-    """Entity-level micro and per-type scores, macro F1 and token accuracy over word-level tags.
-
-    Args:
-        gold, pred: S sentences of tags each, sentence for sentence of equal length.
-        mode: "conlleval" or "strict" (module doc).
-
-    Returns:
-        ``{"precision", "recall", "f1", "macro_f1", "accuracy", "tp", "predicted", "gold", "tokens",
-        "mode", "per_type": {TYPE: {"precision", "recall", "f1", "support", "tp", "predicted", "gold"}}}``;
-        fractions in [0, 1] (0 where undefined, like seqeval), ``support == gold``. Types are those in gold or
-        predictions; macro F1 is their unweighted mean (seqeval's macro average). ValueError on
-        different lengths, a bad tag or an unknown mode.
-    """
-    pairs = sentence_entities(gold, pred, mode)
+def chunk_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                 mode: str = "conlleval") -> dict[str, list[int]]:
+    """``{type: [tp, predicted, gold]}`` counted with tagger's own chunker (:func:`sentence_entities`): fast
+    and cached, for the loops that score the same sentences many times (the O bias grid) and for the check
+    that seqeval and tagger read every entity alike (:func:`check_agreement`)."""
     counts: dict[str, list[int]] = {}  # type -> [tp, predicted, gold]
-    for ge, pe in pairs:
+    for ge, pe in sentence_entities(gold, pred, mode):
         for typ, *_ in ge:
             counts.setdefault(typ, [0, 0, 0])[2] += 1
         for typ, *_ in pe:
             counts.setdefault(typ, [0, 0, 0])[1] += 1
         for typ, *_ in ge & pe:
             counts[typ][0] += 1
+    return dict(sorted(counts.items()))
+
+
+def _seqeval_tags(tags: Sequence[Sequence[str]], mode: str) -> list[list[str]]:
+    # seqeval's default reader knows E-/S- but not BILOU's L-/U-, which close a chunk the same way
+    if mode == "strict":
+        return [list(t) for t in tags]
+    return [[f"E{t[1:]}" if t.startswith("L-") else f"S{t[1:]}" if t.startswith("U-") else t for t in s] for s in tags]
+
+
+def seqeval_counts(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
+                   mode: str = "conlleval") -> dict[str, list[int]]:
+    """``{type: [tp, predicted, gold]}`` as seqeval reads the entities: its default reader (``conlleval``) or
+    its strict mode under the corpus's scheme (:func:`tagger.data.schemes.strict_scheme`)."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    _check(gold, pred)
+    for tag in {t for tags in (*gold, *pred) for t in tags}:  # seqeval reads any string as a tag: check each
+        parse_tag(tag)
+    g, p = _seqeval_tags(gold, mode), _seqeval_tags(pred, mode)
+    if mode == "strict":
+        from seqeval import scheme as schemes
+
+        cls = getattr(schemes, strict_scheme([*gold, *pred]))  # seqeval's IOB2, IOBES or BILOU class
+        true_entities, found_entities = schemes.Entities(g, cls), schemes.Entities(p, cls)
+        true = {t: set(true_entities.filter(t)) for t in true_entities.unique_tags}
+        found = {t: set(found_entities.filter(t)) for t in found_entities.unique_tags}
+    else:
+        true, found = {}, {}
+        for spans, tags in ((true, g), (found, p)):
+            for typ, start, end in get_entities(tags):
+                spans.setdefault(typ, set()).add((start, end))
+    return {t: [len(true.get(t, set()) & found.get(t, set())), len(found.get(t, set())), len(true.get(t, set()))]
+            for t in sorted(set(true) | set(found))}
+
+
+def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str = "conlleval",
+                    counts: dict[str, list[int]] | None = None) -> dict:
+    """Entity-level micro and per-type scores, macro F1 and token accuracy over word-level tags, by seqeval.
+
+    Args:
+        gold, pred: S sentences of tags each, sentence for sentence of equal length.
+        mode: "conlleval" or "strict" (module doc).
+        counts: ``{type: [tp, predicted, gold]}`` already counted (:func:`chunk_counts`, where a loop scores
+            the same sentences many times); None: seqeval counts them (:func:`seqeval_counts`).
+
+    Returns:
+        ``{"precision", "recall", "f1", "macro_f1", "accuracy", "tp", "predicted", "gold", "tokens",
+        "mode", "per_type": {TYPE: {"precision", "recall", "f1", "support", "tp", "predicted", "gold"}}}``;
+        fractions in [0, 1] (0 where undefined, seqeval's ``zero_division=0``), ``support == gold``. Types are
+        those in gold or predictions; macro F1 is their unweighted mean (seqeval's macro average).
+        ValueError on different lengths, a bad tag or an unknown mode.
+    """
+    if counts is None:
+        counts = seqeval_counts(gold, pred, mode)
     per_type: dict[str, dict[str, Any]] = {}
     for typ in sorted(counts):
         tp, npred, ngold = counts[typ]
@@ -103,6 +153,22 @@ def score_sequences(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
         "tp": tp, "predicted": npred, "gold": ngold, "tokens": n_tokens, "mode": mode,
         "per_type": per_type,
     }
+
+
+class ScoreMismatch(RuntimeError):
+    """seqeval and tagger's chunker read the entities of the same tags differently: a bug, never noise."""
+
+
+def check_agreement(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str, where: str) -> None:
+    """Raise :class:`ScoreMismatch` naming ``where`` (a run's test split) and the first type whose counts differ
+    when seqeval (the reported scores) and tagger's chunker (the bootstrap, the error classes, the O bias grid)
+    do not read the same entities in these tags."""
+    ours, theirs = chunk_counts(gold, pred, mode), seqeval_counts(gold, pred, mode)
+    if ours != theirs:
+        typ = next(t for t in sorted(set(ours) | set(theirs)) if ours.get(t) != theirs.get(t))
+        raise ScoreMismatch(f"{where}: seqeval counts {typ} as [tp, predicted, gold] {theirs.get(typ)}, tagger's "
+                            f"chunker {ours.get(typ)} ({mode} mode): the reported scores and the per-sentence "
+                            "counts behind the bootstrap and the error classes would disagree")
 
 
 def format_conlleval(result: dict) -> str:

@@ -119,3 +119,26 @@ def test_agrees_with_seqeval_report_on_real_data(data_dir, mode, scheme):
             assert v[ours] == pytest.approx(ref[typ][key])
             assert v["support"] == ref[typ]["support"]
     assert r["accuracy"] == pytest.approx(accuracy_score(gold, pred))
+
+
+def test_reported_scores_are_seqevals_and_a_disagreeing_chunker_stops(monkeypatch: pytest.MonkeyPatch) -> None:
+    """score_sequences reports seqeval's reading; check_agreement raises, naming the split and the type,
+    as soon as tagger's chunker (behind the bootstrap and the error classes) counts otherwise."""
+    import tagger.metrics as metrics
+    from seqeval.metrics import classification_report
+
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["I-ORG", "I-ORG", "O", "B-MISC"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-ORG", "I-ORG", "O", "I-MISC"]]
+    ours = metrics.score_sequences(gold, pred)
+    theirs = classification_report(gold, pred, output_dict=True, zero_division=0)
+    for typ, row in ours["per_type"].items():
+        assert (row["precision"], row["recall"], row["f1"], row["support"]) == pytest.approx(
+            (theirs[typ]["precision"], theirs[typ]["recall"], theirs[typ]["f1-score"], theirs[typ]["support"]))
+    assert ours["f1"] == pytest.approx(theirs["micro avg"]["f1-score"])
+    metrics.check_agreement(gold, pred, "conlleval", "run, test split, argmax")  # they agree
+
+    real = metrics.chunk_counts
+    monkeypatch.setattr(metrics, "chunk_counts", lambda g, p, m: {**real(g, p, m), "LOC": [0, 1, 1]})
+    with pytest.raises(metrics.ScoreMismatch, match=r"run, test split, argmax: seqeval counts LOC as .* \[1, 1, 1\], "
+                                                    r"tagger's chunker \[0, 1, 1\]"):
+        metrics.check_agreement(gold, pred, "conlleval", "run, test split, argmax")

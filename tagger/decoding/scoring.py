@@ -28,7 +28,7 @@ from tagger.decoding.rules import (
 )
 from tagger.decoding.search import apply_o_bias, chain_viterbi, chain_viterbi_many
 from tagger.errors import InputError
-from tagger.metrics import score_sequences
+from tagger.metrics import chunk_counts, score_sequences
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,9 @@ def tune_o_bias(log_probs: Sequence[np.ndarray], gold: Sequence[Sequence[str]], 
     best: tuple[float, dict[str, Any]] | None = None
     for bias in sorted(o_bias_grid() if grid is None else grid, key=abs):
         decoder = Decoder(labels, method, o_bias=bias, scheme=scheme)
-        scores = score_sequences(gold, decode_split(decoder, log_probs), mode=mode)
+        tags = decode_split(decoder, log_probs)
+        # 25 points a decoding: counted by tagger's cached chunker, which check_agreement holds to seqeval's
+        scores = score_sequences(gold, tags, mode=mode, counts=chunk_counts(gold, tags, mode))
         if best is None or scores["f1"] > best[1]["f1"]:
             best = (bias, scores)
     if best is None:
