@@ -378,7 +378,7 @@ class TrainRun:
 
     def __init__(self, sweep: Sweep, spec: dict[str, Any], seed: int, run_dir: Path) -> None:
         self.sweep, self.spec, self.seed, self.run_dir = sweep, spec, seed, run_dir
-        self.cfg, self.tc, self.accelerator = sweep.cfg, sweep.cfg.training, sweep.accelerator
+        self.cfg, self.training_cfg, self.accelerator = sweep.cfg, sweep.cfg.training, sweep.accelerator
         self.id2label = dict(enumerate(sweep.label_list))
         self.label2id = {label: i for i, label in self.id2label.items()}
         self.params, self.levers = split_spec(spec)
@@ -400,7 +400,7 @@ class TrainRun:
         self.setup_data_and_optimizer()
         self.resume()
         self.trainable = [p for m in self.modules for p in m.parameters() if p.requires_grad]
-        self.guard = NonFiniteGuard(self.tc.max_nonfinite_steps, self.label)
+        self.guard = NonFiniteGuard(self.training_cfg.max_nonfinite_steps, self.label)
         self.guard.skipped = self.state.nonfinite_skipped
         # on a terminal only (disable=None): in a log file the epoch lines say the same without \r-redrawn lines
         self.bar = tqdm(total=self.total_steps, initial=self.state.global_step, desc=self.run_dir.name, unit="step",
@@ -431,7 +431,7 @@ class TrainRun:
         )
         # CPU only: PyTorch's per-element Bernoulli draws were 9% of a training step (tagger/train/dropout.py).
         on_cpu = self.accelerator.device.type == "cpu"
-        self.dropout_swap = use_fast_dropout(self.model) if self.tc.fast_dropout and on_cpu else {}
+        self.dropout_swap = use_fast_dropout(self.model) if self.training_cfg.fast_dropout and on_cpu else {}
         self.class_counts = class_counts(self.train_features, num_labels)
         try:
             loss_fn = build_loss(self.spec["name"], num_labels=num_labels, o_label_id=self.label2id.get("O", 0),
@@ -453,31 +453,31 @@ class TrainRun:
 
     def setup_data_and_optimizer(self) -> None:
         """Token-budget batches, AdamW and the warm-up schedule, all prepared by Accelerate."""
-        tc, accelerator = self.tc, self.accelerator
+        training, accelerator = self.training_cfg, self.accelerator
         train = self.train_features
         # num_shards: Accelerate deals batch i to process i mod n; every process needs as many non-empty batches
-        self.sampler = TokenBudgetBatchSampler(train.lengths, tc.max_tokens_per_batch, tc.max_sentences_per_batch,
+        self.sampler = TokenBudgetBatchSampler(train.lengths, training.max_tokens_per_batch, training.max_sentences_per_batch,
                                                shuffle=True, seed=self.seed, num_shards=accelerator.num_processes)
         loader = DataLoader(WindowDataset(train.columns), batch_sampler=self.sampler,
                             collate_fn=WindowCollator(self.sweep.tokenizer.pad_token_id))
-        optimizer = build_optimizer(self.model, tc.learning_rate, tc.weight_decay)
+        optimizer = build_optimizer(self.model, training.learning_rate, training.weight_decay)
         if self.crf is not None:
-            optimizer.add_param_group(crf_param_group(self.crf, self.cfg.model.crf_learning_rate or tc.learning_rate))
+            optimizer.add_param_group(crf_param_group(self.crf, self.cfg.model.crf_learning_rate or training.learning_rate))
             self.model, self.crf, self.optimizer, self.train_loader = accelerator.prepare(
                 self.model, self.crf, optimizer, loader)
         else:
             self.model, self.optimizer, self.train_loader = accelerator.prepare(self.model, optimizer, loader)
-        steps_per_epoch = math.ceil(len(self.train_loader) / tc.gradient_accumulation_steps)
-        self.total_steps = steps_per_epoch * tc.epochs
-        if tc.max_steps is not None:
-            self.total_steps = min(self.total_steps, tc.max_steps)
+        steps_per_epoch = math.ceil(len(self.train_loader) / training.gradient_accumulation_steps)
+        self.total_steps = steps_per_epoch * training.epochs
+        if training.max_steps is not None:
+            self.total_steps = min(self.total_steps, training.max_steps)
         # Accelerate steps a prepared scheduler once per process, so the schedule is laid out for all of them.
         self.scheduler = accelerator.prepare(
-            build_scheduler(self.optimizer, self.total_steps * accelerator.num_processes, tc.warmup_ratio))
+            build_scheduler(self.optimizer, self.total_steps * accelerator.num_processes, training.warmup_ratio))
 
     def resume(self) -> None:
         """Continue from ``training.resume_from_checkpoint``, if it names a checkpoint (after ``prepare``)."""
-        ckpt = find_checkpoint(self.run_dir, self.tc.resume_from_checkpoint)
+        ckpt = find_checkpoint(self.run_dir, self.training_cfg.resume_from_checkpoint)
         if ckpt is None:
             return
         self.state = load_checkpoint(self.accelerator, ckpt, self.run_dir, self.sweep.label_list)
@@ -493,7 +493,7 @@ class TrainRun:
     def train(self) -> None:
         """Epochs from where the state stands; SIGINT/SIGTERM checkpoint at the next optimizer step and exit."""
         with StopRequested() as stop:
-            for epoch in range(self.state.epoch, self.tc.epochs):
+            for epoch in range(self.state.epoch, self.training_cfg.epochs):
                 if self.reached_max_steps:
                     break
                 epoch_seconds = self.train_epoch(epoch, stop)
@@ -528,7 +528,7 @@ class TrainRun:
             state.global_step += 1
             self.guard.update(finite, state.global_step)
             self.bar.update(1)
-            if state.global_step % self.tc.log_every_steps == 0 or state.global_step == self.total_steps:
+            if state.global_step % self.training_cfg.log_every_steps == 0 or state.global_step == self.total_steps:
                 self.log_training(progress)
             if stop.signum is not None:
                 self.checkpoint_and_exit(epoch, progress, stop.signum)
@@ -574,7 +574,7 @@ class TrainRun:
             self.progress.loss_sum += loss.detach()
             self.progress.batches += 1
             if accelerator.sync_gradients:
-                max_norm = self.tc.max_grad_norm if self.tc.max_grad_norm > 0 else float("inf")
+                max_norm = self.training_cfg.max_grad_norm if self.training_cfg.max_grad_norm > 0 else float("inf")
                 grad_norm = accelerator.clip_grad_norm_(self.trainable, max_norm)
                 # the one host sync per optimizer step: skip updates from NaN/inf gradients
                 finite = bool(torch.isfinite(grad_norm)) if grad_norm is not None else True
@@ -626,7 +626,7 @@ class TrainRun:
         tps = progress.tokens * self.accelerator.num_processes / max(epoch_seconds, 1e-9)
         self.sweep.clock.end_epoch(epoch + 1)
         logger.info("%s epoch %d/%d: loss %.4f, validation F1 %.1f%s, %s tokens/s, %s; %s", self.run_dir.name,
-                    epoch + 1, self.tc.epochs, mean_loss, 100 * val_f1, " (best)" if improved else "", f"{tps:,.0f}",
+                    epoch + 1, self.training_cfg.epochs, mean_loss, 100 * val_f1, " (best)" if improved else "", f"{tps:,.0f}",
                     format_duration(epoch_seconds), self.sweep.clock.describe(), main_process_only=True)
 
     def count_progress(self, progress: EpochProgress) -> float:
@@ -649,7 +649,7 @@ class TrainRun:
 
     def end_of_epoch(self, epoch: int, epoch_seconds: float) -> bool:
         """Validate, keep the best weights, checkpoint; True when patience says stop early."""
-        state, tc, name = self.state, self.tc, self.run_dir.name
+        state, training, name = self.state, self.training_cfg, self.run_dir.name
         val_metrics, *_ = self.evaluate("validation")
         self.accelerator.log({f"{name}/validation_f1": val_metrics["f1"],
                               f"{name}/validation_precision": val_metrics["precision"],
@@ -661,10 +661,10 @@ class TrainRun:
         if improved:
             save_best(self.accelerator, self.best_weights(), self.run_dir)
         state.nonfinite_skipped = self.guard.skipped
-        if tc.checkpointing == "epoch" and epoch + 1 < tc.epochs and not self.reached_max_steps:
+        if training.checkpointing == "epoch" and epoch + 1 < training.epochs and not self.reached_max_steps:
             save_checkpoint(self.accelerator, self.run_dir, state)
-        if tc.patience is not None and state.stale_epochs >= tc.patience:
-            logger.info("%s: no better validation F1 for %d epochs, stopping early", name, tc.patience,
+        if training.patience is not None and state.stale_epochs >= training.patience:
+            logger.info("%s: no better validation F1 for %d epochs, stopping early", name, training.patience,
                         main_process_only=True)
             return True
         return False
@@ -673,8 +673,8 @@ class TrainRun:
         """Scores, tags and word log-probabilities of ``split`` under training.decoding (or the CRF)."""
         return evaluate_split(self.model, self.sweep.features[split], self.accelerator,
                               label_list=self.sweep.label_list, pad_token_id=self.eval_pad_id,
-                              max_tokens_per_batch=self.tc.eval_max_tokens_per_batch, decoding=self.tc.decoding,
-                              scheme=self.cfg.data.scheme, metric_mode=self.tc.metric_mode, crf=self.crf_module)
+                              max_tokens_per_batch=self.training_cfg.eval_max_tokens_per_batch, decoding=self.training_cfg.decoding,
+                              scheme=self.cfg.data.scheme, metric_mode=self.training_cfg.metric_mode, crf=self.crf_module)
 
     # -------------------------------------------------------------------------------------------- artifacts
 
@@ -700,12 +700,12 @@ class TrainRun:
             if self.crf is None:  # a CRF run decodes with its CRF only: one row of the summary
                 scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
                                          (features["test"].gold_tags, test_lp), scheme=scheme,
-                                         mode=self.tc.metric_mode, variants=decodable_variants(scheme))
-                result.update(decoding=self.tc.decoding, decodings={k: v.to_json() for k, v in scored.items()})
+                                         mode=self.training_cfg.metric_mode, variants=decodable_variants(scheme))
+                result.update(decoding=self.training_cfg.decoding, decodings={k: v.to_json() for k, v in scored.items()})
             else:  # the CRF's entity marginals, calibrated on test as every decoding's scores are
                 result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
             if self.cfg.output.save_model:
-                self.save_model(result, decoding_entry(self.tc.decoding, scheme, scored) if scored else None)
+                self.save_model(result, decoding_entry(self.training_cfg.decoding, scheme, scored) if scored else None)
             self.check_scores(test_tags, scored)
             test = features["test"]
             write_predictions(self.run_dir / predictions_name(None), test.tokens, test.gold_tags, test_tags)
@@ -718,11 +718,11 @@ class TrainRun:
         """seqeval (the scores reported) and tagger's chunker (the bootstrap, the error classes) must read the
         test split's entities alike under every decoding: a mismatch stops the run before its results exist."""
         gold = self.sweep.features["test"].gold_tags
-        decoded = [("crf" if self.crf is not None else self.tc.decoding, test_tags)]
+        decoded = [("crf" if self.crf is not None else self.training_cfg.decoding, test_tags)]
         for name, variant in scored.items():
             decoded.append((name, variant.test_tags))
         for name, tags in decoded:
-            check_agreement(gold, tags, self.tc.metric_mode, f"{self.run_dir.name}, test split, {name}")
+            check_agreement(gold, tags, self.training_cfg.metric_mode, f"{self.run_dir.name}, test split, {name}")
 
     def results(self, validation: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
         """all_results.json: the scores, the training's course and cost, where it ran."""
@@ -760,7 +760,7 @@ class TrainRun:
             loss={"name": self.spec["name"], "params": self.params, "formula": getattr(self.loss_fn, "formula", ""),
                   "citation": getattr(self.loss_fn, "citation", "")},
             hyperparameters=card_hyperparameters(
-                [config_to_dict(self.tc), config_to_dict(self.cfg.data)],
+                [config_to_dict(self.training_cfg), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
                 seed=self.seed, sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear")),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
@@ -768,7 +768,7 @@ class TrainRun:
         )
         if self.crf is not None:
             info["crf"] = {"scheme": self.crf_module.scheme, "token_weight": self.cfg.model.crf_token_weight,
-                           "learning_rate": self.cfg.model.crf_learning_rate or self.tc.learning_rate}
+                           "learning_rate": self.cfg.model.crf_learning_rate or self.training_cfg.learning_rate}
         with atomic_dir(self.run_dir / "model") as tmp:
             self.accelerator.unwrap_model(self.model).save_pretrained(tmp, safe_serialization=True)
             follow_umask(*tmp.glob("*.safetensors"))  # transformers writes them 0600

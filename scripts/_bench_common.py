@@ -169,20 +169,6 @@ def training_flops(lengths: list[int], non_embedding_params: int, layers: int, h
     return 3 * (2 * non_embedding_params * s1 + 4 * layers * hidden * s2)
 
 
-def interleaved_times(steps: dict[str, Any], rounds: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Seconds per call of each step, run round-robin (each round calls every step once) to share noise."""
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    times: dict[str, list[float]] = {k: [] for k in steps}
-    for _ in range(rounds):
-        for key, step in steps.items():
-            t0 = time.perf_counter()
-            step()
-            times[key].append(time.perf_counter() - t0)
-    return times
-
-
 def median_ratio(a: list[float], b: list[float]) -> float:
     """Median over rounds of a[i] / b[i] (paired: the same round saw the same load)."""
     return statistics.median(x / y for x, y in zip(a, b))

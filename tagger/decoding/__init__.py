@@ -76,7 +76,7 @@ from tagger.decoding.rules import (
 )
 from tagger.decoding.scoring import (
     Decoder,
-    Scored,
+    DecodingScores,
     check_decoding_entry,
     decode_split,
     decoding_entry,
@@ -94,4 +94,4 @@ from tagger.decoding.search import (
     viterbi,
 )
 
-__all__ = ['Allowed', 'CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'ChainScores', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'Decoder', 'O_BIAS_GRID', 'Scored', 'ScoredEntity', 'THRESHOLD_SUFFIX', 'VARIANTS', 'allowed_transitions', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decodable_variants', 'decode_split', 'decoding_entry', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'span_marginal', 'span_scores', 'span_tags', 'split_variant', 'tune_o_bias', 'viterbi', 'write_crf']
+__all__ = ['Allowed', 'CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'ChainScores', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'Decoder', 'O_BIAS_GRID', 'DecodingScores', 'ScoredEntity', 'THRESHOLD_SUFFIX', 'VARIANTS', 'allowed_transitions', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decodable_variants', 'decode_split', 'decoding_entry', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'span_marginal', 'span_scores', 'span_tags', 'split_variant', 'tune_o_bias', 'viterbi', 'write_crf']

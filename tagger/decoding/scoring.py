@@ -164,7 +164,7 @@ def tune_o_bias(log_probs: Sequence[np.ndarray], gold: Sequence[Sequence[str]], 
 
 
 @dataclass
-class Scored:
+class DecodingScores:
     """One decoding variant of one trained model: its scores, test tags and calibration."""
 
     name: str
@@ -184,7 +184,7 @@ class Scored:
 def score_decodings(labels: Sequence[str], validation: tuple[Sequence[Sequence[str]], Sequence[np.ndarray]],
                     test: tuple[Sequence[Sequence[str]], Sequence[np.ndarray]], *, scheme: str | None = None,
                     mode: str = "conlleval", variants: Sequence[str] = VARIANTS,
-                    grid: Sequence[float] | None = None) -> dict[str, Scored]:
+                    grid: Sequence[float] | None = None) -> dict[str, DecodingScores]:
     """Every variant of ``variants`` on one trained model: validation and test scores, test tags with
     calibration of their entity scores (:func:`calibration`), and for ``+threshold`` variants the O bias.
 
@@ -205,12 +205,12 @@ def score_decodings(labels: Sequence[str], validation: tuple[Sequence[Sequence[s
         if val is None:
             val = score_sequences(validation[0], decode_split(decoder, validation[1]), mode=mode)
         tags, ents = zip(*(decoder.scored(lp) for lp in test[1])) if test[1] else ((), ())
-        out[name] = Scored(name, bias, val, score_sequences(test[0], list(tags), mode=mode),
+        out[name] = DecodingScores(name, bias, val, score_sequences(test[0], list(tags), mode=mode),
                            [list(t) for t in tags], calibration(test[0], ents))
     return out
 
 
-def decoding_entry(default: str, scheme: str, scored: dict[str, Scored]) -> dict[str, Any]:
+def decoding_entry(default: str, scheme: str, scored: dict[str, DecodingScores]) -> dict[str, Any]:
     """The ``decoding`` entry of a model's ``tagger_run.json``: what :class:`tagger.predict.Tagger`
     applies by default (``default`` with its tuned O bias) and, for the card, each variant's scores.
 

@@ -78,11 +78,6 @@ class TokenLoss(nn.Module):
         """The family's own parameters as the user gave them (resolved defaults), for ``extra_repr``."""
         return {}
 
-    # --- shared -------------------------------------------------------------------------------------
-    def weight_or_const(self, w: torch.Tensor) -> torch.Tensor:
-        """A modulating weight w (any shape), detached when ``detach_weight`` asks for a constant."""
-        return w.detach() if self.detach_weight else w
-
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """logits: [..., C] any float dtype; labels: [...] integer, -100 = ignore.
 
