@@ -215,12 +215,44 @@ def _entity_types(info: Mapping[str, Any]) -> list[str]:
     return sorted(types)
 
 
+def _levers(info: Mapping[str, Any]) -> list[str]:
+    """The run's levers beside the loss (sampling, then head), as the sweep names them: ``oversample_rare``, ``crf``."""
+    hp = info.get("hyperparameters") or {}
+    out = []
+    if hp.get("sampling") not in (None, "none"):
+        out.append(str(hp["sampling"]))
+    head = hp.get("head") or ("crf" if isinstance(info.get("crf"), Mapping) else None)
+    if head not in (None, "linear"):
+        out.append(str(head))
+    return out
+
+
 def _model_name(info: Mapping[str, Any], base_model: str) -> str:
     if info.get("model_name"):
         return str(info["model_name"])
     ds = (info.get("dataset") or {}).get("name") or "ner"
     loss = (info.get("loss") or {}).get("name") or "ce"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", f"{base_model.split('/')[-1]}-{ds}-{loss}").strip("-")
+    # the levers are part of what the model is: a focal + crf model is not the focal row of a sweep
+    parts = "-".join([base_model.split("/")[-1], str(ds), str(loss), *_levers(info)])
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", parts).strip("-")
+
+
+def _reproduce_command(info: Mapping[str, Any], loss: Mapping[str, Any]) -> str | None:
+    """The recipe command that trains this model alone: the run's command (its config and overrides) with
+    its loss, levers and seed, or None when the run was not launched by ``recipes/ner.py``."""
+    command = str(info.get("command") or "")
+    if "recipes/ner.py" not in command:
+        return None
+    hp = info.get("hyperparameters") or {}
+    words = [command, f"--loss.name {loss.get('name') or 'ce'}"]
+    # JSON spelling: 2.0 stays a float on the command line, as the run had it
+    words += [f"--loss.{k} {json.dumps(v)}" for k, v in (loss.get("params") or {}).items()]
+    levers = _levers(info)
+    words.append(f"data.sampling={hp['sampling']}" if hp.get("sampling") not in (None, "none") else "data.sampling=none")
+    words.append("model.head=crf" if "crf" in levers else "model.head=linear")
+    if hp.get("seed") is not None:
+        words.append(f"'sweep.seeds=[{hp['seed']}]'")
+    return " ".join(words)
 
 
 def _looks_like_hub_id(value: str) -> bool:
@@ -411,6 +443,8 @@ def _view(info: Mapping[str, Any]) -> dict[str, Any]:
         "entity_types": _entity_types(info),
         "labels": list(info.get("label_list") or []),
         "loss_name": loss.get("name") or "ce",
+        "levers": _levers(info),
+        "reproduce": _reproduce_command(info, loss),
         "loss_params": _params_text(loss.get("params")),
         "loss_param_rows": [(k, _fmt_value(v)) for k, v in (loss.get("params") or {}).items()],
         "loss_formula": loss.get("formula") or "",
@@ -457,7 +491,7 @@ def render_model_card(info: dict, template_path: str | None = None) -> ModelCard
         license=info.get("license", "apache-2.0"),
         library_name="transformers",
         pipeline_tag="token-classification",
-        tags=["token-classification", "ner", "tagger", view["loss_name"]],
+        tags=["token-classification", "ner", "tagger", view["loss_name"], *view["levers"]],
         datasets=[ds_type] if ds.get("hub_id") or ds.get("name") else None,
         # Only namespaced ids: the Hub links base_model to a repository, a bare local folder name would dangle.
         base_model=base if "/" in base and not from_path and _looks_like_hub_id(base) else None,
