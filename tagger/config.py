@@ -208,7 +208,8 @@ class TrainingConfig:
     fast_dropout: bool = field(
         default=True,
         metadata={"help": "On CPU, draw dropout masks 4 per 64-bit random word instead of PyTorch's per-element "
-                          "Bernoulli (MiniLM training steps 4-9% faster; drop probability rounded to a multiple of 2^-15). "
+                          "Bernoulli (faster steps, measured in docs/performance.md; drop probability rounded to a multiple of "
+                          "2^-15). "
                           "No effect on GPU or in evaluation."},
     )
     log_every_steps: int = field(
@@ -218,7 +219,7 @@ class TrainingConfig:
         default="auto",
         metadata={"help": "'auto': bf16/fp16 if `accelerate launch --mixed_precision` or `accelerate config` asks "
                           "for it, else bf16 autocast where the hardware multiplies bf16 natively (a CPU with "
-                          "AVX512-BF16/AMX: MiniLM steps 1.7-1.9x faster on Zen 4; a GPU from Ampere on), else fp32. "
+                          "AVX512-BF16/AMX, measured in docs/performance.md; a GPU from Ampere on), else fp32. "
                           "'no' (fp32), 'bf16' or 'fp16' force it; null leaves it to Accelerate. Weights, "
                           "optimizer and loss stay fp32.",
                   "choices": PRECISIONS},

@@ -7,8 +7,8 @@ before the classifier) cost 3.5-5 ms each, forward + backward, on a [960, 384] a
 64-bit draw holds four 16-bit lanes, so :func:`keep_mask` asks the generator for a quarter of the
 numbers and keeps an element when its lane's low 15 bits are at or above ``round(p * 2**15)``: the
 drop probability is ``p`` rounded to a multiple of 2^-15 (0.1 becomes 0.100006). The same dropout
-then costs 1.3-2 ms, and a whole training step 4-9% less (``scripts/bench_train.py
---dropout-check`` times both on the same batches).
+then costs 1.3-2 ms, and a whole training step less (``scripts/bench_train.py --dropout-check`` times both
+on the same batches; docs/performance.md keeps the figures).
 
 :func:`use_fast_dropout` swaps a model's ``nn.Dropout`` modules and, for transformers models on
 SDPA attention, the dropout on the attention probabilities (SDPA itself falls back to its math

@@ -2,8 +2,8 @@
 
 bf16 autocast pays only where the hardware multiplies bf16 natively. On a CPU with AVX512-BF16
 (AMD Zen 4, Intel Cooper Lake) or AMX (Intel Sapphire Rapids and later), oneDNN's bf16 matmul runs
-2.4-2.8x faster than fp32 (measured on the 2-core Zen 4 machine of the README: 360-370 vs 130-150
-GFLOP/s), and a MiniLM training step 1.7-1.9x faster. Without those instructions PyTorch emulates bf16
+faster than fp32, and so does a MiniLM training step (docs/performance.md has the measurement and its
+command). Without those instructions PyTorch emulates bf16
 and autocast is slower than fp32, so ``auto`` keeps fp32 there. On CUDA, ``auto`` takes bf16 where
 ``torch.cuda.is_bf16_supported()`` says so (Ampere and later), else fp32; fp16 is never chosen
 automatically because it needs loss scaling. The master weights, the optimizer state and the loss
