@@ -107,7 +107,8 @@ def launch_logging(level: str = "info", log_file: Path | None = None, fmt: str =
         to_file.setFormatter(PlainFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
         handlers.append(to_file)
     old_level = root.level
-    root.setLevel(min(logging.INFO, LOG_LEVELS[level]))
+    # at least INFO for the log file; lower if the console or the caller (a test's log capture) asks for it
+    root.setLevel(min(old_level, logging.INFO, LOG_LEVELS[level]))
     for handler in handlers:
         root.addHandler(handler)
     try:

@@ -12,18 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from tagger.crf import (
-    CRF,
-    CRF_CONFIG,
-    CRF_WEIGHTS,
-    FORBIDDEN,
-    allowed_transitions,
-    crf_nll_per_token,
-    load_crf,
-    save_crf,
-    word_emissions,
-)
+from tagger.crf import CRF, FORBIDDEN, crf_nll_per_token, load_crf, save_crf, word_emissions
 from tagger.data.schemes import convert_tags
+from tagger.decoding import CRF_CONFIG, CRF_WEIGHTS, allowed_transitions
 
 # C = 5 labels in each scheme
 LABELS = {
