@@ -1,7 +1,7 @@
 """A sweep's summary from its folder: what ``tagger summarize`` and the end of a sweep both write.
 
 Whatever runs are finished (``runs/*/all_results.json``) are summarized by
-:func:`tagger.sweep.summarize` and written by :func:`tagger.sweep.write_summary`; the labels come
+:func:`tagger.sweep.summarize` and written by :func:`tagger.summary_files.write_summary`; the labels come
 from the runs' class counts (else a saved model's config), the metric mode from their scores. On top
 of the table the summary gets:
 
@@ -21,7 +21,8 @@ from typing import Any
 
 from tagger.errors import InputError
 from tagger.io import atomic_write_text
-from tagger.sweep import BASELINE, summarize, write_summary
+from tagger.summary_files import write_summary
+from tagger.sweep import BASELINE, summarize
 from tagger.train.shards import RESULTS
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, 
     ``studies``: the searches to report (default: every study in the folder); ``label_list`` and
     ``mode``: as the sweep knows them (default: read from the runs); ``decodings``: the rows per loss
     (``sweep.decodings``; default: that key's default); ``write_options`` go to
-    :func:`tagger.sweep.write_summary`. Returns the summary. InputError when no run is finished.
+    :func:`tagger.summary_files.write_summary`. Returns the summary. InputError when no run is finished.
     """
     out_dir = Path(out_dir)
     runs_dir = out_dir / "runs"

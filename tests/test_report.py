@@ -17,7 +17,8 @@ from tagger.errors import InputError
 from tagger.io import atomic_write_json
 from tagger.metrics import score_sequences
 from tagger.report import DEFAULT_MAX_SENTENCES, write_report
-from tagger.sweep import loss_label, predictions_name, run_folder_name, summarize, write_predictions, write_summary
+from tagger.summary_files import write_summary
+from tagger.sweep import loss_label, predictions_name, run_folder_name, summarize, write_predictions
 
 # ------------------------------------------------------------------------------------------ the tiny sweep
 

@@ -5,16 +5,15 @@ import numpy as np
 import pytest
 
 from tagger.metrics import score_sequences
+from tagger.summary_files import summary_markdown, write_summary
 from tagger.sweep import (
     add_peer,
-    summary_markdown,
     loss_label,
     paired_bootstrap,
     read_predictions,
     run_folder_name,
     sentence_counts,
     summarize,
-    write_summary,
 )
 
 

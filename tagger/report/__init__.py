@@ -1,6 +1,6 @@
 """An HTML report of a finished sweep: one self-contained file, readable offline and safe to mail.
 
-:func:`write_report` reads a sweep folder (``summary.json`` from :func:`tagger.sweep.write_summary`,
+:func:`write_report` reads a sweep folder (``summary.json`` from :func:`tagger.summary_files.write_summary`,
 and per run ``all_results.json``, the test predictions each table row names (``predictions``:
 ``runs/<run>/test_predictions.<decoding>.conll``, or ``test_predictions.conll`` for a row without
 decoding) and, when the model was saved, ``model/tagger_run.json``) and writes ``report.html`` with:

@@ -182,7 +182,7 @@ def load_sweep(out_dir: Path) -> SweepData:
         raise InputError("no summary.json here: not a finished sweep folder", path=out_dir)
     summary = _read_json(path)
     if not isinstance(summary, dict) or not isinstance(summary.get("table"), list):
-        raise InputError("no summary table (written by tagger.sweep.write_summary?)", path=path)
+        raise InputError("no summary table (written by tagger.summary_files.write_summary?)", path=path)
     mode = _scored_mode(summary)
     from tagger.sweep_folder import warn_unfinished
 
