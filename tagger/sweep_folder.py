@@ -29,7 +29,8 @@ logger = logging.getLogger(__name__)
 
 
 #: the keys of a run's all_results.json that a summary reads, and the JSON type each must have
-_RESULT_TYPES: dict[str, tuple[type, ...]] = {"label": (str,), "seed": (int,), "validation": (dict,), "test": (dict,)}
+_RESULT_TYPES: dict[str, tuple[type, ...]] = {"label": (str,), "seed": (int,), "validation": (dict,), "test": (dict,),
+                                               "train_seconds": (int, float)}
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -37,12 +38,16 @@ def _read(path: Path) -> dict[str, Any]:
         result = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read: {err}", path=path) from None
-    if not isinstance(result, dict) or not set(_RESULT_TYPES) <= set(result):
-        raise InputError("not the all_results.json of a tagger run", path=path)
+    if not isinstance(result, dict):
+        raise InputError("not the all_results.json of a tagger run (not a JSON object)", path=path)
+    missing = [key for key in _RESULT_TYPES if key not in result]
+    if missing:
+        raise InputError(f"no {', '.join(missing)}: not the all_results.json of a finished tagger run", path=path)
     for key, types in _RESULT_TYPES.items():
         if not isinstance(result[key], types) or isinstance(result[key], bool):
-            raise InputError(f"{key}: a JSON {type(result[key]).__name__} where a {types[0].__name__} is expected",
-                             path=path)
+            name = types[0].__name__
+            raise InputError(f"{key}: a JSON {type(result[key]).__name__} where {'an' if name[0] in 'aeiou' else 'a'} "
+                             f"{name} is expected", path=path)
     for split in ("validation", "test"):
         f1 = result[split].get("f1")
         if f1 is not None and (isinstance(f1, bool) or not isinstance(f1, (int, float))):

@@ -190,8 +190,10 @@ def test_unfinished_running_and_dead_runs_are_named(tmp_path: Path, caplog: pyte
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"validation": "0.5"}, "validation: a JSON str where a dict is expected"),
-    ({"seed": "1"}, "seed: a JSON str where a int is expected"),
+    ({"seed": "1"}, "seed: a JSON str where an int is expected"),
     ({"test": {"f1": [0.5]}}, "test.f1: a JSON list where a number is expected"),
+    ({"train_seconds": None}, "no train_seconds: not the all_results.json of a finished tagger run"),
+    ({"train_seconds": "12"}, "train_seconds: a JSON str where an int is expected"),
 ])
 def test_a_run_file_of_wrong_types_is_one_line(tmp_path: Path, change: dict, message: str,
                                                capsys: pytest.CaptureFixture[str]) -> None:
@@ -199,7 +201,8 @@ def test_a_run_file_of_wrong_types_is_one_line(tmp_path: Path, change: dict, mes
 
     path = tmp_path / "runs" / "ce-seed1" / "all_results.json"
     path.parent.mkdir(parents=True)
-    path.write_text(json.dumps({"label": "ce", "seed": 1, "validation": {"f1": 0.5}, "test": {"f1": 0.5}, **change}))
+    result = {"label": "ce", "seed": 1, "validation": {"f1": 0.5}, "test": {"f1": 0.5}, "train_seconds": 9.5, **change}
+    path.write_text(json.dumps({k: v for k, v in result.items() if v is not None}))
     assert main(["summarize", str(tmp_path), "--no-report"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [f"tagger summarize: error: {path}: {message}"]
 
