@@ -173,10 +173,10 @@ def test_non_best_sweep_run_names_the_best(tmp_path: Path) -> None:
 def test_local_paths_are_sanitised_before_rendering(tmp_path: Path) -> None:
     run = info(base_model="/home/alice/encoders/my-encoder/",
                dataset={"name": "wnut17", "hub_id": "wnut_17", "sources": {"train": "/srv/data/wnut17/train.conll"}},
-               command="accelerate launch recipes/ner.py --config /root/configs/wnut17.yaml output.output_dir=/tmp/out")
+               command="accelerate launch recipes/ner.py --config /opt/tagger/configs/wnut17.yaml output.output_dir=/tmp/out")
     text = card_path_text(tmp_path) if write_model_card(tmp_path, run) else ""
     assert card_problems(text) == []
-    for leak in ("/home", "alice", "/srv", "/root", "/tmp"):
+    for leak in ("/home", "alice", "/srv", "/opt", "/tmp"):
         assert leak not in text
     assert "`my-encoder`" in text and "`train.conll`" in text and "--config wnut17.yaml" in text
     # a folder name is not a Hub id: no base_model link in the metadata
@@ -184,7 +184,7 @@ def test_local_paths_are_sanitised_before_rendering(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("bad", [
-    "trained from /root/models/x", "see /home/bob/x.yaml", "path: /srv/models/out", "(/tmp/pytest-of-u/x)",
+    "trained from /opt/models/x", "see /home/bob/x.yaml", "path: /srv/models/out", "(/tmp/pytest-of-u/x)",
     "at ~/models/enc", r"saved in C:\Users\bob\model", "token=" + TOKEN_LIKE, "file:///home/u/x",
 ])
 def test_assert_card_clean_rejects(bad: str) -> None:
