@@ -63,7 +63,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ]
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
-    lines.append(f"F1 in %, mean ± std over seeds (entities of word-level tags, {summary.get('metric_mode', 'conlleval')} mode); best = highest {summary['best_by']}. "
+    lines.append(f"F1 in %, mean ± std over seeds (seqeval at word level, {summary.get('metric_mode', 'conlleval')} mode); best = highest {summary['best_by']}. "
                  "'vs ce': paired bootstrap over test sentences, per seed (p < 0.05 on every seed, same sign)"
                  + (" against ce · argmax, run for run. Decodings (docs/decoding.md): argmax, viterbi, "
                     "'+threshold' with the O bias tuned on validation (so its validation F1 is the one it was "
