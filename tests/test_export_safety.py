@@ -3,8 +3,6 @@ user's is ever deleted, and the model or run folder itself is refused."""
 
 from __future__ import annotations
 
-import importlib
-import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,19 +93,12 @@ def test_a_recipe_output_folder_is_not_an_export(run_dir: Path, tmp_path: Path) 
 
 
 @pytest.fixture(scope="module")
-def cli_export(tmp_path_factory: pytest.TempPathFactory, tiny_wnut_model_dir: Path) -> tuple[Completed, Path]:
+def cli_export(tmp_path_factory: pytest.TempPathFactory, tiny_wnut_model_dir: Path,
+               onnx_extra: None) -> tuple[Completed, Path]:
     """One real `tagger export MODEL --onnx --out DIR` of the tiny model (a few seconds), shared by the module;
     skipped without the ``onnx`` extra, failed under CI=true as tests/test_onnx.py does."""
     from recipe_runner import run_cli
 
-    for name in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            msg = f"{name} is not installed (pip install -e '.[onnx]')"
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(msg)
-            pytest.skip(msg)
     root = tmp_path_factory.mktemp("cli-export")
     out = root / "exported"
     return run_cli(root, "export", str(tiny_wnut_model_dir), "--onnx", "--out", str(out)), out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -16,16 +15,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", autouse=True)
-def onnx_deps() -> None:
-    """onnx, onnxruntime and onnxscript (the ``onnx`` extra): skipped without them, failed under CI=true."""
-    for name in ("onnx", "onnxruntime", "onnxscript"):
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            msg = f"{name} is not installed (pip install -e '.[onnx]')"
-            if os.environ.get("CI", "").lower() == "true":
-                pytest.fail(msg)
-            pytest.skip(msg)
+def onnx_deps(onnx_extra: None) -> None:
+    """Every test here needs the ``onnx`` extra (tests/conftest.py: skipped without it, failed under CI=true)."""
 
 
 @pytest.fixture(scope="module")
