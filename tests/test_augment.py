@@ -245,3 +245,5 @@ def test_a_run_trains_on_the_augmented_split_and_notes_a_no_op_sampling(tmp_path
     assert [[line.split()[1] for line in s.splitlines()] for s in predicted] == test
     assert f"- {result['label']} (seed 5): oversample_rare: no-op, rare types already {share}%" in (
         out / "summary.md").read_text()
+    card = json.loads((out / "runs" / result["run"] / "model" / "tagger_run.json").read_text())
+    assert card["hyperparameters"]["augment"] == "mention_replacement"
