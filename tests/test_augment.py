@@ -126,8 +126,12 @@ def _features(tokenizer, tokens: list[list[str]], tags: list[list[str]]) -> Spli
 
 def test_augmented_sentences_are_encoded_after_the_split_and_reported(tokenizer) -> None:
     train = _features(tokenizer, TOKENS, IOB2)
+    before = _features(tokenizer, TOKENS, IOB2)
     out, report = augment_split(train, "mention_replacement", 7, tokenizer, label_list=LABELS, scheme="IOB2",
                                 max_length=16, stride=4, label_all_subwords=False, rate=1.0)
+    # the sweep's split, which every run starts from, is left as it was
+    assert (train.columns, train.tokens, train.gold_tags, train.num_words) == (
+        before.columns, before.tokens, before.gold_tags, before.num_words)
     assert {k: v[:len(train)] for k, v in out.columns.items()} == train.columns  # the split's windows first
     assert out.tokens[3:] == [["I", "met", "John", "Smith", "in", "Rome"], ["Ann", "went", "to", "Paris"]]
     assert out.columns["sentence_id"][len(train):] == [3, 4]  # one window each, numbered after the split
