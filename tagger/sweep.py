@@ -27,6 +27,7 @@ from tagger.io import atomic_open, atomic_write_json, atomic_write_text
 from tagger.losses.labels import loss_label
 from tagger.metrics import MODES, sentence_entities
 from tagger.peer import PeerRecord
+from tagger.train.sampling import no_op_note
 
 logger = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ def lever_notes(runs: Sequence[dict[str, Any]]) -> list[str]:
         for key in LEVER_REPORTS:
             report = run.get(key) or {}
             if report.get("no_op"):
-                note = f"{report.get('method', key)}: no-op, {report['no_op']}"
+                note = no_op_note(str(report.get("method", key)), str(report["no_op"]))
                 seeds.setdefault((run["label"], note), []).append(str(run.get("seed", "?")))
     return [f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(s)}): {note}" for (label, note), s in seeds.items()]
 

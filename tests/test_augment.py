@@ -37,7 +37,8 @@ def test_the_rarest_types_are_those_oversample_rare_picks() -> None:
 
 def test_mention_replacement_swaps_each_mention_for_the_other_one_of_its_type() -> None:
     # rate 1: every LOC mention changes, and each has one other LOC mention to become; PER stays
-    new = augment_sentences(TOKENS, IOB2, "mention_replacement", seed=7, scheme="IOB2", types=["LOC"], rate=1.0)
+    new = augment_sentences(TOKENS, IOB2, "mention_replacement", seed=7, scheme="IOB2", types=["LOC"], copies=1,
+                            rate=1.0)
     assert [(a.source, a.tokens, a.tags) for a in new] == [
         (0, ["I", "met", "John", "Smith", "in", "Rome"], IOB2[0]),
         (1, ["Ann", "went", "to", "Paris"], IOB2[1]),
@@ -52,7 +53,7 @@ def test_mention_replacement_swaps_each_mention_for_the_other_one_of_its_type() 
 def test_a_replaced_mention_gets_the_prefixes_of_its_new_length(scheme: str, expected: list[list[str]]) -> None:
     # "John Smith" (two words) becomes "Ann" (one) and back
     new = augment_sentences(TOKENS, in_scheme(scheme), "mention_replacement", seed=3, scheme=scheme, types=["PER"],
-                            rate=1.0)
+                            copies=1, rate=1.0)
     assert [a.tokens for a in new] == [["I", "met", "Ann", "in", "Paris"], ["John", "Smith", "went", "to", "Rome"]]
     assert [a.tags for a in new] == expected
     for a in new:  # well-formed: strict reading finds what conlleval finds
@@ -111,7 +112,7 @@ def test_shuffle_within_segments_keeps_each_segment_s_words_and_every_tag() -> N
     assert {tuple(a.tokens) for a in new if a.source == 1} == {("Ann", "to", "went", "Rome")}
     # one-word segments only: nothing to shuffle, nothing added
     assert augment_sentences([["Ann", "Rome"]], [["B-PER", "B-LOC"]], "shuffle_within_segments", 1, scheme="IOB2",
-                             types=["PER"], rate=1.0) == []
+                             types=["PER"], copies=1, rate=1.0) == []
 
 
 def _features(tokenizer, tokens: list[list[str]], tags: list[list[str]]) -> SplitFeatures:
@@ -128,7 +129,7 @@ def test_augmented_sentences_are_encoded_after_the_split_and_reported(tokenizer)
     train = _features(tokenizer, TOKENS, IOB2)
     before = _features(tokenizer, TOKENS, IOB2)
     out, report = augment_split(train, "mention_replacement", 7, tokenizer, label_list=LABELS, scheme="IOB2",
-                                max_length=16, stride=4, label_all_subwords=False, rate=1.0)
+                                max_length=16, stride=4, label_all_subwords=False, types=(), copies=1, rate=1.0)
     # the sweep's split, which every run starts from, is left as it was
     assert (train.columns, train.tokens, train.gold_tags, train.num_words) == (
         before.columns, before.tokens, before.gold_tags, before.num_words)
@@ -150,13 +151,14 @@ def test_an_augmentation_that_adds_nothing_says_why(tokenizer) -> None:
     # sentence 1 alone: one LOC mention in the split, nothing to swap it for
     alone = _features(tokenizer, TOKENS[1:], IOB2[1:])
     out, report = augment_split(alone, "mention_replacement", 1, tokenizer, label_list=LABELS, scheme="IOB2",
-                                max_length=16, stride=4, label_all_subwords=False)
+                                max_length=16, stride=4, label_all_subwords=False, types=(), copies=1, rate=0.5)
     assert out.columns == alone.columns and report.sentences_added == 0
     assert report.note == "mention_replacement: no-op, no other mention of LOC in the training split to swap in"
     # a type of the data set that the (cut) training split lacks
     labels = [*LABELS, "B-ORG", "I-ORG"]
     out, report = augment_split(train, "shuffle_within_segments", 1, tokenizer, label_list=labels, scheme="IOB2",
-                                max_length=16, stride=4, label_all_subwords=False, types=["ORG"])
+                                max_length=16, stride=4, label_all_subwords=False, types=["ORG"], copies=1,
+                                rate=0.5)
     assert report.to_json()["no_op"] == "no training sentence holds ORG" and len(out) == len(train)
 
 

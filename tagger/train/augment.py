@@ -29,9 +29,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tagger.data.schemes import entities, tags_for_entities
+from tagger.data.schemes import entities, parse_tag, tags_for_entities
 from tagger.errors import ConfigError
-from tagger.train.sampling import rarest_types, tag_counts
+from tagger.train.sampling import no_op_note, rarest_types, tag_counts
 
 if TYPE_CHECKING:
     from tagger.train.features import SplitFeatures
@@ -77,7 +77,7 @@ class AugmentReport:
     @property
     def note(self) -> str:
         """``"mention_replacement: no-op, ..."`` for a run that added nothing, else empty."""
-        return f"{self.method}: no-op, {self.no_op}" if self.no_op else ""
+        return no_op_note(self.method, self.no_op) if self.no_op else ""
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def target_types(gold_tags: Sequence[Sequence[str]], types: Sequence[str] = (),
 
 
 def augment_sentences(tokens: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]], method: str, seed: int, *,
-                      scheme: str, types: Sequence[str], copies: int = 1, rate: float = 0.3) -> list[Augmented]:
+                      scheme: str, types: Sequence[str], copies: int, rate: float) -> list[Augmented]:
     """New sentences made from the S training sentences (``tokens``, ``gold_tags``: S lists of N_s
     words and tags) that hold an entity of ``types``, sentence by sentence, ``copies`` candidates each;
     a candidate identical to its sentence is left out. Tags are written in ``scheme``."""
@@ -216,13 +216,15 @@ def _no_op_reason(method: str, types: Sequence[str], used: int) -> str:
 
 def augment_split(train: SplitFeatures, method: str, seed: int, tokenizer: Any, *, label_list: list[str],
                   scheme: str, max_length: int, stride: int, label_all_subwords: bool,
-                  types: Sequence[str] = (), copies: int = 1, rate: float = 0.3
-                  ) -> tuple[SplitFeatures, AugmentReport]:
+                  types: Sequence[str], copies: int, rate: float) -> tuple[SplitFeatures, AugmentReport]:
     """The training split with the augmented sentences appended, encoded into windows as the split was
-    (``max_length``, ``stride``, ``label_all_subwords``, ``tokenizer``), and the report of what was added."""
+    (``max_length``, ``stride``, ``label_all_subwords``, ``tokenizer``), and the report of what was added.
+
+    ``types``, ``copies`` and ``rate`` are ``data.augment_types``, ``data.augment_copies`` and
+    ``data.augment_rate`` (their defaults live in :class:`tagger.config.DataConfig`)."""
     from tagger.train.features import extend_split
 
-    known = sorted({label.split("-", 1)[1] for label in label_list if "-" in label})
+    known = sorted({t for t in (parse_tag(label)[1] for label in label_list) if t is not None})
     targets = target_types(train.gold_tags, types, known)
     new = augment_sentences(train.tokens, train.gold_tags, method, seed, scheme=scheme, types=targets,
                             copies=copies, rate=rate)

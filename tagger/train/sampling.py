@@ -35,6 +35,11 @@ logger = logging.getLogger(__name__)
 SAMPLING: tuple[str, ...] = ("none", "drop_empty", "oversample_rare")
 
 
+def no_op_note(method: str, reason: str) -> str:
+    """How a data lever that changed nothing is named in the log and the summary: ``"drop_empty: no-op, <reason>"``."""
+    return f"{method}: no-op, {reason}"
+
+
 @dataclass(frozen=True)
 class SamplingReport:
     """What a resampling did, for the log and all_results.json."""
@@ -56,7 +61,7 @@ class SamplingReport:
     @property
     def note(self) -> str:
         """``"oversample_rare: no-op, rare types already 31% of sentences"`` for a run it left as it was, else empty."""
-        return f"{self.method}: no-op, {self.no_op}" if self.no_op else ""
+        return no_op_note(self.method, self.no_op) if self.no_op else ""
 
 
 def rarest_types(gold_tags: Sequence[Sequence[str]]) -> tuple[str, ...]:
