@@ -374,7 +374,7 @@ def format_table(summary: dict[str, Any]) -> str:
     notes = lever_notes(summary.get("runs", []))
     if notes:
         # a row identical to the lever-less one would otherwise look like a finding about the lever
-        lines += ["", "Levers that changed nothing (the run trained on the data as it was):",
+        lines += ["", "Data levers that changed nothing (the run trained on what it would have without them):",
                   *(f"- {n}" for n in notes)]
     return "\n".join(lines)
 

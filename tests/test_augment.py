@@ -202,10 +202,10 @@ def test_the_summary_notes_a_lever_that_changed_nothing() -> None:
             _run("ce + oversample_rare", 2, sampling=no_op),
             _run("ce + mention_replacement", 1, augment={"method": "mention_replacement", "no_op": None})]
     text = summarize(runs)["table_text"]
-    assert text.endswith("Levers that changed nothing (the run trained on the data as it was):\n"
+    assert text.endswith("Data levers that changed nothing (the run trained on what it would have without them):\n"
                          "- ce + oversample_rare (seeds 1, 2): oversample_rare: no-op, rare types already 31% of "
                          "sentences (data.rare_share 0.2)")
-    assert "Levers that changed nothing" not in summarize(runs[:1] + runs[3:])["table_text"]
+    assert "changed nothing" not in summarize(runs[:1] + runs[3:])["table_text"]
 
 
 def test_the_augment_axis_labels_runs_and_folders() -> None:
