@@ -101,8 +101,7 @@ def tag_counts(gold_tags: Sequence[Sequence[str]], sentences: Sequence[int]) -> 
     return dict(sorted(counts.items()))
 
 
-def no_op_reason(gold_tags: Sequence[Sequence[str]], method: str, keep_empty: float = 0.5,
-                 rare_share: float = 0.2) -> str:
+def no_op_reason(gold_tags: Sequence[Sequence[str]], method: str, keep_empty: float, rare_share: float) -> str:
     """Why ``method`` keeps every one of these training sentences once, for a sample that did."""
     n = len(gold_tags)
     if method == "oversample_rare":
