@@ -232,21 +232,32 @@ def test_a_run_trains_on_the_augmented_split_and_notes_a_no_op_sampling(tmp_path
     ws = probe_workspace
     out = tmp_path / "out"
     done = run_recipe(ws.recipe_args(out, "training.epochs=1", "training.max_steps=2", "output.report=false",
+                                     "sweep.decodings=[]", "data.max_eval_sentences=16",
                                      "data.augment=mention_replacement", "data.sampling=oversample_rare"), tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(next((out / "runs").glob("*/all_results.json")).read_text())
     assert result["label"] == "ce + mention_replacement + oversample_rare"
     gold = [s[1] for s in read_conll(ws.data() / "train.conll")]
-    (rare,) = rarest_types(gold)
-    holders = sum(any(t == rare for t, _, _ in entities(tags)) for tags in gold)
+
+    def count(sentences: list[list[str]]) -> dict[str, int]:
+        return {typ: sum(t == typ for tags in sentences for t, _, _ in entities(tags)) for typ in ("LOC", "PER")}
+
+    counts = count(gold)
+    rare = min(counts, key=lambda t: (counts[t], t))  # two types: the rarer half is one
+    holding = [tags for tags in gold if any(t == rare for t, _, _ in entities(tags))]
     augment = result["augment"]
-    assert augment["types"] == [rare] and augment["sentences_used"] == holders
-    assert 0 < augment["sentences_added"] <= holders
-    share = round(100 * (holders + augment["sentences_added"]) / (128 + augment["sentences_added"]))
+    # every holder gives one copy (another mention of its type always exists), with the same entities' types
+    assert augment["types"] == [rare] and augment["sentences_used"] == augment["sentences_added"] == len(holding)
+    # sampling reads the augmented split: its rarer type, and the sentences holding it, are counted there
+    augmented = gold + holding
+    counts = count(augmented)
+    rare_after = min(counts, key=lambda t: (counts[t], t))
+    holders = sum(any(t == rare_after for t, _, _ in entities(tags)) for tags in augmented)
+    share = round(100 * holders / len(augmented))
     assert result["sampling"]["no_op"] == f"rare types already {share}% of sentences (data.rare_share 0.2)"
-    assert result["sampling"]["sentences_before"] == 128 + augment["sentences_added"]
-    # validation and test untouched: the predictions hold the test split's 64 sentences as written
-    test = [s[1] for s in read_conll(ws.data() / "test.conll")]
+    assert result["sampling"]["sentences_before"] == len(augmented)
+    # validation and test untouched: the predictions hold the test split's (first 16) sentences as written
+    test = [s[1] for s in read_conll(ws.data() / "test.conll")][:16]
     predicted = (out / "runs" / result["run"] / "test_predictions.conll").read_text().strip().split("\n\n")
     assert [[line.split()[1] for line in s.splitlines()] for s in predicted] == test
     assert f"- {result['label']} (seed 5): oversample_rare: no-op, rare types already {share}%" in (
