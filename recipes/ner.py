@@ -53,6 +53,7 @@ from tagger.model_loading import check_loadable, check_max_length, load_model, l
 from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep import predictions_name, write_predictions
 from tagger.sweep_folder import summarize_folder
+from tagger.train.augment import AUGMENTATION, AugmentReport, augment_split
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator
 from tagger.train.checkpoint import (
     find_checkpoint,
@@ -407,12 +408,21 @@ class TrainRun:
                         dynamic_ncols=True, leave=False, disable=None if self.accelerator.is_local_main_process else True)
 
     def setup_training_data(self) -> None:
-        """The training windows this run sees: all of them, or a seeded sample (``sampling`` lever)."""
+        """The training windows this run sees: all of them, with seeded augmented sentences added (``augment``
+        lever), then a seeded sample of those (``sampling`` lever)."""
         self.train_features = self.sweep.features["train"]
+        self.augment: AugmentReport | None = None
         self.sampling: SamplingReport | None = None
+        data = self.cfg.data
+        augment = self.levers.get("augment", AUGMENTATION[0])
+        if augment != AUGMENTATION[0]:
+            self.train_features, self.augment = augment_split(
+                self.train_features, augment, self.seed, self.sweep.tokenizer, label_list=self.sweep.label_list,
+                scheme=data.scheme, max_length=data.max_length, stride=data.stride,
+                label_all_subwords=data.label_all_subwords, types=data.augment_types, copies=data.augment_copies,
+                rate=data.augment_rate)
         method = self.levers.get("sampling", "none")
         if method != "none":
-            data = self.cfg.data
             self.train_features, self.sampling = resample(self.train_features, method, self.seed,
                                                           keep_empty=data.keep_empty, rare_share=data.rare_share)
 
@@ -748,6 +758,7 @@ class TrainRun:
             "class_counts": dict(zip(self.sweep.label_list, self.class_counts)),
             "levers": self.levers,
             "sampling": self.sampling.to_json() if self.sampling is not None else None,
+            "augment": self.augment.to_json() if self.augment is not None else None,
             "num_processes": self.accelerator.num_processes,
             "hardware": hardware(),
         }
@@ -762,7 +773,8 @@ class TrainRun:
             hyperparameters=card_hyperparameters(
                 [config_to_dict(self.training_cfg), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
-                seed=self.seed, sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear")),
+                seed=self.seed, augment=self.levers.get("augment", AUGMENTATION[0]),
+                sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear")),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )

@@ -59,6 +59,7 @@ _HP_NAMES: dict[str, str] = {
     "mixed_precision": "mixed precision",
     "num_processes": "processes",
     "label_all_subwords": "label all subwords",
+    "augment": "training sentences augmented (tagger/train/augment.py)",
     "sampling": "training sentences sampled (tagger/train/sampling.py)",
     "head": "head over the token classifier (tagger/crf.py)",
 }
@@ -216,9 +217,12 @@ def _entity_types(info: Mapping[str, Any]) -> list[str]:
 
 
 def _levers(info: Mapping[str, Any]) -> list[str]:
-    """The run's levers beside the loss (sampling, then head), as the sweep names them: ``oversample_rare``, ``crf``."""
+    """The run's levers beside the loss (augmentation, sampling, then head), as the sweep names them:
+    ``mention_replacement``, ``oversample_rare``, ``crf``."""
     hp = info.get("hyperparameters") or {}
     out = []
+    if hp.get("augment") not in (None, "none"):
+        out.append(str(hp["augment"]))
     if hp.get("sampling") not in (None, "none"):
         out.append(str(hp["sampling"]))
     head = hp.get("head") or ("crf" if isinstance(info.get("crf"), Mapping) else None)
@@ -248,6 +252,8 @@ def _reproduce_command(info: Mapping[str, Any], loss: Mapping[str, Any]) -> str 
     # JSON spelling: 2.0 stays a float on the command line, as the run had it
     words += [f"--loss.{k} {json.dumps(v)}" for k, v in (loss.get("params") or {}).items()]
     levers = _levers(info)
+    if hp.get("augment") not in (None, "none"):
+        words.append(f"data.augment={hp['augment']}")
     words.append(f"data.sampling={hp['sampling']}" if hp.get("sampling") not in (None, "none") else "data.sampling=none")
     words.append("model.head=crf" if "crf" in levers else "model.head=linear")
     if hp.get("seed") is not None:

@@ -28,6 +28,7 @@ from tagger.errors import ConfigError
 from tagger.losses.labels import LEVER_CHOICES, split_spec
 from tagger.metrics import MODES
 from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
+from tagger.train.augment import AUGMENTATION
 from tagger.train.precision import PRECISIONS
 from tagger.train.sampling import SAMPLING
 from tagger.train.shards import check_shard
@@ -137,6 +138,33 @@ class DataConfig:
     rare_share: float = field(
         default=0.2, metadata={"help": "oversample_rare: share of training sentences holding a rare type to reach.",
                                "gt": 0.0, "lt": 1.0},
+    )
+    augment: str = field(
+        default="none",
+        metadata={"help": "New training sentences made from those holding augment_types (Dai and Adel, 2020): "
+                          "'none', 'mention_replacement' (a mention swapped for another training mention of its "
+                          "type, tags rewritten in data.scheme), 'label_wise_token_replacement' (a word swapped "
+                          "for a training word with the same tag) or 'shuffle_within_segments' (the words of a "
+                          "mention or of a run of O words shuffled); encoded with the sweep's tokenizer and added "
+                          "before data.sampling; seeded by the run's seed; validation and test untouched "
+                          "(tagger/train/augment.py). A training lever like data.sampling.",
+                  "choices": AUGMENTATION},
+    )
+    augment_types: list[str] = field(
+        default_factory=list,
+        metadata={"help": "augment: entity types whose sentences are augmented (each must occur in the training "
+                          "split); empty: the rarest types, as oversample_rare picks them.", "unique": True},
+    )
+    augment_copies: int = field(
+        default=1,
+        metadata={"help": "augment: candidates made from each sentence holding such a type; one identical to its "
+                          "sentence is not added.", "min": 1},
+    )
+    augment_rate: float = field(
+        default=0.3,
+        metadata={"help": "augment: chance that each unit of a candidate changes (a mention of those types, a word, "
+                          "a segment of two words or more); when none is drawn, one at random does.",
+                  "gt": 0.0, "max": 1.0},
     )
 
 
@@ -262,6 +290,11 @@ class SweepConfig:
         metadata={"help": "Sampling methods to compare (an axis: every loss is trained with each); empty: "
                           "data.sampling.", "choices": SAMPLING, "unique": True},
     )
+    augment: list[str] = field(
+        default_factory=list,
+        metadata={"help": "Augmentation methods to compare (an axis: every loss is trained with each); empty: "
+                          "data.augment.", "choices": AUGMENTATION, "unique": True},
+    )
     heads: list[str] = field(
         default_factory=list,
         metadata={"help": "Heads to compare (an axis: every loss is trained with each); empty: model.head.",
@@ -329,15 +362,17 @@ class RecipeConfig:
         return list(self.sweep.decodings) or [self.training.decoding]
 
     def sweep_entries(self) -> list[dict[str, Any]]:
-        """The sweep's losses as written (a `search` mapping included), each with each sampling method and
-        head: ``sweep.losses`` (else ``loss``) x ``sweep.sampling`` (else ``data.sampling``) x ``sweep.heads``
-        (else ``model.head``)."""
+        """The sweep's losses as written (a `search` mapping included), each with each augmentation, sampling
+        method and head: ``sweep.losses`` (else ``loss``) x ``sweep.augment`` (else ``data.augment``) x
+        ``sweep.sampling`` (else ``data.sampling``) x ``sweep.heads`` (else ``model.head``)."""
         losses = self.sweep.losses or [self.loss]
+        augments = self.sweep.augment or [self.data.augment]
         methods = self.sweep.sampling or [self.data.sampling]
         heads = self.sweep.heads or [self.model.head]
         # a lever that is off stays out of the spec, so `ce` without sampling keeps its label and folder
-        return [{**spec, **({"sampling": m} if m != "none" else {}), **({"head": h} if h != HEADS[0] else {})}
-                for spec in losses for m in methods for h in heads]
+        return [{**spec, **({"augment": a} if a != AUGMENTATION[0] else {}),
+                 **({"sampling": m} if m != "none" else {}), **({"head": h} if h != HEADS[0] else {})}
+                for spec in losses for a in augments for m in methods for h in heads]
 
     def sweep_seeds(self) -> list[int]:
         return list(self.sweep.seeds or [self.training.seed])

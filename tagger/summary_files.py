@@ -7,6 +7,7 @@ import csv
 import io
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
 from tagger.sweep import BASELINE, BASELINE_DECODING, row_label
+from tagger.train.sampling import no_op_note
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +37,23 @@ def _o_bias_text(row: dict[str, Any]) -> str:
 
 def _ece_text(row: dict[str, Any]) -> str:
     return f"{row['test_ece_mean'] * 100:.1f}" if "test_ece_mean" in row else ""
+
+
+#: the all_results.json keys of the data levers' reports, whose ``no_op`` says a run trained on the data unchanged
+LEVER_REPORTS: tuple[str, ...] = ("augment", "sampling")
+
+
+def lever_notes(runs: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per (run label, lever) whose report says it changed nothing, with the seeds it held on:
+    ``"ce + oversample_rare (seeds 1, 2): oversample_rare: no-op, rare types already 31% of sentences"``."""
+    seeds: dict[tuple[str, str], list[str]] = {}
+    for run in runs:
+        for key in LEVER_REPORTS:
+            report = run.get(key) or {}
+            if report.get("no_op"):
+                note = no_op_note(str(report.get("method", key)), str(report["no_op"]))
+                seeds.setdefault((run["label"], note), []).append(str(run.get("seed", "?")))
+    return [f"{label} (seed{'s' if len(s) > 1 else ''} {', '.join(s)}): {note}" for (label, note), s in seeds.items()]
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -69,6 +88,11 @@ def format_table(summary: dict[str, Any]) -> str:
                     "'+threshold' with the O bias tuned on validation (so its validation F1 is the one it was "
                     "tuned on); test ECE: expected calibration error of the entity scores, in %."
                     if decoded else "."))
+    notes = lever_notes(summary.get("runs", []))
+    if notes:
+        # a row identical to the lever-less one would otherwise look like a finding about the lever
+        lines += ["", "Data levers that changed nothing (the run trained on what it would have without them):",
+                  *(f"- {n}" for n in notes)]
     return "\n".join(lines)
 
 

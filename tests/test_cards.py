@@ -271,3 +271,12 @@ def test_card_links_the_sweep_report_only_as_a_bare_file_name(tmp_path):
         text = str(render_model_card({**base, "sweep": {"table": table, "best": "ce", "report": bad}}))
         assert "[report](" not in text
     assert "[report](" not in str(render_model_card({**base, "sweep": {"table": table, "best": "ce"}}))
+
+
+def test_an_augmented_model_is_named_and_reproduced_with_its_augmentation(tmp_path: Path) -> None:
+    hp = {**INFO["hyperparameters"], "augment": "mention_replacement", "sampling": "oversample_rare"}
+    card = ModelCard.load(write_model_card(tmp_path, info(hyperparameters=hp,
+                                                          command="python recipes/ner.py")))
+    assert card.data.model_name == "all-MiniLM-L6-v2-wnut17-focal-mention_replacement-oversample_rare"
+    assert "data.augment=mention_replacement data.sampling=oversample_rare" in card.text
+    assert "training sentences augmented (tagger/train/augment.py)" in card.text

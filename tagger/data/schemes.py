@@ -204,6 +204,13 @@ def _emit(length: int, spans: list[tuple[str, int, int]], target: str) -> list[s
     return out
 
 
+def tags_for_entities(length: int, spans: Sequence[tuple[str, int, int]], scheme: str) -> list[str]:
+    """The tags of a sentence of ``length`` words holding ``spans`` (type, first word, last word inclusive;
+    in word order, not overlapping) in ``scheme`` (any :func:`normalize_scheme` spelling), e.g.
+    ``tags_for_entities(3, [("LOC", 1, 2)], "BILOU") == ["O", "B-LOC", "L-LOC"]``."""
+    return _emit(length, list(spans), normalize_scheme(scheme))
+
+
 def convert_tags(tags: Sequence[str], source: str, target: str) -> list[str]:
     """Re-tag one sentence from ``source`` to ``target`` scheme, keeping every chunk (type and span).
 

@@ -1,7 +1,7 @@
 """How a run's loss, its parameters and its training levers are named in tables, folders, cards and benchmarks.
 
 A run spec is ``{"name": <loss>, <loss params>, <levers>}``. Levers are run settings that are not
-loss parameters (how the training data is sampled, which head decodes the scores): they ride in the
+loss parameters (how the training data is augmented and sampled, which head decodes the scores): they ride in the
 spec so that every run of a sweep is one (spec, seed) pair, and they are split off before the loss is built.
 """
 
@@ -11,12 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from tagger.crf import HEADS
+from tagger.train.augment import AUGMENTATION
 from tagger.train.sampling import SAMPLING
 
-#: Spec keys that are training levers, not loss parameters, in the order labels show them.
-RUN_LEVERS: tuple[str, ...] = ("sampling", "head")
-#: Each lever's values; the first means the lever is off (no sampling, the linear head).
-LEVER_CHOICES: dict[str, tuple[str, ...]] = {"sampling": SAMPLING, "head": HEADS}
+#: Spec keys that are training levers, not loss parameters, in the order labels show them (the data levers
+#: in the order a run applies them: augmentation, then sampling of the augmented split).
+RUN_LEVERS: tuple[str, ...] = ("augment", "sampling", "head")
+#: Each lever's values; the first means the lever is off (no augmentation, no sampling, the linear head).
+LEVER_CHOICES: dict[str, tuple[str, ...]] = {"augment": AUGMENTATION, "sampling": SAMPLING, "head": HEADS}
 
 
 def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -27,7 +29,8 @@ def split_spec(spec: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def loss_label(spec: Mapping[str, Any]) -> str:
-    """A readable, unique name for a run spec: ``focal(alpha=0.25, gamma=2.0)``, ``ce + drop_empty``, ``ce + crf``.
+    """A readable, unique name for a run spec: ``focal(alpha=0.25, gamma=2.0)``, ``ce + drop_empty``, ``ce + crf``,
+    ``ce + mention_replacement + oversample_rare``.
 
     Parameters are sorted, so the same setting always gets the same label; levers follow after ``+``.
     """

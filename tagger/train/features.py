@@ -20,7 +20,6 @@ from tagger.data.align import encode_sentences
 logger = logging.getLogger(__name__)
 
 
-
 def resolve_encoder(name_or_path: str) -> tuple[str, str]:
     """Return (path or Hub id to load, public name for cards).
 
@@ -136,6 +135,31 @@ def encode_splits(
         with atomic_open(cache_file, "wb") as fh:
             torch.save(blob, fh)
     return out
+
+
+def extend_split(split: SplitFeatures, tokens: list[list[str]], tags: list[list[str]], tokenizer: Any, *,
+                 label_list: list[str], max_length: int, stride: int, label_all_subwords: bool) -> SplitFeatures:
+    """``split`` with S more sentences (``tokens`` and ``tags``: S lists of words and of their tags)
+    encoded into windows as :func:`encode_splits` encodes a split, appended after its own.
+
+    The new sentences are numbered after the split's (``sentence_id`` = len(split.gold_tags) + k), so
+    window -> sentence lookups (sampling, scoring) hold for them too. ValueError on a tag outside
+    ``label_list``.
+    """
+    label_id = {label: i for i, label in enumerate(label_list)}
+    unknown = sorted({t for row in tags for t in row if t not in label_id})
+    if unknown:
+        raise ValueError(f"tags outside the label list: {', '.join(unknown)}")
+    columns = encode_sentences(tokens, tokenizer, tag_ids=[[label_id[t] for t in row] for row in tags],
+                               max_length=max_length, stride=stride, label_all_subwords=label_all_subwords,
+                               label_list=label_list)
+    offset = len(split.gold_tags)
+    columns["sentence_id"] = [offset + s for s in columns["sentence_id"]]
+    return SplitFeatures(name=split.name,
+                         columns={k: list(v) + list(columns[k]) for k, v in split.columns.items()},
+                         num_words=split.num_words + [len(t) for t in tokens],
+                         tokens=split.tokens + [list(t) for t in tokens],
+                         gold_tags=split.gold_tags + [list(t) for t in tags])
 
 
 def class_counts(features: SplitFeatures, num_labels: int) -> list[int]:

@@ -9,6 +9,10 @@ trained on. Validation and test are never resampled.
 ``oversample_rare``  repeats sentences holding an entity of the rarest types until they make up
                      ``rare_share`` of the training sentences. The rarest types are the half of the
                      types (rounded up) with the fewest training entities.
+
+A method that keeps every sentence once (the rare types already make up ``rare_share``, or there is
+no sentence without entities to drop) says so: its report's ``no_op`` gives the reason, the log warns
+and the sweep's summary notes it under the table.
 """
 
 from __future__ import annotations
@@ -31,6 +35,11 @@ logger = logging.getLogger(__name__)
 SAMPLING: tuple[str, ...] = ("none", "drop_empty", "oversample_rare")
 
 
+def no_op_note(method: str, reason: str) -> str:
+    """How a data lever that changed nothing is named in the log and the summary: ``"drop_empty: no-op, <reason>"``."""
+    return f"{method}: no-op, {reason}"
+
+
 @dataclass(frozen=True)
 class SamplingReport:
     """What a resampling did, for the log and all_results.json."""
@@ -41,11 +50,18 @@ class SamplingReport:
     tag_counts_before: dict[str, int]
     tag_counts_after: dict[str, int]
     rare_types: tuple[str, ...] = ()
+    no_op: str = ""  # why the method kept every sentence once; empty when it changed the sample
 
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "sentences_before": self.sentences_before,
                 "sentences_after": self.sentences_after, "tag_counts_before": self.tag_counts_before,
-                "tag_counts_after": self.tag_counts_after, "rare_types": list(self.rare_types)}
+                "tag_counts_after": self.tag_counts_after, "rare_types": list(self.rare_types),
+                "no_op": self.no_op or None}
+
+    @property
+    def note(self) -> str:
+        """``"oversample_rare: no-op, rare types already 31% of sentences"`` for a run it left as it was, else empty."""
+        return no_op_note(self.method, self.no_op) if self.no_op else ""
 
 
 def rarest_types(gold_tags: Sequence[Sequence[str]]) -> tuple[str, ...]:
@@ -79,9 +95,25 @@ def choose_sentences(gold_tags: Sequence[Sequence[str]], method: str, seed: int,
     return everything
 
 
-def _tag_counts(gold_tags: Sequence[Sequence[str]], sentences: Sequence[int]) -> dict[str, int]:
+def tag_counts(gold_tags: Sequence[Sequence[str]], sentences: Sequence[int]) -> dict[str, int]:
+    """How often each tag occurs in ``sentences`` (indices into ``gold_tags``, a repeat counted again), by tag."""
     counts = Counter(t for i in sentences for t in gold_tags[i])
     return dict(sorted(counts.items()))
+
+
+def no_op_reason(gold_tags: Sequence[Sequence[str]], method: str, keep_empty: float, rare_share: float) -> str:
+    """Why ``method`` keeps every one of these training sentences once, for a sample that did."""
+    n = len(gold_tags)
+    if method == "oversample_rare":
+        rare = set(rarest_types(gold_tags))
+        holders = sum(any(t in rare for t, _, _ in entities(tags)) for tags in gold_tags)
+        if not holders:
+            return "no training sentence holds an entity"
+        return f"rare types already {holders / n:.0%} of sentences (data.rare_share {rare_share:g})"
+    empty = sum(not any(t != "O" for t in tags) for tags in gold_tags)
+    if not empty:
+        return "every training sentence holds an entity"
+    return f"keep_empty {keep_empty:g} keeps all {empty} sentences without entities"
 
 
 def resample(train: SplitFeatures, method: str, seed: int, keep_empty: float = 0.5,
@@ -97,9 +129,13 @@ def resample(train: SplitFeatures, method: str, seed: int, keep_empty: float = 0
     resampled = SplitFeatures(name=train.name, columns=columns, num_words=train.num_words, tokens=train.tokens,
                               gold_tags=train.gold_tags)
     report = SamplingReport(method=method, sentences_before=len(train.gold_tags), sentences_after=len(chosen),
-                            tag_counts_before=_tag_counts(train.gold_tags, range(len(train.gold_tags))),
-                            tag_counts_after=_tag_counts(train.gold_tags, chosen),
-                            rare_types=rarest_types(train.gold_tags) if method == "oversample_rare" else ())
+                            tag_counts_before=tag_counts(train.gold_tags, range(len(train.gold_tags))),
+                            tag_counts_after=tag_counts(train.gold_tags, chosen),
+                            rare_types=rarest_types(train.gold_tags) if method == "oversample_rare" else (),
+                            no_op="" if chosen != list(range(len(train.gold_tags))) or method == "none"
+                            else no_op_reason(train.gold_tags, method, keep_empty, rare_share))
+    if report.no_op:
+        logger.warning("%s (seed %d)", report.note, seed)
     logger.info("sampling %s (seed %d): %d -> %d training sentences, %d -> %d windows; tags %s -> %s", method, seed,
                 report.sentences_before, report.sentences_after, len(train), len(rows), report.tag_counts_before,
                 report.tag_counts_after)
