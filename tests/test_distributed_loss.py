@@ -61,6 +61,8 @@ def _worker(rank: int, port: int, spec: dict, scaled: bool, out: str) -> None:
     (loss * scale if scale is not None else loss).backward()
     if rank == 0:
         torch.save(_grads(model.module), out)
+    # both ranks done before either tears gloo down: a rank that left early aborted the other (SIGABRT)
+    dist.barrier()
     dist.destroy_process_group()
 
 
