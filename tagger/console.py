@@ -121,6 +121,17 @@ def launch_logging(level: str = "info", log_file: Path | None = None, fmt: str =
         root.setLevel(old_level)
 
 
+_SAID: set[tuple[str, str]] = set()  # (logger, message) pairs info_once has shown in this process
+
+
+def info_once(logger: logging.Logger, message: str) -> None:
+    """``message`` at INFO the first time this process says it, at DEBUG after: a sweep loads the same encoder
+    and swaps the same dropout for every run, and the console should say so once per launch."""
+    key = (logger.name, message)
+    logger.log(logging.DEBUG if key in _SAID else logging.INFO, message)
+    _SAID.add(key)
+
+
 class ProcessLogger(logging.LoggerAdapter):
     """A logger that speaks on the main process only unless told ``main_process_only=False``, and names the
     rank only when there are several (Accelerate's adapter prefixes ``[RANK 0]`` even when alone)."""

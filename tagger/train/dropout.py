@@ -27,8 +27,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from tagger.console import info_once
+
 logger = logging.getLogger(__name__)
-_SAID: set[str] = set()  # what use_fast_dropout has logged in this process
 
 LANE_BITS = 15
 #: name under which the attention function is registered with transformers
@@ -177,9 +178,7 @@ def use_fast_dropout(model: nn.Module) -> dict[str, Any]:
     # an architecture with attention of its own (DeBERTa's relative attention) keeps it, and says so
     kept = before if before == "sdpa" else f"{before} (kept: the fast path replaces SDPA attention only)"
     message = f"fast CPU dropout: {swapped} dropout modules swapped, attention {attention or kept}"
-    # a sweep swaps the same architecture for every run: say it once per process, the rest in debug
-    logger.log(logging.DEBUG if message in _SAID else logging.INFO, message)
-    _SAID.add(message)
+    info_once(logger, message)  # a sweep swaps the same architecture for every run
     return {"dropout_modules": swapped, "attention_before": before, "attention": attention}
 
 
