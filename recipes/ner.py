@@ -387,6 +387,8 @@ class TrainRun:
         pad_id = sweep.tokenizer.pad_token_id
         self.eval_pad_id = pad_id if pad_id is not None else 0
         self.state = TrainState(label_list=list(sweep.label_list))
+        # the best epoch's validation log-probabilities: the O bias is tuned on them without a second pass
+        self.best_validation_log_probs: list[Any] | None = None
         self.running_loss = torch.zeros((), device=self.accelerator.device)  # summed on device: no sync per batch
         self.running_batches = 0
         self.window_coverage: dict[str, int] | None = None
@@ -660,7 +662,7 @@ class TrainRun:
     def end_of_epoch(self, epoch: int, epoch_seconds: float) -> bool:
         """Validate, keep the best weights, checkpoint; True when patience says stop early."""
         state, training, name = self.state, self.training_cfg, self.run_dir.name
-        val_metrics, *_ = self.evaluate("validation")
+        val_metrics, _, val_log_probs = self.evaluate("validation")
         self.accelerator.log({f"{name}/validation_f1": val_metrics["f1"],
                               f"{name}/validation_precision": val_metrics["precision"],
                               f"{name}/validation_recall": val_metrics["recall"]}, step=state.global_step)
@@ -670,6 +672,7 @@ class TrainRun:
             state.history[-1]["window_coverage"] = self.window_coverage
         if improved:
             save_best(self.accelerator, self.best_weights(), self.run_dir)
+            self.best_validation_log_probs = val_log_probs
         state.nonfinite_skipped = self.guard.skipped
         if training.checkpointing == "epoch" and epoch + 1 < training.epochs and not self.reached_max_steps:
             save_checkpoint(self.accelerator, self.run_dir, state)
@@ -699,10 +702,10 @@ class TrainRun:
         restore_attention(unwrapped, self.dropout_swap)  # the saved config names a standard attention implementation
         load_best(self.best_weights(), self.run_dir)
         test_metrics, test_tags, test_lp = self.evaluate("test")
-        val_now, _, val_lp = self.evaluate("validation")  # the best weights' log-probabilities, for the O bias
-        val_metrics = self.state.best_validation
-        if val_metrics is None:  # no epoch finished (max_steps=0): score what we have
-            val_metrics = val_now
+        val_metrics, val_lp = self.state.best_validation, self.best_validation_log_probs
+        if val_metrics is None or val_lp is None:  # no epoch finished (max_steps=0), or resumed past the best one
+            val_now, _, val_lp = self.evaluate("validation")  # the best weights' log-probabilities, for the O bias
+            val_metrics = val_metrics or val_now
         result = self.results(val_metrics, test_metrics)
         if self.accelerator.is_main_process:
             features, scheme = self.sweep.features, self.cfg.data.scheme

@@ -530,3 +530,30 @@ def test_decoding_rows_read_their_own_predictions(tmp_path: Path, tiny_sweep: Pa
     atomic_write_json(out / "summary.json", summary)
     with pytest.raises(InputError, match="names predictions '../../etc/passwd'"):
         write_report(out)
+
+
+def test_a_lever_that_changed_nothing_is_noted_under_the_table(tiny_sweep: Path, tmp_path: Path):
+    """A run whose sampling kept every sentence once carries the same note in report.html as in summary.md."""
+    import shutil
+
+    from tagger.summary_files import lever_notes
+
+    out = tmp_path / "out"
+    shutil.copytree(tiny_sweep, out)
+    reason = "rare types already 31% of sentences"
+    results = []
+    for path in sorted((out / "runs").glob("*/all_results.json")):
+        result = json.loads(path.read_text())
+        if result["label"] == "focal(gamma=2.0)":
+            result["sampling"] = {"method": "oversample_rare", "no_op": reason}
+            atomic_write_json(path, result)
+        results.append(result)
+    write_summary(out, summarize(results, runs_dir=out / "runs", bootstrap_samples=200))
+    summary = json.loads((out / "summary.json").read_text())
+    page = parse(write_report(out))
+    notes = [li["text"] for li in page.find("li", inside=({"class": "note lever-notes"},))]
+    assert notes == lever_notes(summary["runs"])
+    assert notes == [f"focal(gamma=2.0) (seeds {', '.join(map(str, SEEDS))}): oversample_rare: no-op, {reason}"]
+    assert notes[0] in (out / "summary.md").read_text()
+    # a sweep without such runs has no list
+    assert not parse(write_report(tiny_sweep, tmp_path / "plain.html")).find("ul", class_="note lever-notes")

@@ -14,6 +14,7 @@ from markupsafe import Markup
 from tagger.error_analysis import CLASS_NAMES, CLASSES, Span
 from tagger.report.data import Sentence, SweepData
 from tagger.report.svg import Bar, Point, grouped_chart, row_color, stacked_bar
+from tagger.summary_files import lever_notes
 from tagger.sweep import is_baseline
 
 #: Colours of the error classes, green for correct through red for missed.
@@ -105,7 +106,7 @@ def summary_section(inp: ReportInput) -> Section | None:
                      "cells": [cells[k] for k, _, _ in columns]})
     return Section("summary", "Summary", "report_summary.html.j2",
                    {"columns": columns, "rows": rows, "best_by": sweep.summary.get("best_by", ""),
-                    "decoded": decoded})
+                    "decoded": decoded, "notes": lever_notes(sweep.summary.get("runs", []))})
 
 
 # ---------------------------------------------------------------------------------------- per type
