@@ -21,7 +21,7 @@ from tagger.errors import TaggerError
 
 #: the console lines of `tagger` commands (a launch of the recipe adds the time and the logger)
 CLI_FORMAT = "%(levelname)s: %(message)s"
-SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export", "summarize")
+SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export", "summarize", "compare")
 
 logger = logging.getLogger("tagger")
 
