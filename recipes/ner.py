@@ -50,8 +50,8 @@ from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import check_agreement
 from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
+from tagger.run_files import predictions_name, write_predictions
 from tagger.search import run_searches, search_spaces, sweep_jobs
-from tagger.sweep import predictions_name, write_predictions
 from tagger.sweep_folder import summarize_folder
 from tagger.train.augment import AUGMENTATION, AugmentReport, augment_split
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator

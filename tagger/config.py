@@ -257,7 +257,7 @@ class TrainingConfig:
 @dataclass
 class SearchConfig:
     # What every tuned loss shares; a loss is tuned when its sweep.losses entry has `search: {param: [values]}`
-    # (tagger/search.py, docs/sweeps.md).
+    # (tagger/search/, docs/sweeps.md).
     learning_rate: list[float] = field(
         default_factory=list,
         metadata={"help": "Learning rates tried for every sweep.losses entry with a `search` (an entry's own "

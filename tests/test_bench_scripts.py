@@ -408,7 +408,7 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
         assert peer.seeds == [1, 2] and peer.to_json()["test_f1"] == pytest.approx([0.3, 0.35])
         assert peer.test_per_type["PER"]["f1"] == pytest.approx([0.6, 0.7])
         # the record is what the sweep's card reads for its peer row
-        from tagger.sweep import add_peer
+        from tagger.summary import add_peer
 
         fake = {"runs": [], "table": [], "types": ["PER"], "best": None, "best_by": "mean validation F1 over seeds"}
         row = add_peer(fake, peer)["table"][-1]

@@ -15,10 +15,12 @@ import pytest
 from tagger.cli import main
 from tagger.errors import InputError
 from tagger.io import atomic_write_json
+from tagger.losses.labels import loss_label
 from tagger.metrics import score_sequences
 from tagger.report import DEFAULT_MAX_SENTENCES, write_report
+from tagger.run_files import predictions_name, run_folder_name, write_predictions
+from tagger.summary import summarize
 from tagger.summary_files import write_summary
-from tagger.sweep import loss_label, predictions_name, run_folder_name, summarize, write_predictions
 
 # ------------------------------------------------------------------------------------------ the tiny sweep
 
@@ -341,7 +343,7 @@ def test_words_stay_text(report: Path):
 
 
 def test_peer_row_has_a_table_row_and_chart_but_no_errors(tiny_sweep: Path, tmp_path: Path):
-    from tagger.sweep import add_peer
+    from tagger.summary import add_peer
 
     summary = json.loads((tiny_sweep / "summary.json").read_text())
     peer = {"label": "spaCy", "description": "another program",
