@@ -187,9 +187,12 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
     sweep = info.get("sweep")
     if not isinstance(sweep, Mapping) or not sweep.get("table"):
         return None
-    table = sweep["table"]
+    from tagger.losses.labels import current_label, current_result  # imported here, as in _loss_facts
+
+    # a folder saved under earlier loss parameter names shows and matches its rows under the names now
+    table = [current_result(row) for row in sweep["table"]]
     types = sorted({t for row in table for t in (row.get("per_type_f1_mean") or {})})
-    best = sweep.get("best")
+    best = current_label(sweep["best"]) if isinstance(sweep.get("best"), str) else sweep.get("best")
     this = _this_row(table, loss, _default_variant(info))
     rows = []
     for i, row in enumerate(table):
@@ -276,8 +279,10 @@ def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Datas
 
 def card_view(info: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the template shows, pre-formatted so the template stays about layout."""
+    from tagger.losses.labels import current_params  # imported here, as in _loss_facts
+
     loss = dict(info.get("loss") or {"name": "ce", "params": {}})
-    loss.setdefault("params", {})
+    loss["params"] = current_params(str(loss.get("name") or ""), loss.get("params") or {}, "tagger_run.json")
     ds = info.get("dataset") or {}
     ds_entry = dataset_entry(info)
     base_model = str(info.get("base_model") or "unknown encoder")

@@ -14,7 +14,7 @@ from typing import Any
 
 from tagger.data.conll import write_conll
 from tagger.io import atomic_open
-from tagger.losses.labels import loss_label
+from tagger.losses.labels import earlier_spec, loss_label
 
 #: The test tags of a run's configured decoding (``training.decoding``): what ``tagger score`` reads.
 PREDICTIONS = "test_predictions.conll"
@@ -37,6 +37,21 @@ def run_folder_name(spec: dict[str, Any], seed: int) -> str:
     label = loss_label(spec).replace("(", "-").replace(")", "").replace(", ", "-")
     label = re.sub(r"[^A-Za-z0-9._=-]+", "_", label).strip("._-") or "loss"
     return f"{label}-seed{seed}"
+
+
+def run_folder_names(spec: dict[str, Any], seed: int) -> list[str]:
+    """The folder names a run of ``spec`` may have: :func:`run_folder_name`, then its name under earlier loss
+    parameter names (``variant=`` before ``form=``), which output folders written before the rename hold."""
+    earlier = earlier_spec(spec)
+    names = [run_folder_name(spec, seed)]
+    return names + [run_folder_name(earlier, seed)] if earlier is not None else names
+
+
+def find_run_dir(runs_dir: Path, spec: dict[str, Any], seed: int) -> Path:
+    """Where the run of ``spec`` and ``seed`` lives under ``runs_dir``: its folder, or the folder an output folder
+    written before a parameter rename holds (so that a launch resumes or skips it rather than training it again)."""
+    names = run_folder_names(spec, seed)
+    return next((runs_dir / n for n in names if (runs_dir / n).is_dir()), runs_dir / names[0])
 
 
 def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:

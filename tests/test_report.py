@@ -453,8 +453,8 @@ def test_default_wnut17_sweep_report_is_under_5_mb(data_dir: Path, tmp_path: Pat
     assert len(gold) == 1287
     types = sorted({t[2:] for s in gold for t in s if t != "O"})
     specs = [{"name": "ce"}, {"name": "focal", "gamma": 2.0},
-             {"name": "soft_truncation", "k": 1.0, "variant": "neg_softmax"},
-             {"name": "soft_truncation", "k": 1.0, "variant": "one_minus_softmax"}]
+             {"name": "soft_truncation", "k": 1.0, "form": "neg_softmax"},
+             {"name": "soft_truncation", "k": 1.0, "form": "one_minus_softmax"}]
     results = []
     for n, spec in enumerate(specs):
         for seed in (1, 2, 3):

@@ -21,6 +21,7 @@ from tagger.error_analysis import (
     prediction_classes,
 )
 from tagger.errors import InputError
+from tagger.losses.labels import current_result
 from tagger.run_files import PREDICTIONS
 from tagger.summary import row_label, run_decodings
 
@@ -132,7 +133,7 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[s
     if not run.name or entry.get("peer"):
         return run  # a peer's predictions come from another program: nothing on disk
     run_dir = out_dir / "runs" / run.name
-    if (run_dir / RESULTS).is_file() and _read_json(run_dir / RESULTS) != entry:
+    if (run_dir / RESULTS).is_file() and current_result(_read_json(run_dir / RESULTS)) != entry:
         logger.warning("%s differs from its copy in summary.json; the report shows summary.json",
                        run_dir / RESULTS)
     run.info = _run_info(run_dir)

@@ -6,7 +6,7 @@ A loss of the sweep is tuned when its entry has a ``search`` mapping (docs/sweep
       losses:
         - {name: ce, search: {}}                           # tuned over sweep.search.learning_rate only
         - {name: focal, gamma: 2.0, search: {gamma: [1, 2, 3]}}
-        - {name: soft_truncation, k: 1.0, variant: neg_softmax, search: {k: [0.5, 1, 2]}}
+        - {name: soft_truncation, k: 1.0, form: neg_softmax, search: {k: [0.5, 1, 2]}}
         - {name: dice}                                     # not tuned: trained as written
       seeds: [1, 2, 3]                                     # the final runs
       search:
@@ -38,7 +38,6 @@ from tagger.search.space import (
     SearchSpace,
     point_score,
     search_spaces,
-    setting_folder,
     setting_label,
     split_search,
     sweep_jobs,
@@ -61,6 +60,6 @@ __all__ = [
     "MAX_GRID_POINTS", "POLL_SECONDS", "SEARCHABLE_TRAINING", "SEARCH_KEY", "SEARCH_RUNS", "STORAGE_NAME",
     "STUDY_KIND", "SearchSpace", "TrainFn", "best_point", "open_storage", "open_study", "point_score",
     "repair_journal", "run_searches", "scored_points", "search_markdown", "search_spaces",
-    "search_summary", "setting_folder", "setting_label", "split_search", "study_summary", "sweep_jobs",
+    "search_summary", "setting_label", "split_search", "study_summary", "sweep_jobs",
     "trains_choice", "tuned_note",
 ]

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tagger.losses.labels import loss_label
-from tagger.run_files import run_folder_name
+from tagger.losses.labels import earlier_spec, loss_label
+from tagger.run_files import find_run_dir
 from tagger.train.shards import RunJob
 
 SEARCH_KEY = "search"  # the key of a sweep.losses entry that makes it tuned
@@ -35,10 +35,6 @@ def split_search(entry: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
 def setting_label(spec: Mapping[str, Any], training: Mapping[str, Any]) -> str:
     """The name of a loss spec with training settings of its own: ``focal(gamma=2, learning_rate=0.0001)``."""
     return loss_label({**spec, **training})
-
-
-def setting_folder(spec: Mapping[str, Any], training: Mapping[str, Any], seed: int) -> str:
-    return run_folder_name({**spec, **training}, seed)
 
 
 @dataclass(frozen=True)
@@ -66,15 +62,29 @@ class SearchSpace:
         """The search run of ``point`` on ``seed``: under runs/search/, no model saved."""
         spec, training = self.setting(point)
         training = {**training, **self.training}
-        return RunJob(spec=spec, seed=seed, run_dir=runs_dir / SEARCH_RUNS / setting_folder(spec, training, seed),
+        return RunJob(spec=spec, seed=seed, run_dir=find_run_dir(runs_dir / SEARCH_RUNS, {**spec, **training}, seed),
                       label=setting_label(spec, training), training=training, save_model=False)
 
     @property
     def study_name(self) -> str:
         """Readable and tied to the space: another grid, seeds or epochs is another study."""
-        key = json.dumps({"spec": self.spec, "grid": self.grid, "seeds": self.seeds, "training": self.training},
+        return self._name(self.spec, self.grid)
+
+    @property
+    def study_names(self) -> list[str]:
+        """:attr:`study_name`, then the name the same study had under earlier loss parameter names (a journal
+        written before the rename holds that one)."""
+        spec = earlier_spec(self.spec)
+        grid = earlier_spec({"name": self.spec.get("name"), **self.grid})
+        if spec is None and grid is None:
+            return [self.study_name]
+        grid = {k: v for k, v in (grid or self.grid).items() if k != "name"}
+        return [self.study_name, self._name(spec or self.spec, dict(sorted(grid.items())))]
+
+    def _name(self, spec: Mapping[str, Any], grid: Mapping[str, Any]) -> str:
+        key = json.dumps({"spec": spec, "grid": grid, "seeds": self.seeds, "training": self.training},
                          sort_keys=True, default=str)
-        return f"{self.label} {hashlib.sha256(key.encode()).hexdigest()[:10]}"
+        return f"{loss_label(spec)} {hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
     def describe(self) -> str:
         """``gamma ∈ {1, 2, 3} × learning_rate ∈ {0.0001, 0.0003}``"""
@@ -122,8 +132,8 @@ def sweep_jobs(entries: Sequence[Mapping[str, Any]], seeds: Sequence[int], runs_
     jobs = []
     for spec, training in settings:
         label = loss_label(spec) if len(names[loss_label(spec)]) == 1 else setting_label(spec, training)
-        jobs += [RunJob(spec=spec, seed=seed, run_dir=runs_dir / setting_folder(spec, training, seed), label=label,
-                        training=dict(training)) for seed in seeds]
+        jobs += [RunJob(spec=spec, seed=seed, run_dir=find_run_dir(runs_dir, {**spec, **training}, seed),
+                        label=label, training=dict(training)) for seed in seeds]
     return jobs
 
 

@@ -104,8 +104,12 @@ def repair_journal(path: Path, lock: Any) -> None:
 def open_study(space: SearchSpace, storage: Any) -> Any:
     """The study of ``space``, created by the first process to get here and loaded by the others."""
     optuna = require_optuna()
+    names = space.study_names
+    if len(names) > 1:  # a study started before a loss parameter was renamed resumes under its name then
+        found = {s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)}
+        names = [n for n in names if n in found] or names
     # the same seed in every process: GridSampler's order of the grid must be one order for all
-    study = optuna.create_study(study_name=space.study_name, storage=storage, direction="maximize",
+    study = optuna.create_study(study_name=names[0], storage=storage, direction="maximize",
                                 sampler=optuna.samplers.GridSampler(space.grid, seed=0), load_if_exists=True)
     if study.user_attrs.get("kind") != STUDY_KIND:
         for key, value in {"kind": STUDY_KIND, "loss": space.label, "spec": space.spec, "grid": space.grid,

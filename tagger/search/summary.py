@@ -8,7 +8,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tagger.search.space import SearchSpace, setting_folder, setting_label
+from tagger.losses.labels import current_params, current_spec
+from tagger.run_files import run_folder_names
+from tagger.search.space import SearchSpace, setting_label
 from tagger.search.studies import (
     STUDY_KIND,
     best_point,
@@ -21,7 +23,9 @@ from tagger.search.studies import (
 
 def _space_of(study: Any) -> SearchSpace:
     attrs = study.user_attrs
-    return SearchSpace(spec=attrs["spec"], grid=attrs["grid"], seeds=attrs["seeds"], training=attrs["training"])
+    spec = current_spec(attrs["spec"], study.study_name)  # a study started under earlier parameter names
+    grid = dict(sorted(current_params(spec.get("name", ""), attrs["grid"], study.study_name).items()))
+    return SearchSpace(spec=spec, grid=grid, seeds=attrs["seeds"], training=attrs["training"])
 
 
 def study_summary(study: Any) -> dict[str, Any]:
@@ -48,7 +52,7 @@ def study_summary(study: Any) -> dict[str, Any]:
 def trains_choice(search: Mapping[str, Any], run: Mapping[str, Any]) -> bool:
     """Whether ``run`` (a run's all_results.json) is a final run of the setting ``search`` chose."""
     setting = search.get("chosen_setting")
-    return bool(setting) and run["run"] == setting_folder(setting["spec"], setting["training"], run["seed"])
+    return bool(setting) and run["run"] in run_folder_names({**setting["spec"], **setting["training"]}, run["seed"])
 
 
 def search_summary(out_dir: Path, studies: Sequence[str] | None = None) -> list[dict[str, Any]]:
