@@ -3,6 +3,10 @@
 A run spec is ``{"name": <loss>, <loss params>, <levers>}``. Levers are run settings that are not
 loss parameters (how the training data is augmented and sampled, which head decodes the scores): they ride in the
 spec so that every run of a sweep is one (spec, seed) pair, and they are split off before the loss is built.
+
+A loss parameter renamed since runs were saved (:data:`RENAMED_PARAMS`) is read under its name now wherever
+a spec, a label or a run's results come in (:func:`current_spec`, :func:`current_label`, :func:`current_result`),
+and :func:`earlier_spec` gives the spelling that names the run folders and search studies saved before.
 """
 
 from __future__ import annotations
