@@ -50,8 +50,8 @@ from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import check_agreement
 from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
+from tagger.run_files import predictions_name, write_predictions
 from tagger.search import run_searches, search_spaces, sweep_jobs
-from tagger.sweep import predictions_name, write_predictions
 from tagger.sweep_folder import summarize_folder
 from tagger.train.augment import AUGMENTATION, AugmentReport, augment_split
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator
@@ -162,7 +162,7 @@ def run_sweep(cfg: RecipeConfig, command: str) -> int:
     logger.info("launch finished in %s: %d runs trained, %d skipped", format_duration(sweep.clock.elapsed),
                 sweep.clock.runs_done, len(jobs) - sweep.clock.runs_done)
     if accelerator.is_main_process and all_done(sweep, jobs):
-        summary = write_sweep_summary(sweep, jobs, [space.study_name for space in spaces.values()])
+        summary = write_sweep_summary(sweep, jobs, [n for space in spaces.values() for n in space.study_names])
         if cfg.output.save_model and len(jobs) > 1:
             add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)  # each card compares the whole sweep
         if cfg.output.push_to_hub:

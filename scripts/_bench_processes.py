@@ -1,6 +1,6 @@
 """What several CPU processes buy: the recipe as 1 process x 2 threads against 2 processes x 1 thread.
 
-Both runs train the same data with the same settings (variant (a)'s, see ``_bench_runs.recipe_overrides``),
+Both runs train the same data with the same settings (setup (a)'s, see ``_bench_runs.recipe_overrides``),
 one after the other, on the same cores; the ratio of their training tokens/s is what a user of
 ``torchrun --nproc_per_node 2`` on this machine can expect, and the validation F1 of both shows that the
 token-weighted loss and the even shards leave the result where it was.

@@ -105,9 +105,9 @@ def training_arguments(args: argparse.Namespace, out_dir: Path) -> Any:
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         num_train_epochs=args.epochs,
-        train_sampling_strategy="group_by_length" if args.variant in ("c", "d") else "random",
+        train_sampling_strategy="group_by_length" if args.setup in ("c", "d") else "random",
         # Trainer's CPU autocast, the setting a user would flip to match (a)'s precision (it insists on use_cpu)
-        bf16=args.variant == "d", use_cpu=args.variant == "d" and not torch.cuda.is_available(),
+        bf16=args.setup == "d", use_cpu=args.setup == "d" and not torch.cuda.is_available(),
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
@@ -140,7 +140,7 @@ def build_trainer(args: argparse.Namespace, out_dir: Path) -> tuple[Any, Countin
 
 
 def reference_worker(args: argparse.Namespace) -> int:
-    """One Trainer run (variant ``args.variant``); writes its figures to ``args.result`` as JSON."""
+    """One Trainer run (setup ``args.setup``); writes its figures to ``args.result`` as JSON."""
     t_start = time.perf_counter()
     import torch
     from transformers.utils import logging as hf_logging
@@ -158,7 +158,7 @@ def reference_worker(args: argparse.Namespace) -> int:
     model_dir = out_dir / "model"
     trainer.save_model(str(model_dir))
     out = {
-        "variant": args.variant,
+        "setup": args.setup,
         "seed": args.seed,
         "data": args.data,
         "train_seconds": train_seconds,
@@ -183,8 +183,8 @@ def reference_worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def worker_command(variant: str, seed: int, args: argparse.Namespace, out_dir: Path, result: Path) -> list[str]:
-    cmd = [sys.executable, str(ENTRY), "--reference-worker", variant, "--out-dir", str(out_dir), "--result",
+def worker_command(setup: str, seed: int, args: argparse.Namespace, out_dir: Path, result: Path) -> list[str]:
+    cmd = [sys.executable, str(ENTRY), "--reference-worker", setup, "--out-dir", str(out_dir), "--result",
            str(result), "--data", args.data, "--model", args.model, "--epochs", str(args.epochs),
            "--learning-rate", str(args.learning_rate), "--batch-size", str(args.batch_size),
            "--max-length", str(args.max_length), "--seed", str(seed)]
@@ -195,14 +195,14 @@ def worker_command(variant: str, seed: int, args: argparse.Namespace, out_dir: P
     return cmd
 
 
-def run_reference(variant: str, seed: int, args: argparse.Namespace, work: Path) -> Any:
+def run_reference(setup: str, seed: int, args: argparse.Namespace, work: Path) -> Any:
     """Start one Trainer run in its own subprocess; returns a function that waits and reads its result."""
-    out_dir = work / f"trainer-{variant}-seed{seed}"
+    out_dir = work / f"trainer-{setup}-seed{seed}"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = out_dir / "result.json"
     t0 = time.perf_counter()
-    wait = common.start_logged(worker_command(variant, seed, args, out_dir, result), out_dir / "log.txt", out_dir,
-                               common.child_env(args.data), f"reference ({variant}), seed {seed}")
+    wait = common.start_logged(worker_command(setup, seed, args, out_dir, result), out_dir / "log.txt", out_dir,
+                               common.child_env(args.data), f"reference ({setup}), seed {seed}")
 
     def finish() -> dict[str, Any]:
         wait()

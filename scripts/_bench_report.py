@@ -1,4 +1,4 @@
-"""The report of ``scripts/bench_train.py``: per-variant summaries over seeds, the checks against the
+"""The report of ``scripts/bench_train.py``: per-setup summaries over seeds, the checks against the
 targets, the printed tables, the JSON figures and the peer row for tagger's sweep card.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import _bench_common as common
-from _bench_runs import NAMES, VARIANTS
+from _bench_runs import NAMES, SETUPS
 
 from tagger.catalog import PACKAGED_ENCODER
 
@@ -36,10 +36,10 @@ def mean_std(xs: list[float]) -> tuple[float | None, float | None]:
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per variant that ran: its seeds, and means (and sample std of the F1s) over its runs."""
+    """Per setup that ran: its seeds, and means (and sample std of the F1s) over its runs."""
     out: dict[str, dict[str, Any]] = {}
-    for v in VARIANTS:
-        rs = [r for r in runs if r["variant"] == v]
+    for v in SETUPS:
+        rs = [r for r in runs if r["setup"] == v]
         if not rs:
             continue
         s: dict[str, Any] = {"seeds": [r["seed"] for r in rs], "runs": len(rs)}
@@ -57,7 +57,7 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _ratio(var: dict[str, dict[str, Any]], x: str, y: str, key: str) -> float | None:
-    """Variant x's mean of ``key`` over variant y's (None where either is missing or zero)."""
+    """Setup x's mean of ``key`` over setup y's (None where either is missing or zero)."""
     a, b = var[x].get(key + "_mean"), var[y].get(key + "_mean")
     return a / b if a and b else None
 
@@ -67,7 +67,7 @@ def _check(text: str, target: str, ok: bool | None, **figures: Any) -> dict[str,
 
 
 def _tagger_speed_checks(var: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """(a)'s tokens/s and wall time against the Trainer variants that ran."""
+    """(a)'s tokens/s and wall time against the Trainer setups that ran."""
     out = []
     for ref in ("b", "c"):
         if ref in var:
@@ -92,7 +92,7 @@ def _tagger_speed_checks(var: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
 
 def _tagger_quality_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
     """(a)'s F1 and memory against (b), and its FLOP/s against the matmul peak of its precision."""
-    var, out = report["variants"], []
+    var, out = report["setups"], []
     a = var["a"]
     if "b" in var:
         b = var["b"]
@@ -116,8 +116,8 @@ def _tagger_quality_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def checks(report: dict[str, Any]) -> list[dict[str, Any]]:
-    """Targets and informative comparisons between the variants that ran (ratios only where both sides ran)."""
-    var = report["variants"]
+    """Targets and informative comparisons between the setups that ran (ratios only where both sides ran)."""
+    var = report["setups"]
     out = _tagger_speed_checks(var) + _tagger_quality_checks(report) if "a" in var else []
     for x, y in (("c", "b"), ("d", "c")):
         if x in var and y in var:
@@ -146,8 +146,8 @@ def portable_model(model: str) -> str:
 
 
 def peer_command(args: argparse.Namespace, seeds: list[int]) -> str:
-    """The command line, from the repository root, that reruns variant (b) alone and rewrites the peer JSON."""
-    cmd = ["python", "scripts/bench_train.py", "--data", args.data, "--variants", "b",
+    """The command line, from the repository root, that reruns setup (b) alone and rewrites the peer JSON."""
+    cmd = ["python", "scripts/bench_train.py", "--data", args.data, "--setups", "b",
            "--seeds", *map(str, seeds), "--epochs", str(args.epochs), "--learning-rate", str(args.learning_rate),
            "--batch-size", str(args.batch_size), "--max-length", str(args.max_length)]
     if args.model != PACKAGED_ENCODER:
@@ -169,17 +169,17 @@ def _split_scores(sc: dict[str, Any]) -> SplitScores:
 
 
 def peer_record(report: dict[str, Any], args: argparse.Namespace) -> PeerRecord:
-    """Variant (b) as the sweep card's "peer" row: one run per seed, scores as fractions (0-1)."""
+    """Setup (b) as the sweep card's "peer" row: one run per seed, scores as fractions (0-1)."""
     from tagger.peer import PeerRecord, PeerRun
 
-    rs = [r for r in report["runs"] if r["variant"] == "b"]
+    rs = [r for r in report["runs"] if r["setup"] == "b"]
     runs = tuple(PeerRun(seed=r["seed"], validation=_split_scores(r["validation_all_words"]),
                          test=_split_scores(r["test_all_words"]), train_seconds=r["train_seconds"]) for r in rs)
     command = peer_command(args, [r.seed for r in runs])
     epochs = f"{args.epochs} epoch{'s' if args.epochs != 1 else ''}"
     return PeerRecord(
         label=f"peer: Trainer (run_ner.py), ce, {epochs} at {args.learning_rate:g}",
-        description=(f"transformers' Trainer written as run_ner.py does it (scripts/bench_train.py variant (b)): "
+        description=(f"transformers' Trainer written as run_ner.py does it (scripts/bench_train.py setup (b)): "
                      f"DataCollatorForTokenClassification, random batches of {args.batch_size} sentences, "
                      f"truncation at {args.max_length} subwords, {epochs} at learning rate {args.learning_rate:g}, "
                      f"linear decay without warm-up, CE on first subwords; same data and encoder; every word scored "
@@ -206,7 +206,7 @@ def write_outputs(report: dict[str, Any], args: argparse.Namespace, peer: PeerRe
         print(f"\nfigures: {args.json}")
     if peer is not None:
         peer.save(args.peer_json)
-        print(f"peer row (variant b): {args.peer_json}\n  reproduce: {peer.command}")
+        print(f"peer row (setup b): {args.peer_json}\n  reproduce: {peer.command}")
 
 
 # ------------------------------------------------------------------------------------------------ printed report
@@ -221,18 +221,18 @@ def _pct(x: float | None, width: int = 6) -> str:
 
 
 def _print_runs(report: dict[str, Any], args: argparse.Namespace) -> None:
-    """One row per (variant, seed), then the notes on the fastest epochs, own evaluations and load."""
-    runs, var = report["runs"], report["variants"]
+    """One row per (setup, seed), then the notes on the fastest epochs, own evaluations and load."""
+    runs, var = report["runs"], report["setups"]
     title = common.DATA_SETS[args.data]
     print(f"\nTraining: {title} train ({args.train_sentences or 'all'} sentences), {args.epochs} epoch(s); "
           f"tokens = non-padding subwords seen by the model; F1 = seqeval conlleval on {title} validation / test "
           f"({args.eval_sentences or 'all'} sentences each)")
-    head = (f"{'variant':<38} {'seed':>4} {'prec':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
+    head = (f"{'setup':<38} {'seed':>4} {'prec':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
             f"{'peak RSS MB':>11} {'val F1 all':>10} {'test F1 all':>11} {'own eval':>8} {'FLOP/s':>8} {'util':>6}")
     print(head)
     print("-" * len(head))
     for r in runs:
-        v = r["variant"]
+        v = r["setup"]
         own = r.get("validation", {}).get("f1") if v == "a" else r.get("validation_f1_truncated")
         print(f"{NAMES[v]:<38} {r['seed']:>4} {r.get('precision', 'no'):>4} {r['train_tokens_per_second']:>9,.0f} "
               f"{100 * r['padding_share']:>7.1f}% "
@@ -240,12 +240,12 @@ def _print_runs(report: dict[str, Any], args: argparse.Namespace) -> None:
               f"{_pct(r['validation_f1_all_words'], 10)} {_pct(r['test_f1_all_words'], 11)} {_pct(own or 0, 8)} "
               f"{r['achieved_flops'] / 1e9:>7.1f}G {100 * r['utilisation']:>5.1f}%")
     print("  fastest epoch, non-padding tokens/s: " + ", ".join(
-        f"({r['variant']}, seed {r['seed']}) {r['fastest_epoch_tokens_per_second']:,.0f}"
+        f"({r['setup']}, seed {r['seed']}) {r['fastest_epoch_tokens_per_second']:,.0f}"
         for r in runs if r.get("fastest_epoch_tokens_per_second")))
     own_note = []
     if "a" in var:
         own_note.append("the recipe's (best epoch by validation F1: %s)" % ", ".join(
-            f"seed {r['seed']} epoch {r.get('best_epoch')}" for r in runs if r["variant"] == "a"))
+            f"seed {r['seed']} epoch {r.get('best_epoch')}" for r in runs if r["setup"] == "a"))
     if set(var) & {"b", "c"}:
         own_note.append(f"the Trainer's evaluate() (truncated at {args.max_length}, first subwords)")
     print("  'F1 all': every word of the split predicted by tagger.predict.Tagger on the saved model; "
@@ -253,14 +253,14 @@ def _print_runs(report: dict[str, Any], args: argparse.Namespace) -> None:
     loads = [r for r in runs if r.get("load_average")]
     if loads:
         print("  1-minute load average before/after each run (%d CPUs): " % (report["cpu_count"] or 0)
-              + ", ".join(f"({r['variant']}, {r['seed']}) {r['load_average'][0]:.1f}/{r['load_average'][1]:.1f}"
+              + ", ".join(f"({r['setup']}, {r['seed']}) {r['load_average'][0]:.1f}/{r['load_average'][1]:.1f}"
                           for r in loads))
 
 
-def _print_variants(var: dict[str, dict[str, Any]]) -> None:
-    """One row per variant over its seeds, then the per-type test F1."""
-    print("\nPer variant over its seeds (mean +- sample std; speed ratios below compare these mean tokens/s):")
-    head = (f"{'variant':<38} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
+def _print_setups(var: dict[str, dict[str, Any]]) -> None:
+    """One row per setup over its seeds, then the per-type test F1."""
+    print("\nPer setup over its seeds (mean +- sample std; speed ratios below compare these mean tokens/s):")
+    head = (f"{'setup':<38} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
     print(head)
     print("-" * len(head))
     for v, s in var.items():
@@ -345,11 +345,11 @@ def _print_step_checks(report: dict[str, Any]) -> None:
 
 def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
     _print_runs(report, args)
-    _print_variants(report["variants"])
+    _print_setups(report["setups"])
     _print_checks_and_efficiency(report)
     _print_loss_costs(report, args)
     _print_step_checks(report)
     print(f"\ntotal {report['total_seconds']:.0f} s")
     for r in report["runs"]:
-        if r["variant"] == "a" and r.get("command"):
+        if r["setup"] == "a" and r.get("command"):
             print(f"tagger run (seed {r['seed']}): {r['command']}")

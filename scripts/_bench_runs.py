@@ -1,7 +1,7 @@
-"""The training runs of ``scripts/bench_train.py``: the variants, (a) tagger's recipe in a subprocess, and
+"""The training runs of ``scripts/bench_train.py``: the setups, (a) tagger's recipe in a subprocess, and
 what is read off every finished run the same way (every word scored by ``tagger``, the fastest epoch).
 
-The Trainer variants (b), (c), (d) are in ``_bench_reference.py``.
+The Trainer setups (b), (c), (d) are in ``_bench_reference.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import _bench_common as common
 
-VARIANTS = "abcd"
+SETUPS = "abcd"
 NAMES = {"a": "(a) tagger loop (recipes/ner.py)", "b": "(b) Trainer, run_ner.py defaults",
          "c": "(c) Trainer + group_by_length", "d": "(d) Trainer + group_by_length + bf16"}
 NO_SENTENCE_CAP = 1_000_000  # with --tagger-batches tokens the budget alone decides, like fairseq's --max-tokens
@@ -70,7 +70,7 @@ def run_tagger(seed: int, args: argparse.Namespace, work: Path) -> Any:
         if not found:
             raise SystemExit(f"recipe wrote no runs/*/all_results.json under {out}")
         res = json.loads(found[0].read_text())
-        res["variant"], res["seed"], res["precision"] = "a", seed, args.tagger_precision
+        res["setup"], res["seed"], res["precision"] = "a", seed, args.tagger_precision
         res["model_dir"] = str(found[0].parent / "model")
         res["process_seconds"] = time.perf_counter() - t0
         res["command"] = " ".join(["python", "recipes/ner.py", *recipe_overrides(args, seed, Path("OUT"))])

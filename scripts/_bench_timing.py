@@ -19,8 +19,8 @@ import _bench_common as common
 LOSS_SPECS: list[tuple[str, dict[str, Any]]] = [
     ("ce", {}),
     ("hard_truncation", {}),
-    ("soft_truncation", {"variant": "neg_softmax"}),
-    ("soft_truncation", {"variant": "one_minus_softmax"}),
+    ("soft_truncation", {"form": "neg_softmax"}),
+    ("soft_truncation", {"form": "one_minus_softmax"}),
     ("focal", {"gamma": 2.0}),
     ("label_smoothing", {}),
     ("poly1", {}),
@@ -354,7 +354,7 @@ def peak_precisions(args: argparse.Namespace) -> dict[str, Any]:
     """The matmul precisions to measure: fp32 and, where a run multiplies in it, bf16."""
     import torch
 
-    use_bf16 = args.tagger_precision == "bf16" or "d" in args.variants
+    use_bf16 = args.tagger_precision == "bf16" or "d" in args.setups
     return {"no": torch.float32, **({"bf16": torch.bfloat16} if use_bf16 else {})}
 
 
@@ -425,7 +425,7 @@ def efficiency(runs: list[dict[str, Any]], peaks: list[dict[str, float]], path: 
     dims = common.encoder_dims(new_model(path, num_labels))
     flops_epoch = common.training_flops(lengths, dims["non_embedding_params"], dims["layers"], dims["hidden"])
     for r in runs:
-        run_epochs = r.get("epochs_run", epochs) if r["variant"] == "a" else epochs
+        run_epochs = r.get("epochs_run", epochs) if r["setup"] == "a" else epochs
         r["achieved_flops"] = flops_epoch * run_epochs / r["train_seconds"]
         r["utilisation"] = r["achieved_flops"] / peak[r["precision"]]
     return {"matmul_2048_fp32_flops": peak["no"], "matmul_2048_bf16_flops": peak.get("bf16"),

@@ -1,6 +1,6 @@
 #!/usr/bin/env python
 """Inference speed of ``tagger predict`` (PyTorch, ONNX fp32, ONNX int8) against transformers'
-token-classification pipeline, with how far each variant's tags and test F1 move from PyTorch's.
+token-classification pipeline, with how far each setup's tags and test F1 move from PyTorch's.
 
     python scripts/bench_predict.py --model outputs/wnut17-minilm/runs/ce-seed1/model --cli
     python scripts/bench_predict.py --data all --model wnut17=WNUT_MODEL_DIR --model conll2003=CONLL_MODEL_DIR --cli
@@ -8,7 +8,7 @@ token-classification pipeline, with how far each variant's tags and test F1 move
     python scripts/bench_predict.py                  # trains a quick model with the recipe first (WNUT-17: ~3 min)
     python scripts/bench_predict.py --smoke          # tiny: 32 sentences, one round (the test)
 
-Every variant predicts the same test sentences of --data (given as word lists) on CPU:
+Every setup predicts the same test sentences of --data (given as word lists) on CPU:
 
   pipeline   ``pipeline("token-classification", model=DIR, aggregation_strategy="first", batch_size=32)``
              called with ``is_split_into_words=True``: the reference (and, for reference, on the
@@ -22,7 +22,7 @@ Every variant predicts the same test sentences of --data (given as word lists) o
              narrowing matrix products left in fp32: tagger/export.py)
 
 The exports are written into a temporary work folder, or reused with --onnx / --onnx-int8. Timings
-alternate between the variants (median over rounds). Quality is measured against PyTorch on the same
+alternate between the setups (median over rounds). Quality is measured against PyTorch on the same
 words: the share of identical tags, of sentences with identical entities, and the test F1 (conlleval)
 where the split's gold entity types are the model's. --cli times the ``tagger predict`` command on the
 whole split and on a one-line text file (process start included; median of 3), for the PyTorch folder
@@ -62,19 +62,19 @@ TARGET_VITERBI = 1.10  # seconds of Tagger.predict with viterbi / with argmax, s
 TARGET_CLI_ONNX = 3.0  # seconds of a one-line `tagger predict` on the int8 export, process start included
 CLI_REPEATS = 3
 
-# variant ids: the keys of the JSON's rows and quality; PIPELINE is the reference of every ratio
+# setup ids: the keys of the JSON's rows and quality; PIPELINE is the reference of every ratio
 PIPELINE, STRINGS, TORCH, ONNX, INT8 = "pipeline", "pipeline_strings", "torch", "onnx", "onnx_int8"
 VITERBI = "torch_viterbi"  # PyTorch again, decoded by Viterbi instead of argmax: what the decoding costs
 CLI_TORCH, CLI_INT8 = "cli_torch", "cli_onnx_int8"
-EXPORTS = {ONNX: False, INT8: True}  # export variant -> int8
-TAGGER_VARIANTS = (TORCH, VITERBI, ONNX, INT8)
+EXPORTS = {ONNX: False, INT8: True}  # export setup -> int8
+TAGGER_SETUPS = (TORCH, VITERBI, ONNX, INT8)
 NAMES = {TORCH: "PyTorch", VITERBI: "PyTorch, viterbi", ONNX: "ONNX fp32", INT8: "ONNX int8"}
 
 
 def labels(batch_size: int) -> dict[str, str]:
     return {PIPELINE: f"pipeline (is_split_into_words, batch_size={batch_size})",
             STRINGS: f"pipeline (joined strings, batch_size={batch_size})",
-            **{k: f"tagger {NAMES[k]} (Tagger.predict, word lists)" for k in TAGGER_VARIANTS},
+            **{k: f"tagger {NAMES[k]} (Tagger.predict, word lists)" for k in TAGGER_SETUPS},
             CLI_TORCH: "tagger predict CLI, PyTorch (start + load incl.)",
             CLI_INT8: "tagger predict CLI, ONNX int8 (start + load incl.)"}
 
@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=32, help="the pipeline's batch_size")
     p.add_argument("--batch-tokens", type=int, default=None,
                    help="Tagger's subword budget per batch (default: tagger.predict.PREDICT_BATCH_TOKENS)")
-    p.add_argument("--rounds", type=int, default=3, help="timed rounds per variant (alternating)")
+    p.add_argument("--rounds", type=int, default=3, help="timed rounds per setup (alternating)")
     p.add_argument("--no-strings", action="store_true", help="skip timing the pipeline on joined strings")
     p.add_argument("--cli", action="store_true",
                    help="also time the `tagger predict` command (process start included): on the split and, "
@@ -136,7 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def onnx_missing(args: argparse.Namespace) -> str | None:
-    """What the ONNX variants lack here: onnxruntime to run, onnx and onnxscript to export as well."""
+    """What the ONNX setups lack here: onnxruntime to run, onnx and onnxscript to export as well."""
     need = ["onnxruntime"]
     if any(n not in args.onnx or n not in args.onnx_int8 for n in args.data_sets):
         need += ["onnx", "onnxscript"]
@@ -145,7 +145,7 @@ def onnx_missing(args: argparse.Namespace) -> str | None:
         return None
     from tagger.runtime import ONNX_EXTRA
 
-    return f"the ONNX variants need {', '.join(absent)} ({ONNX_EXTRA}); --no-onnx leaves them out"
+    return f"the ONNX setups need {', '.join(absent)} ({ONNX_EXTRA}); --no-onnx leaves them out"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,9 +238,9 @@ def model_folders(args: argparse.Namespace, name: str, work: Path, made: dict[tu
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def time_variants(steps: dict[str, Callable[[], Any]], words: list[list[str]], rounds: int
+def time_setups(steps: dict[str, Callable[[], Any]], words: list[list[str]], rounds: int
                   ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Seconds per variant, alternating over the rounds (median), and each variant's last output."""
+    """Seconds per setup, alternating over the rounds (median), and each setup's last output."""
     n_words = sum(len(w) for w in words)
     times: dict[str, list[float]] = {k: [] for k in steps}
     outputs: dict[str, Any] = {}
@@ -256,7 +256,7 @@ def time_variants(steps: dict[str, Callable[[], Any]], words: list[list[str]], r
 
 def prediction_steps(taggers: dict[str, Any], pipe: Any, words: list[list[str]], args: argparse.Namespace
                      ) -> dict[str, Callable[[], Any]]:
-    """The timed calls, the reference first; each warmed up on 32 sentences (first-call costs are no variant's)."""
+    """The timed calls, the reference first; each warmed up on 32 sentences (first-call costs are no setup's)."""
     strings = [" ".join(w) for w in words]
     steps: dict[str, Callable[[], Any]] = {
         PIPELINE: lambda: pipe(words, is_split_into_words=True, batch_size=args.batch_size)}
@@ -282,7 +282,7 @@ def run_cli(folder: str, input_path: Path, work: Path) -> dict[str, Any]:
 
 def time_cli(folders: dict[str, Any], test: list[tuple[list[str], list[str]]], work: Path,
              one_line_cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """`tagger predict` on the split (rows beside the variants) and on a one-line text file (median of
+    """`tagger predict` on the split (rows beside the setups) and on a one-line text file (median of
     CLI_REPEATS runs; measured once per folder, ``one_line_cache``), for PyTorch and the int8 export."""
     conll = work / "test.conll"
     conll.write_text("".join("".join(f"{w}\t{t}\n" for w, t in zip(ws, ts)) + "\n" for ws, ts in test))
@@ -368,26 +368,26 @@ def unscorable(gold: list[list[str]], model_labels: list[str]) -> str | None:
 
 def quality(test: list[tuple[list[str], list[str]]], outputs: dict[str, Any], check: dict[str, Any],
             model_labels: list[str]) -> dict[str, Any]:
-    """Each variant against PyTorch on the same words, and the test F1 of the tagger variants where it means
+    """Each setup against PyTorch on the same words, and the test F1 of the tagger setups where it means
     something (:func:`unscorable`)."""
     from tagger.metrics import score_sequences
 
     gold = [t for _, t in test]
     why_not = unscorable(gold, model_labels)
-    variants: dict[str, dict[str, Any]] = {
+    setups: dict[str, dict[str, Any]] = {
         PIPELINE: {"tags_identical": None, "sentences_identical": 1 - check["differing_sentences"] / len(test),
                    "test_f1": None}}
-    for key in (k for k in TAGGER_VARIANTS if k in outputs):
+    for key in (k for k in TAGGER_SETUPS if k in outputs):
         f1 = None if why_not else score_sequences(gold, outputs[key], mode="conlleval")["f1"]
-        variants[key] = {**common.tag_agreement(outputs[TORCH], outputs[key]), "test_f1": f1}
+        setups[key] = {**common.tag_agreement(outputs[TORCH], outputs[key]), "test_f1": f1}
     change = None
-    if why_not is None and INT8 in variants:
-        change = 100 * (variants[INT8]["test_f1"] - variants[TORCH]["test_f1"])
-    return {"variants": variants, "f1_change_int8_points": change, "f1_not_scored": why_not}
+    if why_not is None and INT8 in setups:
+        change = 100 * (setups[INT8]["test_f1"] - setups[TORCH]["test_f1"])
+    return {"setups": setups, "f1_change_int8_points": change, "f1_not_scored": why_not}
 
 
 def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
-    """The targets, for those variants that ran."""
+    """The targets, for those setups that ran."""
     out = []
     rows, q = result["rows"], result["quality"]
     for key, target in ((TORCH, TARGET), (INT8, TARGET_INT8)):
@@ -445,7 +445,7 @@ def print_speed(result: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"  {NAMES[key]}: {e['folder']} ({how}; {e['file']}, {e['megabytes']:.1f} MB"
               + ("" if diff is None else f", max |logit diff| vs PyTorch at export {diff:.2g}") + ")")
     names = labels(args.batch_size)
-    head = f"{'variant':<52} {'seconds':>8} {'words/s':>9} {'sent/s':>8} {'x pipeline':>10}"
+    head = f"{'setup':<52} {'seconds':>8} {'words/s':>9} {'sent/s':>8} {'x pipeline':>10}"
     print(head)
     print("-" * len(head))
     for k, r in result["rows"].items():
@@ -460,7 +460,7 @@ def print_quality(result: dict[str, Any], args: argparse.Namespace) -> None:
     q = result["quality"]
     print(f"\nQuality against tagger PyTorch on the same {result['words']:,} words "
           "(sentences: identical entities; test F1: conlleval)")
-    head = f"{'variant':<52} {'tags identical':>14} {'sentences':>10} {'test F1':>8}"
+    head = f"{'setup':<52} {'tags identical':>14} {'sentences':>10} {'test F1':>8}"
     print(head)
     print("-" * len(head))
     names = labels(args.batch_size)
@@ -468,7 +468,7 @@ def print_quality(result: dict[str, Any], args: argparse.Namespace) -> None:
     def pct(x: float | None, width: int) -> str:
         return f"{100 * x:>{width - 1}.2f}%" if x is not None else f"{'-':>{width}}"
 
-    for key, v in q["variants"].items():
+    for key, v in q["setups"].items():
         f1 = f"{100 * v['test_f1']:>8.2f}" if v["test_f1"] is not None else f"{'-':>8}"
         print(f"{names[key]:<52} {pct(v['tags_identical'], 14)} {pct(v['sentences_identical'], 10)} {f1}")
     if q["f1_not_scored"]:
@@ -504,7 +504,7 @@ def print_entities(check: dict[str, Any], sentences: int) -> None:
 
 def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[tuple[str, bool], dict[str, Any]],
                    one_line_cache: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Every variant on the test split of ``name``: its table printed, its figures returned."""
+    """Every setup on the test split of ``name``: its table printed, its figures returned."""
     from transformers import pipeline
 
     from tagger.predict import Tagger
@@ -518,7 +518,7 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
                VITERBI: Tagger.from_pretrained(folders["model"], **{**argmax, "decoding": "viterbi"})}
     taggers.update({k: Tagger.from_pretrained(e["folder"], **argmax) for k, e in folders["exports"].items()})
     pipe = pipeline("token-classification", model=folders["model"], aggregation_strategy="first", device="cpu")
-    rows, outputs = time_variants(prediction_steps(taggers, pipe, words, args), words, args.rounds)
+    rows, outputs = time_setups(prediction_steps(taggers, pipe, words, args), words, args.rounds)
     cli = time_cli(folders, test, work, one_line_cache) if args.cli else None
     rows.update(cli["rows"] if cli else {})
     for r in rows.values():

@@ -1,16 +1,16 @@
 #!/usr/bin/env python
 """Training throughput of tagger's loop against transformers' Trainer, on one machine, in one run.
 
-    python scripts/bench_train.py                        # full: WNUT-17 train, 3 epochs, every variant (~15 min, 2 cores)
-    python scripts/bench_train.py --seeds 1 2 3 --variants-extra-seeds ab --peer-json outputs/peer-wnut17.json
-    python scripts/bench_train.py --data conll2003 --variants b --skip-losses --peer-json outputs/peer-conll2003.json
+    python scripts/bench_train.py                        # full: WNUT-17 train, 3 epochs, every setup (~15 min, 2 cores)
+    python scripts/bench_train.py --seeds 1 2 3 --setups-extra-seeds ab --peer-json outputs/peer-wnut17.json
+    python scripts/bench_train.py --data conll2003 --setups b --skip-losses --peer-json outputs/peer-conll2003.json
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
     python scripts/bench_train.py --compile-check --threads-check --dropout-check   # also time these on their own
     python scripts/bench_train.py --skip-training --skip-losses --crf-check --loss-rounds 20   # the CRF head's step cost
     python scripts/bench_train.py --skip-training --loss-rounds 40                  # only the per-loss step timing
 
-Variants, each in its own subprocess, one after the other, same hyperparameters (packaged MiniLM,
+Setups, each in its own subprocess, one after the other, same hyperparameters (packaged MiniLM,
 lr 5e-5 linear decay, no warm-up, weight decay 0, clip 1.0, 32 sentences per batch or the same subwords
 per batch, max length 128, CE):
 
@@ -31,23 +31,23 @@ fp32, as run_ner.py does. ``--precision no`` compares fp32 with fp32.
 ``--data`` picks the data set (``wnut17`` or ``conll2003``, found where the recipe finds named data sets:
 $TAGGER_DATA_DIR, data/, ../shared/data);
 the recipe reads it with ``tagger.data``, the Trainer runs with ``_bench_common.read_conll`` (independent
-of tagger). ``--variants`` picks the runs (any of ``abcd``; ``--skip-reference`` = ``--variants a``),
-``--seeds`` repeats them: for each seed, each variant (``--variants-extra-seeds`` narrows the variants
+of tagger). ``--setups`` picks the runs (any of ``abcd``; ``--skip-reference`` = ``--setups a``),
+``--seeds`` repeats them: for each seed, each setup (``--setups-extra-seeds`` narrows the setups
 run for the seeds after the first, e.g. ``ab`` runs (c) for the first seed only).
 
 Every final model (the recipe's saved model is its best epoch by validation F1, the Trainer's its last
 step) is then scored the same way on the validation and the test split: every word predicted with
 ``tagger.predict.Tagger`` (windows, no truncation), seqeval conlleval mode, per type as well. The report
-shows one row per (variant, seed) and, per variant, the mean +- sample standard deviation of the F1s over
-seeds; speed ratios compare per-variant means of tokens/s over their runs, the F1 check the mean
-validation F1s. ``--peer-json`` writes variant (b)'s scores as the "peer" row of tagger's sweep card.
+shows one row per (setup, seed) and, per setup, the mean +- sample standard deviation of the F1s over
+seeds; speed ratios compare per-setup means of tokens/s over their runs, the F1 check the mean
+validation F1s. ``--peer-json`` writes setup (b)'s scores as the "peer" row of tagger's sweep card.
 The run also times one training step per loss relative to CE (in-process, interleaved, the same
 batches, in (a)'s precision; ``--skip-training`` runs only these timings), and the achieved training
 FLOP/s against a 2048x2048 matmul of the run's precision (fp32, or bf16 for bf16 runs) measured in the
 same process with the same threads.
 
 The parts: this file (arguments, the order of the runs, the top-level flow), ``_bench_runs.py`` (the
-variants, (a) the recipe in a subprocess, the same-way scoring), ``_bench_reference.py`` (the Trainer
+setups, (a) the recipe in a subprocess, the same-way scoring), ``_bench_reference.py`` (the Trainer
 runs (b), (c), (d)), ``_bench_timing.py`` (the in-process timings and the matmul peak) and
 ``_bench_report.py`` (summaries, checks, the printed report, the JSON and the peer row).
 """
@@ -71,7 +71,7 @@ import _bench_report as report_mod  # noqa: E402
 import _bench_runs as runs_mod  # noqa: E402
 import _bench_timing as timing  # noqa: E402
 from _bench_reference import reference_worker, run_reference  # noqa: E402
-from _bench_runs import NAMES, NO_SENTENCE_CAP, VARIANTS  # noqa: E402
+from _bench_runs import NAMES, NO_SENTENCE_CAP, SETUPS  # noqa: E402
 
 from tagger.catalog import PACKAGED_ENCODER  # noqa: E402
 
@@ -79,27 +79,27 @@ from tagger.catalog import PACKAGED_ENCODER  # noqa: E402
 # ------------------------------------------------------------------------------------------------ arguments
 
 
-def _variants(text: str, p: argparse.ArgumentParser, flag: str) -> str:
-    if not text or set(text) - set(VARIANTS):
-        p.error(f"{flag}: letters out of {VARIANTS!r} (e.g. 'ab', 'b'), not {text!r}")
-    return "".join(v for v in VARIANTS if v in text)
+def _setups(text: str, p: argparse.ArgumentParser, flag: str) -> str:
+    if not text or set(text) - set(SETUPS):
+        p.error(f"{flag}: letters out of {SETUPS!r} (e.g. 'ab', 'b'), not {text!r}")
+    return "".join(v for v in SETUPS if v in text)
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """What is trained: data, variants, seeds, hyperparameters."""
+    """What is trained: data, setups, seeds, hyperparameters."""
     p.add_argument("--data", choices=list(common.DATA_SETS), default="wnut17",
-                   help="data set for every variant (default wnut17; the recipe gets data.name=...)")
-    p.add_argument("--variants", help="which runs: any of a (tagger), b (Trainer), c (Trainer + group_by_length), "
+                   help="data set for every setup (default wnut17; the recipe gets data.name=...)")
+    p.add_argument("--setups", help="which runs: any of a (tagger), b (Trainer), c (Trainer + group_by_length), "
                                       "d ((c) with the Trainer's bf16=True); default abc, and d where (a) runs in "
                                       "bf16")
     p.add_argument("--precision", choices=["auto", "no", "bf16"], default="auto",
                    help="(a)'s training.mixed_precision (default auto: bf16 autocast on a CPU with AVX512-BF16/AMX, "
                         "else fp32); 'no' compares fp32 with fp32")
     p.add_argument("--seeds", type=int, nargs="+",
-                   help="run each variant once per seed, sequentially: for each seed, each variant "
+                   help="run each setup once per seed, sequentially: for each seed, each setup "
                         "(default: the --seed value alone)")
-    p.add_argument("--variants-extra-seeds",
-                   help="variants run for the seeds after the first (default: all of --variants); e.g. ab with "
+    p.add_argument("--setups-extra-seeds",
+                   help="setups run for the seeds after the first (default: all of --setups); e.g. ab with "
                         "--seeds 1 2 3 runs (c) for seed 1 only")
     p.add_argument("--train-sentences", type=int, help="first N training sentences (default: all)")
     p.add_argument("--eval-sentences", type=int, help="first N validation and test sentences (default: all)")
@@ -120,7 +120,7 @@ def _add_check_arguments(p: argparse.ArgumentParser) -> None:
     """Which runs and timings: smoke settings, skips, the optional A/B checks."""
     p.add_argument("--smoke", action="store_true",
                    help="tiny settings (64 sentences, 1 epoch, 2 timing rounds; all runs at once): checks, not figures")
-    p.add_argument("--skip-reference", action="store_true", help="only tagger's loop (= --variants a)")
+    p.add_argument("--skip-reference", action="store_true", help="only tagger's loop (= --setups a)")
     p.add_argument("--skip-losses", action="store_true", help="skip the per-loss step timing")
     p.add_argument("--skip-training", action="store_true",
                    help="no training runs: only the in-process step timings (losses, and --dropout-check, "
@@ -145,11 +145,11 @@ def _add_output_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--work-dir", help="where runs are written (default: a temporary folder, removed)")
     p.add_argument("--json", help="write every figure to this JSON file (scores as fractions, 0-1)")
     p.add_argument("--peer-json", metavar="FILE",
-                   help="write variant (b)'s results as the 'peer' row for tagger's sweep card: name, data, model, "
+                   help="write setup (b)'s results as the 'peer' row for tagger's sweep card: name, data, model, "
                         "settings, seeds, validation_f1 / test_f1 / train_seconds per seed, test_per_type "
                         "{TYPE: {f1, precision, recall, support: per seed}} and the command that reproduces it (paths "
                         "relative to the repository; a path outside it is reduced to its name). Scores are fractions "
-                        "(0-1), like --json; needs b in --variants")
+                        "(0-1), like --json; needs b in --setups")
     # internal: one reference run in this subprocess
     p.add_argument("--reference-worker", choices=["b", "c", "d"], help=argparse.SUPPRESS)
     p.add_argument("--out-dir", help=argparse.SUPPRESS)
@@ -170,41 +170,41 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.reference_worker:
         return args
     if args.skip_reference:
-        if args.variants not in (None, "a"):
-            p.error("--skip-reference means --variants a; give one of them")
-        args.variants = "a"
+        if args.setups not in (None, "a"):
+            p.error("--skip-reference means --setups a; give one of them")
+        args.setups = "a"
     from tagger.train.precision import resolve_mixed_precision
 
     args.tagger_precision = resolve_mixed_precision(args.precision, "cpu")[0]
-    default_variants = "abcd" if args.tagger_precision == "bf16" else "abc"
-    args.variants = _variants(args.variants or default_variants, p, "--variants")
+    default_setups = "abcd" if args.tagger_precision == "bf16" else "abc"
+    args.setups = _setups(args.setups or default_setups, p, "--setups")
     args.seeds = args.seeds or [args.seed]
     if len(set(args.seeds)) != len(args.seeds):
         p.error(f"--seeds: each seed once, not {args.seeds}")
     args.seed = args.seeds[0]  # padding and loss-timing batches
-    extra = args.variants_extra_seeds
-    args.variants_extra_seeds = _variants(extra, p, "--variants-extra-seeds") if extra else args.variants
-    if set(args.variants_extra_seeds) - set(args.variants):
-        p.error(f"--variants-extra-seeds {args.variants_extra_seeds!r} is not a subset of --variants {args.variants!r}")
-    if args.peer_json and "b" not in args.variants:
-        p.error("--peer-json needs variant b (--variants with b)")
+    extra = args.setups_extra_seeds
+    args.setups_extra_seeds = _setups(extra, p, "--setups-extra-seeds") if extra else args.setups
+    if set(args.setups_extra_seeds) - set(args.setups):
+        p.error(f"--setups-extra-seeds {args.setups_extra_seeds!r} is not a subset of --setups {args.setups!r}")
+    if args.peer_json and "b" not in args.setups:
+        p.error("--peer-json needs setup b (--setups with b)")
     if args.peer_json and args.skip_training:
         p.error("--peer-json needs the training runs (not --skip-training)")
     return args
 
 
 def plan(args: argparse.Namespace) -> list[tuple[str, int]]:
-    """(variant, seed) in run order: for each seed, each variant (after the first seed, only the extra-seed ones)."""
+    """(setup, seed) in run order: for each seed, each setup (after the first seed, only the extra-seed ones)."""
     if getattr(args, "skip_training", False):
         return []
-    return [(v, seed) for i, seed in enumerate(args.seeds) for v in args.variants
-            if i == 0 or v in args.variants_extra_seeds]
+    return [(v, seed) for i, seed in enumerate(args.seeds) for v in args.setups
+            if i == 0 or v in args.setups_extra_seeds]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.reference_worker:
-        args.variant = args.reference_worker
+        args.setup = args.reference_worker
         return reference_worker(args)
 
     if args.work_dir:
@@ -223,8 +223,8 @@ def announce(args: argparse.Namespace, todo: list[tuple[str, int]]) -> None:
 
     budget = (f"up to {args.token_budget} subwords each, padding included (= (b)'s mean)"
               if args.tagger_batches == "tokens" else f"{args.batch_size} sentences")
-    print(f"bench_train: {common.DATA_SETS[args.data]} train ({args.train_sentences or 'all'} sentences), variants "
-          f"{', '.join(f'({v})' for v in args.variants)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
+    print(f"bench_train: {common.DATA_SETS[args.data]} train ({args.train_sentences or 'all'} sentences), setups "
+          f"{', '.join(f'({v})' for v in args.setups)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
           f"{args.epochs} epoch(s), lr {args.learning_rate}, {args.batch_size} sentences/batch, max length "
           f"{args.max_length}, CE; (a) precision {'bf16 autocast' if args.tagger_precision == 'bf16' else 'fp32'}"
           f" (--precision {args.precision}); (a) batches: {budget}; torch {torch.__version__.split('+')[0]}, "
@@ -232,7 +232,7 @@ def announce(args: argparse.Namespace, todo: list[tuple[str, int]]) -> None:
 
 
 def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
-    """The training runs, one subprocess each, sequentially: for each seed, each variant (--smoke starts them
+    """The training runs, one subprocess each, sequentially: for each seed, each setup (--smoke starts them
     all at once: its timings mean nothing, it only checks that everything runs)."""
     def start(v: str, seed: int) -> Any:
         return runs_mod.run_tagger(seed, args, work) if v == "a" else run_reference(v, seed, args, work)
@@ -258,7 +258,7 @@ def new_report(args: argparse.Namespace, todo: list[tuple[str, int]]) -> dict[st
             "data": {"name": args.data, "title": common.DATA_SETS[args.data]},
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "flop_formula": common.FLOP_FORMULA,
-            "plan": [{"variant": v, "seed": s} for v, s in todo]}
+            "plan": [{"setup": v, "seed": s} for v, s in todo]}
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:
@@ -292,7 +292,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     report["efficiency"] = timing.efficiency(runs, peaks, path, num_labels, [len(x) for x in enc["input_ids"]],
                                              args.epochs)
     report["runs"] = runs
-    report["variants"] = report_mod.summarise(runs)
+    report["setups"] = report_mod.summarise(runs)
     report["checks"] = report_mod.checks(report)
     report["total_seconds"] = time.perf_counter() - t_all
     peer = report_mod.peer_record(report, args) if args.peer_json else None

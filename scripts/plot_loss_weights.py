@@ -54,22 +54,22 @@ def curves(num_labels: int, p: torch.Tensor, p_k: torch.Tensor) -> tuple[dict, d
 
     weights = {
         "hard_truncation (threshold 0.5)": w("hard_truncation"),
-        "soft neg_softmax, k=1": w("soft_truncation", variant="neg_softmax"),
-        "soft one_minus_softmax, k=1 = focal gamma=1": w("soft_truncation", variant="one_minus_softmax"),
+        "soft neg_softmax, k=1": w("soft_truncation", form="neg_softmax"),
+        "soft one_minus_softmax, k=1 = focal gamma=1": w("soft_truncation", form="one_minus_softmax"),
         "focal gamma=2": w("focal", gamma=2.0),
         "focal gamma=0.5": w("focal", gamma=0.5),
     }
     if num_labels > 2:
         weights["soft neg_softmax, k=1, others spread"] = build_loss(
-            "soft_truncation", num_labels, variant="neg_softmax").weight(spread_others(p, num_labels), t)
+            "soft_truncation", num_labels, form="neg_softmax").weight(spread_others(p, num_labels), t)
     # With equal others "argmax wrong" and "target lowest" are the same event (a < 0), so the
     # limits in k are shown on spread others, where they differ.
     xk = equal_others(p_k, num_labels) if num_labels == 2 else spread_others(p_k, num_labels)
     tk = torch.zeros(len(p_k), dtype=torch.long)
     by_k = {}
     for k in (1.0, 2.0, 10.0, 50.0):
-        for variant in ("neg_softmax", "one_minus_softmax"):
-            by_k[f"{variant} k={k:g}"] = build_loss("soft_truncation", num_labels, variant=variant, k=k).weight(xk, tk)
+        for form in ("neg_softmax", "one_minus_softmax"):
+            by_k[f"{form} k={k:g}"] = build_loss("soft_truncation", num_labels, form=form, k=k).weight(xk, tk)
 
     def loss(name: str, **params) -> torch.Tensor:
         return build_loss(name, num_labels, reduction="none", **params)(x, t)
@@ -77,8 +77,8 @@ def curves(num_labels: int, p: torch.Tensor, p_k: torch.Tensor) -> tuple[dict, d
     values = {
         "ce": loss("ce"),
         "hard_truncation": loss("hard_truncation"),
-        "soft_truncation neg_softmax k=1": loss("soft_truncation", variant="neg_softmax"),
-        "soft_truncation one_minus k=1": loss("soft_truncation", variant="one_minus_softmax"),
+        "soft_truncation neg_softmax k=1": loss("soft_truncation", form="neg_softmax"),
+        "soft_truncation one_minus k=1": loss("soft_truncation", form="one_minus_softmax"),
         "focal gamma=2": loss("focal", gamma=2.0),
         "label_smoothing eps=0.1": loss("label_smoothing"),
         "poly1 eps=1": loss("poly1"),
@@ -111,7 +111,7 @@ def main() -> None:
             ax.plot(p_k, w, label=name, ls=k_styles[k], color="tab:red" if name.startswith("neg") else "tab:blue")
         if num_labels == 2:
             ax.axvline(0.5, color="grey", lw=0.8)
-            ax.set_title("2 classes: both variants (identical here) tend to the hard step 1[p_t <= 0.5]")
+            ax.set_title("2 classes: both forms (identical here) tend to the hard step 1[p_t <= 0.5]")
         else:
             # others b + d_j, d_j over [-3, 3], target 0: argmax wrong iff b > -3, target lowest iff b > 3
             s_sum = float(torch.exp(torch.linspace(-3, 3, num_labels - 1, dtype=torch.float64)).sum())

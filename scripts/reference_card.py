@@ -30,8 +30,8 @@ from typing import Any
 from tagger.cards import assert_card_clean, render_model_card, sanitize_info
 from tagger.io import atomic_write_text
 from tagger.peer import PeerRecord
+from tagger.summary import add_peer
 from tagger.summary_files import format_table, plot_summary, summary_markdown
-from tagger.sweep import add_peer
 
 REPO = Path(__file__).resolve().parents[1]
 CARDS = REPO / "model_cards"

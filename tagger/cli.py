@@ -1,4 +1,4 @@
-"""The ``tagger`` command: ``tagger score | data-stats | predict | push | errors | report | summarize``.
+"""The ``tagger`` command: ``tagger score | data-stats | predict | push | error-analysis | report | export | summarize``.
 
 Each subcommand lives in ``tagger/commands/<name>.py`` and exposes ``add_parser(subparsers)``
 (which registers its arguments and sets ``func``) so the subcommands stay independent.
@@ -21,7 +21,7 @@ from tagger.errors import TaggerError
 
 #: the console lines of `tagger` commands (a launch of the recipe adds the time and the logger)
 CLI_FORMAT = "%(levelname)s: %(message)s"
-SUBCOMMANDS = ("score", "data_stats", "predict", "push", "errors", "report", "export", "summarize", "compare")
+SUBCOMMANDS = ("score", "data_stats", "predict", "push", "error_analysis", "report", "export", "summarize", "compare")
 
 logger = logging.getLogger("tagger")
 

@@ -4,7 +4,7 @@ The summary bootstraps every row against ``ce · argmax``; a lever's own questio
 does adding it to the best stack help? :func:`compare_rows` answers it for any two rows of one sweep
 folder's ``summary.json``, on the test predictions each run wrote, paired by seed and by sentence:
 
-* overall: the paired bootstrap over test sentences of each seed (:func:`tagger.sweep.paired_bootstrap`),
+* overall: the paired bootstrap over test sentences of each seed (:func:`tagger.summary.paired_bootstrap`),
   with the summary's rule for a verdict (p < 0.05 on every seed, all seeds the same sign);
 * per entity type: the same bootstrap on that type's entities alone, and the mean F1 of each row;
 * precision and recall of each row (mean over the seeds), where a lever such as a threshold trades one
@@ -26,7 +26,8 @@ import numpy as np
 
 from tagger.errors import InputError
 from tagger.metrics import MODES, Entity, sentence_entities
-from tagger.sweep import paired_bootstrap, predictions_name, read_predictions
+from tagger.run_files import predictions_name, read_predictions
+from tagger.summary import paired_bootstrap
 
 #: The share of resamples below which a difference of one seed counts (two-sided), as in the summary.
 SIGNIFICANCE_LEVEL = 0.05
@@ -90,7 +91,7 @@ def compare_rows(out_dir: Path, a: str, b: str, samples: int = 1000) -> dict[str
 
     Returns ``{"a", "b", "mode", "seeds", "overall": {"per_seed": [...], "verdict", "a": {p, r, f1},
     "b": {...}}, "per_type": {type: {same keys}}}``; every ``a``/``b`` score is the mean over the common
-    seeds, in [0, 1]; ``per_seed`` holds :func:`tagger.sweep.paired_bootstrap`'s numbers with the seed.
+    seeds, in [0, 1]; ``per_seed`` holds :func:`tagger.summary.paired_bootstrap`'s numbers with the seed.
     InputError when the folder has no summary, a row is missing, or their runs scored different sentences.
     """
     path = out_dir / "summary.json"

@@ -25,7 +25,7 @@ from tagger.console import LOG_LEVELS
 from tagger.crf import HEADS
 from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
 from tagger.errors import ConfigError
-from tagger.losses.labels import LEVER_CHOICES, split_spec
+from tagger.losses.labels import LEVER_CHOICES, current_spec, split_spec
 from tagger.metrics import MODES
 from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
 from tagger.train.augment import AUGMENTATION
@@ -257,7 +257,7 @@ class TrainingConfig:
 @dataclass
 class SearchConfig:
     # What every tuned loss shares; a loss is tuned when its sweep.losses entry has `search: {param: [values]}`
-    # (tagger/search.py, docs/sweeps.md).
+    # (tagger/search/, docs/sweeps.md).
     learning_rate: list[float] = field(
         default_factory=list,
         metadata={"help": "Learning rates tried for every sweep.losses entry with a `search` (an entry's own "
@@ -398,9 +398,20 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
         tree.setdefault("sweep", {})
         if isinstance(tree["sweep"], dict):
             tree["sweep"]["losses"] = []
+    _rename_loss_params(tree)
     cfg = build(RecipeConfig, tree)
     validate(cfg)
     return cfg
+
+
+def _rename_loss_params(tree: dict[str, Any]) -> None:
+    """Loss parameters written under an earlier name (``variant`` of soft_truncation) read under the name now."""
+    if isinstance(tree.get("loss"), dict):
+        tree["loss"] = current_spec(tree["loss"], "loss")
+    sweep = tree.get("sweep")
+    if isinstance(sweep, dict) and isinstance(sweep.get("losses"), list):
+        sweep["losses"] = [current_spec(e, f"sweep.losses[{i}]") if isinstance(e, dict) else e
+                           for i, e in enumerate(sweep["losses"])]
 
 
 def _check_losses(cfg: RecipeConfig) -> None:

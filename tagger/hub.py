@@ -12,8 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from tagger.cards import _HF_TOKEN as HF_TOKEN_PATTERN
-from tagger.cards import card_problems
+from tagger.card_safety import HF_TOKEN as HF_TOKEN_PATTERN
+from tagger.card_safety import card_problems
 from tagger.errors import PushError
 
 logger = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """A peer: another program's runs on the same data, shown as one more row of the sweep's table and card.
 
 ``scripts/bench_train.py --peer-json`` writes a :class:`PeerRecord` (transformers' Trainer written as
-run_ner.py does it); :func:`tagger.sweep.add_peer` and ``scripts/reference_card.py --peer`` read it.
+run_ner.py does it); :func:`tagger.summary.add_peer` and ``scripts/reference_card.py --peer`` read it.
 
 The file is one JSON object, scores as fractions (0-1)::
 

@@ -1,5 +1,5 @@
 """The sweep's summary as files a person reads: the table (Markdown, printed), CSV, the plot and summary.md;
-:func:`write_summary` writes them with summary.json. The summary itself is :func:`tagger.sweep.summarize`'s."""
+:func:`write_summary` writes them with summary.json. The summary itself is :func:`tagger.summary.summarize`'s."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tagger.io import atomic_open, atomic_write_json, atomic_write_text
-from tagger.sweep import BASELINE, BASELINE_DECODING, row_label
+from tagger.summary import BASELINE, BASELINE_DECODING, row_label
 from tagger.train.sampling import no_op_note
 
 logger = logging.getLogger(__name__)

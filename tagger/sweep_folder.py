@@ -1,7 +1,7 @@
 """A sweep's summary from its folder: what ``tagger summarize`` and the end of a sweep both write.
 
 Whatever runs are finished (``runs/*/all_results.json``) are summarized by
-:func:`tagger.sweep.summarize` and written by :func:`tagger.summary_files.write_summary`; the labels come
+:func:`tagger.summary.summarize` and written by :func:`tagger.summary_files.write_summary`; the labels come
 from the runs' class counts (else a saved model's config), the metric mode from their scores. On top
 of the table the summary gets:
 
@@ -21,8 +21,9 @@ from typing import Any
 
 from tagger.errors import InputError
 from tagger.io import atomic_write_text
+from tagger.losses.labels import current_result
+from tagger.summary import BASELINE, summarize
 from tagger.summary_files import write_summary
-from tagger.sweep import BASELINE, summarize
 from tagger.train.shards import RESULTS
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ def _read(path: Path) -> dict[str, Any]:
         f1 = result[split].get("f1")
         if f1 is not None and (isinstance(f1, bool) or not isinstance(f1, (int, float))):
             raise InputError(f"{split}.f1: a JSON {type(f1).__name__} where a number is expected", path=path)
-    return result
+    return current_result(result)  # a run saved under earlier loss parameter names joins its row
 
 
 def unfinished_runs(out_dir: Path) -> list[dict[str, str]]:

@@ -12,7 +12,8 @@ from tagger.config import help_text, load_config
 from tagger.data.schemes import convert_tags, entities
 from tagger.errors import ConfigError
 from tagger.losses import loss_label
-from tagger.sweep import run_folder_name, summarize
+from tagger.run_files import run_folder_name
+from tagger.summary import summarize
 from tagger.train.augment import _segments, augment_sentences, augment_split, target_types
 from tagger.train.features import SplitFeatures
 from tagger.train.sampling import rarest_types, resample

@@ -28,16 +28,16 @@ def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.Completed
 
 @pytest.mark.slow
 def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path) -> None:
-    # one smoke run covers --data conll2003, two seeds, --variants-extra-seeds and --peer-json: five runs,
+    # one smoke run covers --data conll2003, two seeds, --setups-extra-seeds and --peer-json: five runs,
     # (a), (b), (c), (d) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
     proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir, "--data", "conll2003",
-                 "--seeds", "1", "2", "--variants", "abcd", "--variants-extra-seeds", "b", "--work-dir", str(work), "--dropout-check", "--precision-check",
+                 "--seeds", "1", "2", "--setups", "abcd", "--setups-extra-seeds", "b", "--work-dir", str(work), "--dropout-check", "--precision-check",
                  "--json", str(tmp_path / "train.json"), "--peer-json", str(tmp_path / "out" / "peer.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "train.json").read_text())
     assert report["data"]["name"] == "conll2003"
-    assert [(r["variant"], r["seed"]) for r in report["runs"]] == [("a", 1), ("b", 1), ("c", 1), ("d", 1), ("b", 2)]
+    assert [(r["setup"], r["seed"]) for r in report["runs"]] == [("a", 1), ("b", 1), ("c", 1), ("d", 1), ("b", 2)]
     # (a) runs in the precision training.mixed_precision=auto picks here, (d) is the Trainer with bf16=True
     from tagger.train.precision import resolve_mixed_precision
 
@@ -56,8 +56,8 @@ def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path
         assert all(set(v) == {"precision", "recall", "f1", "support"} for v in test["per_type"].values())
     # the Trainer with random batches pads more than tagger's length-sorted batches
     assert report["runs"][1]["padding_share"] > report["runs"][0]["padding_share"]
-    assert report["variants"]["b"]["seeds"] == [1, 2] and report["variants"]["b"]["test_f1_std"] is not None
-    assert report["variants"]["a"]["seeds"] == [1] and report["variants"]["a"]["test_f1_std"] is None
+    assert report["setups"]["b"]["seeds"] == [1, 2] and report["setups"]["b"]["test_f1_std"] is not None
+    assert report["setups"]["a"]["seeds"] == [1] and report["setups"]["a"]["test_f1_std"] is None
     assert {c["key"] for c in report["checks"]} >= {"tokens_per_second_a_over_b", "tokens_per_second_a_over_c",
                                                     "validation_f1_a_minus_b"}
     assert report["efficiency"]["matmul_2048_fp32_flops"] > 0
@@ -77,7 +77,7 @@ def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path
         assert needle in proc.stdout, needle
     assert "WNUT" not in proc.stdout
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("(b) Trainer, run_ner.py defaults")]
-    assert [r[4] for r in rows[:2]] == ["1", "2"], rows  # the per-run rows: variant (4 words), then the seed
+    assert [r[4] for r in rows[:2]] == ["1", "2"], rows  # the per-run rows: setup (4 words), then the seed
 
     peer = json.loads((tmp_path / "out" / "peer.json").read_text())
     from tagger.peer import PeerRecord
@@ -95,7 +95,7 @@ def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path
         assert all(len(v) == 2 for v in scores.values())
         assert all(x is None or 0 <= x <= 1 for k in ("f1", "precision", "recall") for x in scores[k])
     cmd = peer["command"]
-    assert cmd.startswith("python scripts/bench_train.py --data conll2003 --variants b --seeds 1 2 "), cmd
+    assert cmd.startswith("python scripts/bench_train.py --data conll2003 --setups b --seeds 1 2 "), cmd
     assert "--peer-json peer.json" in cmd and not any(part.startswith("/") for part in cmd.split()), cmd
     assert str(tmp_path) not in json.dumps(peer)
 
@@ -150,14 +150,14 @@ def test_bench_predict_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
         assert res["sentences"] == 32 and res["same_on_clean"], proc.stdout[-2000:]
         assert res["rows"]["pipeline"]["ratio_to_pipeline"] == 1 and res["rows"]["torch"]["ratio_to_pipeline"] > 0
         assert res["rows"]["cli_torch"]["returncode"] == 0
-        assert res["quality"]["variants"]["torch"]["tags_identical"] == 1
+        assert res["quality"]["setups"]["torch"]["tags_identical"] == 1
         # the Viterbi row: the same model, its cost over argmax checked against the target
         viterbi = res["rows"]["torch_viterbi"]["seconds"] / res["rows"]["torch"]["seconds"]
         (cost,) = [c for c in res["checks"] if c["key"] == "seconds_viterbi_over_argmax"]
         assert cost["value"] == pytest.approx(viterbi) and cost["target"] == 1.10
-        assert 0 <= res["quality"]["variants"]["pipeline"]["sentences_identical"] <= 1
-    assert 0 <= wnut["quality"]["variants"]["torch"]["test_f1"] <= 1 and wnut["quality"]["f1_not_scored"] is None
-    assert conll["quality"]["variants"]["torch"]["test_f1"] is None
+        assert 0 <= res["quality"]["setups"]["pipeline"]["sentences_identical"] <= 1
+    assert 0 <= wnut["quality"]["setups"]["torch"]["test_f1"] <= 1 and wnut["quality"]["f1_not_scored"] is None
+    assert conll["quality"]["setups"]["torch"]["test_f1"] is None
     assert "does not tag LOC, MISC, ORG, PER" in conll["quality"]["f1_not_scored"]
     assert wnut["cli"]["one_line"]["torch"] == conll["cli"]["one_line"]["torch"]  # the same folder: timed once
     assert len(wnut["cli"]["one_line"]["torch"]["all_seconds"]) == 3
@@ -181,7 +181,7 @@ def _check_onnx_part(pred: dict, given: Path, stdout: str) -> None:
         for key in ("onnx", "onnx_int8", "cli_onnx_int8"):
             assert res["rows"][key]["ratio_to_pipeline"] > 0, key
         assert res["rows"]["cli_onnx_int8"]["returncode"] == 0
-        quality = res["quality"]["variants"]
+        quality = res["quality"]["setups"]
         assert quality["onnx"]["tags_identical"] > 0.99  # fp32: the same tags up to ties
         assert 0 < quality["onnx_int8"]["tags_identical"] <= 1
         start = res["cli"]["one_line"]["onnx_int8"]
@@ -190,7 +190,7 @@ def _check_onnx_part(pred: dict, given: Path, stdout: str) -> None:
         assert keys >= {"words_per_second_torch_over_pipeline", "words_per_second_onnx_int8_over_pipeline",
                         "cli_one_line_onnx_int8_seconds"}
     assert wnut["quality"]["f1_change_int8_points"] == pytest.approx(
-        100 * (wnut["quality"]["variants"]["onnx_int8"]["test_f1"] - wnut["quality"]["variants"]["torch"]["test_f1"]))
+        100 * (wnut["quality"]["setups"]["onnx_int8"]["test_f1"] - wnut["quality"]["setups"]["torch"]["test_f1"]))
     assert "test_f1_onnx_int8_minus_torch_points" in {c["key"] for c in wnut["checks"]}
     assert conll["quality"]["f1_change_int8_points"] is None
     for needle in ("tagger ONNX fp32 (Tagger.predict", "tagger ONNX int8 (Tagger.predict",
@@ -232,7 +232,7 @@ def test_bench_predict_quality_and_checks() -> None:
     int8_tags = [["B-PER", "O", "O"], ["O", "O"]]
     outputs = {"torch": torch_tags, "onnx": torch_tags, "onnx_int8": int8_tags}
     q = bench_predict.quality(test, outputs, {"differing_sentences": 1}, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"])
-    v = q["variants"]
+    v = q["setups"]
     assert v["pipeline"] == {"tags_identical": None, "sentences_identical": 0.5, "test_f1": None}
     assert v["onnx"]["tags_identical"] == v["onnx"]["sentences_identical"] == 1
     assert v["onnx_int8"]["tags_identical"] == pytest.approx(4 / 5) and v["onnx_int8"]["sentences_identical"] == 0.5
@@ -323,21 +323,21 @@ def test_bench_train_arguments() -> None:
     args = bench_train.parse_args([])
     # (d), the Trainer in bf16, joins by default where (a) trains in bf16 (training.mixed_precision=auto)
     default = "abcd" if args.tagger_precision == "bf16" else "abc"
-    assert (args.data, args.variants, args.seeds, args.variants_extra_seeds) == ("wnut17", default, [1], default)
+    assert (args.data, args.setups, args.seeds, args.setups_extra_seeds) == ("wnut17", default, [1], default)
     args = bench_train.parse_args(["--precision", "no"])
-    assert (args.tagger_precision, args.variants) == ("no", "abc")
+    assert (args.tagger_precision, args.setups) == ("no", "abc")
     args = bench_train.parse_args(["--precision", "bf16"])
-    assert (args.tagger_precision, args.variants) == ("bf16", "abcd")
-    assert bench_train.parse_args(["--skip-reference"]).variants == "a"
+    assert (args.tagger_precision, args.setups) == ("bf16", "abcd")
+    assert bench_train.parse_args(["--skip-reference"]).setups == "a"
     assert bench_train.parse_args(["--seed", "7"]).seeds == [7]
-    args = bench_train.parse_args(["--variants", "ca", "--seeds", "1", "2", "3", "--variants-extra-seeds", "a"])
-    assert args.variants == "ac"
+    args = bench_train.parse_args(["--setups", "ca", "--seeds", "1", "2", "3", "--setups-extra-seeds", "a"])
+    assert args.setups == "ac"
     assert bench_train.plan(args) == [("a", 1), ("c", 1), ("a", 2), ("a", 3)]
-    args = bench_train.parse_args(["--variants", "ab", "--seeds", "2", "1"])
+    args = bench_train.parse_args(["--setups", "ab", "--seeds", "2", "1"])
     assert bench_train.plan(args) == [("a", 2), ("b", 2), ("a", 1), ("b", 1)]
     assert bench_train.plan(bench_train.parse_args(["--skip-training"])) == []
-    for bad in (["--skip-training", "--peer-json", "p.json"], ["--variants", "abe"], ["--precision", "fp16"], ["--variants", "b", "--skip-reference"], ["--seeds", "1", "1"],
-                ["--variants", "ab", "--variants-extra-seeds", "c"], ["--variants", "a", "--peer-json", "x.json"],
+    for bad in (["--skip-training", "--peer-json", "p.json"], ["--setups", "abe"], ["--precision", "fp16"], ["--setups", "b", "--skip-reference"], ["--seeds", "1", "1"],
+                ["--setups", "ab", "--setups-extra-seeds", "c"], ["--setups", "a", "--peer-json", "x.json"],
                 ["--data", "ontonotes"]):
         with pytest.raises(SystemExit):
             bench_train.parse_args(bad)
@@ -365,9 +365,9 @@ def test_same_tokens_budget_is_b_mean_batch() -> None:
                                                  "training.max_sentences_per_batch=1000000"]
 
 
-def _fake_run(variant: str, seed: int, f1: float) -> dict:
+def _fake_run(setup: str, seed: int, f1: float) -> dict:
     per_type = {"PER": {"precision": f1, "recall": f1, "f1": f1, "support": 3}}
-    return {"variant": variant, "seed": seed, "train_tokens_per_second": 1000.0 * (2 if variant == "a" else 1),
+    return {"setup": setup, "seed": seed, "train_tokens_per_second": 1000.0 * (2 if setup == "a" else 1),
             "padding_share": 0.1, "train_seconds": 10.0, "optimizer_steps": 5, "peak_rss_mb": 500.0,
             "validation_f1_all_words": f1, "test_f1_all_words": f1 / 2, "validation_f1_truncated": f1,
             "validation": {"f1": f1}, "best_epoch": 1, "achieved_flops": 1e9, "utilisation": 0.3,
@@ -376,12 +376,12 @@ def _fake_run(variant: str, seed: int, f1: float) -> dict:
             "test_all_words": {"f1": f1 / 2, "precision": f1 / 2, "recall": f1 / 2, "per_type": per_type}}
 
 
-@pytest.mark.parametrize("variants", ["a", "b", "c", "ab", "ac", "bc", "abc", "ad", "abcd"])
-def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixture) -> None:
-    args = bench_train.parse_args(["--data", "conll2003", "--variants", variants, "--seeds", "1", "2",
+@pytest.mark.parametrize("setups", ["a", "b", "c", "ab", "ac", "bc", "abc", "ad", "abcd"])
+def test_bench_train_report_any_subset(setups: str, capsys: pytest.CaptureFixture) -> None:
+    args = bench_train.parse_args(["--data", "conll2003", "--setups", setups, "--seeds", "1", "2",
                                    "--precision", "bf16"])
     runs = [_fake_run(v, s, 0.5 + 0.1 * s) for v, s in bench_train.plan(args)]
-    report = {"runs": runs, "variants": report_mod.summarise(runs), "cpu_count": 2, "torch_threads": 2,
+    report = {"runs": runs, "setups": report_mod.summarise(runs), "cpu_count": 2, "torch_threads": 2,
               "total_seconds": 1.0, "padding_by_batching": {"x": 0.1}, "settings": {"tagger_precision": "bf16"},
               "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_2048_bf16_flops": 4e10,
                              "matmul_measurements": [{"no": 1e10, "bf16": 4e10}], "non_embedding_params": 1,
@@ -390,25 +390,25 @@ def test_bench_train_report_any_subset(variants: str, capsys: pytest.CaptureFixt
     report_mod.print_report(report, args)
     out = capsys.readouterr().out
     assert "CoNLL-2003 train" in out and "WNUT" not in out
-    assert report["variants"][variants[0]]["validation_f1_mean"] == pytest.approx(0.65)
-    assert report["variants"][variants[0]]["validation_f1_std"] == pytest.approx(0.0707, abs=1e-4)
-    assert ("tokens/s tagger / (b) = 2.00x" in out) == ("a" in variants and "b" in variants)
-    assert ("tokens/s tagger / (c)" in out) == ("a" in variants and "c" in variants)
-    assert ("mean validation F1 tagger - (b)" in out) == ("a" in variants and "b" in variants)
-    assert ("utilisation of tagger's loop" in out) == ("a" in variants)
+    assert report["setups"][setups[0]]["validation_f1_mean"] == pytest.approx(0.65)
+    assert report["setups"][setups[0]]["validation_f1_std"] == pytest.approx(0.0707, abs=1e-4)
+    assert ("tokens/s tagger / (b) = 2.00x" in out) == ("a" in setups and "b" in setups)
+    assert ("tokens/s tagger / (c)" in out) == ("a" in setups and "c" in setups)
+    assert ("mean validation F1 tagger - (b)" in out) == ("a" in setups and "b" in setups)
+    assert ("utilisation of tagger's loop" in out) == ("a" in setups)
     # a bf16 run is judged against the bf16 matmul peak, its share of the fp32 peak shown beside it
-    assert ("of a 40 GFLOP/s bf16 matmul" in out) == ("a" in variants)
-    assert ("% of the 10 GFLOP/s fp32 matmul" in out) == ("a" in variants)
-    assert ("tokens/s tagger / (d) = 2.00x" in out) == ("a" in variants and "d" in variants)
-    assert ("tokens/s (d) / (c) = 1.00x" in out) == ("c" in variants and "d" in variants)
+    assert ("of a 40 GFLOP/s bf16 matmul" in out) == ("a" in setups)
+    assert ("% of the 10 GFLOP/s fp32 matmul" in out) == ("a" in setups)
+    assert ("tokens/s tagger / (d) = 2.00x" in out) == ("a" in setups and "d" in setups)
+    assert ("tokens/s (d) / (c) = 1.00x" in out) == ("c" in setups and "d" in setups)
     assert "fp32 10; bf16 40 GFLOP/s" in out
-    if "b" in variants:
+    if "b" in setups:
         args.peer_json = "outputs/peer.json"
         peer = report_mod.peer_record(report, args)
         assert peer.seeds == [1, 2] and peer.to_json()["test_f1"] == pytest.approx([0.3, 0.35])
         assert peer.test_per_type["PER"]["f1"] == pytest.approx([0.6, 0.7])
         # the record is what the sweep's card reads for its peer row
-        from tagger.sweep import add_peer
+        from tagger.summary import add_peer
 
         fake = {"runs": [], "table": [], "types": ["PER"], "best": None, "best_by": "mean validation F1 over seeds"}
         row = add_peer(fake, peer)["table"][-1]
@@ -421,13 +421,13 @@ def test_bench_train_peer_command_paths(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.chdir(REPO)
     folder = tmp_path / "enc"
     folder.mkdir()
-    args = bench_train.parse_args(["--data", "conll2003", "--variants", "b", "--model", str(folder),
+    args = bench_train.parse_args(["--data", "conll2003", "--setups", "b", "--model", str(folder),
                                    "--peer-json", str(REPO / "outputs" / "peer-conll2003.json")])
     cmd = report_mod.peer_command(args, [1])
-    assert cmd == ("python scripts/bench_train.py --data conll2003 --variants b --seeds 1 --epochs 3 --learning-rate "
+    assert cmd == ("python scripts/bench_train.py --data conll2003 --setups b --seeds 1 --epochs 3 --learning-rate "
                    "5e-05 --batch-size 32 --max-length 128 --model enc --skip-losses --peer-json "
                    "outputs/peer-conll2003.json")
-    args = bench_train.parse_args(["--variants", "b", "--peer-json", "outputs/p.json", "--model", "org/some-model"])
+    args = bench_train.parse_args(["--setups", "b", "--peer-json", "outputs/p.json", "--model", "org/some-model"])
     assert "--model org/some-model " in report_mod.peer_command(args, [1, 2])
     assert "--peer-json outputs/p.json" in report_mod.peer_command(args, [1, 2])
 

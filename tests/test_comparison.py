@@ -11,7 +11,7 @@ from test_report import SEEDS, build_sweep
 from tagger.cli import main
 from tagger.comparison import compare_rows, format_comparison, verdict
 from tagger.errors import InputError
-from tagger.sweep import paired_bootstrap
+from tagger.summary import paired_bootstrap
 
 FOCAL, CE = "focal(gamma=2.0)", "ce"
 

@@ -12,7 +12,7 @@ import torch.multiprocessing as mp
 from tagger.losses import build_loss
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 
-LOSSES = [{"name": "ce"}, {"name": "focal", "gamma": 2.0}, {"name": "soft_truncation", "k": 1.0, "variant": "one_minus_softmax"}]
+LOSSES = [{"name": "ce"}, {"name": "focal", "gamma": 2.0}, {"name": "soft_truncation", "k": 1.0, "form": "one_minus_softmax"}]
 NUM_LABELS = 5
 
 

@@ -1,4 +1,4 @@
-"""Error classes, the overlap rule and the confusion matrix on hand-worked sentences; `tagger errors`."""
+"""Error classes, the overlap rule and the confusion matrix on hand-worked sentences; `tagger error-analysis`."""
 
 from __future__ import annotations
 
@@ -197,7 +197,7 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_cli_json_equals_the_library_for_both_layouts(capsys):
     # three.conll holds the same words and tags as gold.conll + pred.conll
     for files in ((str(ASSETS / "gold.conll"), str(ASSETS / "pred.conll")), (str(ASSETS / "three.conll"),)):
-        code, out, _ = run(capsys, "errors", *files, "--json")
+        code, out, _ = run(capsys, "error-analysis", *files, "--json")
         assert code == 0
         doc = json.loads(out)
         # hand-worked: PER and ORG correct, LOC New York -> New (boundary), MISC iPhones missed
@@ -206,30 +206,35 @@ def test_cli_json_equals_the_library_for_both_layouts(capsys):
         assert doc["examples"] == {}
 
 
+def test_cli_errors_is_the_same_command(capsys):
+    files = (str(ASSETS / "gold.conll"), str(ASSETS / "pred.conll"))
+    assert run(capsys, "errors", *files, "--json")[1] == run(capsys, "error-analysis", *files, "--json")[1]
+
+
 def test_cli_strict_mode(capsys, tmp_path):
     path = tmp_path / "s.conll"
     path.write_text("John I-PER B-PER\nSmith I-PER I-PER\n")
-    _, out, _ = run(capsys, "errors", str(path), "--json")
+    _, out, _ = run(capsys, "error-analysis", str(path), "--json")
     assert json.loads(out)["totals"]["correct"] == 1
-    _, out, _ = run(capsys, "errors", str(path), "--json", "--mode", "strict")
+    _, out, _ = run(capsys, "error-analysis", str(path), "--json", "--mode", "strict")
     doc = json.loads(out)
     assert (doc["mode"], doc["totals"]["spurious"], doc["gold"]) == ("strict", 1, 0)
     # two schemes in one corpus cannot be read strictly: one line, exit 2
     path.write_text("a B-PER U-PER\nb E-PER O\n")
-    code, _, err = run(capsys, "errors", str(path), "--mode", "strict")
+    code, _, err = run(capsys, "error-analysis", str(path), "--mode", "strict")
     assert code == 2 and "s.conll: " in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_text_with_examples(capsys, tmp_path):
     path = tmp_path / "doc.conll"
     path.write_text("".join(f"{t} {g} {p}\n" for t, g, p in zip(DOC_TOKENS, DOC_GOLD, DOC_PRED)))
-    code, out, _ = run(capsys, "errors", str(path), "--examples", "1")
+    code, out, _ = run(capsys, "error-analysis", str(path), "--examples", "1")
     assert code == 0
     assert "total        0           0               1                        1       0         1" in out
     assert "wrong boundary and type: sentence 1" in out
     assert "  gold: [Ann Lee]PER saw [New York Times]ORG today" in out
     assert "  pred: [Ann]PER Lee saw [New York]LOC Times [today]LOC" in out
-    code, out, _ = run(capsys, "errors", str(path), "--json", "--examples", "1")
+    code, out, _ = run(capsys, "error-analysis", str(path), "--json", "--examples", "1")
     assert json.loads(out)["examples"]["spurious"][0]["tokens"] == DOC_TOKENS
 
 
@@ -240,6 +245,6 @@ def test_cli_text_with_examples(capsys, tmp_path):
     ((str(ASSETS / "three.conll"), "--examples", "-1"), "--examples must be 0 or more"),
 ])
 def test_cli_bad_input_names_the_place(capsys, argv, message):
-    code, _, err = run(capsys, "errors", *argv)
+    code, _, err = run(capsys, "error-analysis", *argv)
     assert code == 2
     assert message in err and len(err.strip().splitlines()) == 1

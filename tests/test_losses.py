@@ -61,7 +61,7 @@ def ref_token(name: str, params: dict, x: torch.Tensor, t: int, weights, detach:
         return nll * (1.0 if pt.item() <= params.get("threshold", 0.5) else 0.0)
     if name == "soft_truncation":
         k = params.get("k", 1.0)
-        if params.get("variant", "neg_softmax") == "neg_softmax":
+        if params.get("form", "neg_softmax") == "neg_softmax":
             en = torch.exp(-k * x)
             w = en[t] / en.sum()
         else:
@@ -129,9 +129,9 @@ SPECS = [
     ("hard_truncation", {"threshold": 0.3}),
     ("soft_truncation", {}),
     ("soft_truncation", {"k": 2.0}),
-    ("soft_truncation", {"k": 0.5, "variant": "one_minus_softmax"}),
-    ("soft_truncation", {"k": 1.0, "variant": "one_minus_softmax"}),
-    ("soft_truncation", {"k": 3.0, "variant": "one_minus_softmax"}),
+    ("soft_truncation", {"k": 0.5, "form": "one_minus_softmax"}),
+    ("soft_truncation", {"k": 1.0, "form": "one_minus_softmax"}),
+    ("soft_truncation", {"k": 3.0, "form": "one_minus_softmax"}),
     ("focal", {}),
     ("focal", {"gamma": 0.5, "alpha": 0.25}),
     ("focal", {"gamma": 1.0, "alpha": "inverse_frequency"}),
@@ -221,8 +221,8 @@ def test_gradcheck_float64(spec):
     ("poly1", {}, [2.0, 0.0, 0.0], 0, 0.45255872406028597),
     ("label_smoothing", {"epsilon": 0.1}, [2.0, 0.0, 0.0], 0, 0.3728780995552179),
     ("sigmoid_focal", {"gamma": 2.0, "alpha": 0.25}, [1.0, -1.0], 0, 0.022658057508467326),
-    ("soft_truncation", {"variant": "neg_softmax"}, [0.0, 0.0, 0.0], 1, math.log(3) / 3),
-    ("soft_truncation", {"variant": "one_minus_softmax"}, [0.0, 0.0, 0.0], 1, 2 * math.log(3) / 3),
+    ("soft_truncation", {"form": "neg_softmax"}, [0.0, 0.0, 0.0], 1, math.log(3) / 3),
+    ("soft_truncation", {"form": "one_minus_softmax"}, [0.0, 0.0, 0.0], 1, 2 * math.log(3) / 3),
     ("hard_truncation", {"threshold": 0.5}, [2.0, 0.0, 0.0], 0, 0.0),
     ("hard_truncation", {"threshold": 0.5}, [0.0, 0.0, 0.0], 0, math.log(3)),
 ])
@@ -256,20 +256,20 @@ def test_identities(num_labels):
     same(("hard_truncation", {"threshold": 1.0}), ("ce", {}))
     same(("poly1", {"epsilon": 0.0}), ("ce", {}))
     same(("label_smoothing", {"epsilon": 0.0}), ("ce", {}))
-    same(("soft_truncation", {"k": 1.0, "variant": "one_minus_softmax"}), ("focal", {"gamma": 1.0}))
+    same(("soft_truncation", {"k": 1.0, "form": "one_minus_softmax"}), ("focal", {"gamma": 1.0}))
     same(("sigmoid_soft_truncation", {"k": 1.0}), ("sigmoid_focal", {"gamma": 1.0}))
     if num_labels == 2:
-        same(("soft_truncation", {"k": 1.0, "variant": "neg_softmax"}), ("focal", {"gamma": 1.0}))
+        same(("soft_truncation", {"k": 1.0, "form": "neg_softmax"}), ("focal", {"gamma": 1.0}))
     else:
-        neg = build_loss("soft_truncation", num_labels, k=1.0, variant="neg_softmax")(x, y)
+        neg = build_loss("soft_truncation", num_labels, k=1.0, form="neg_softmax")(x, y)
         assert not torch.allclose(neg, build_loss("focal", num_labels, gamma=1.0)(x, y))
 
 
 def test_multiclass_caveat_weights_at_equal_logits():
     x = torch.zeros(1, 3, dtype=torch.float64)
     t = torch.tensor([0])
-    neg = build_loss("soft_truncation", 3, variant="neg_softmax").weight(x, t)
-    one_minus = build_loss("soft_truncation", 3, variant="one_minus_softmax").weight(x, t)
+    neg = build_loss("soft_truncation", 3, form="neg_softmax").weight(x, t)
+    one_minus = build_loss("soft_truncation", 3, form="one_minus_softmax").weight(x, t)
     focal = build_loss("focal", 3, gamma=1.0).weight(x, t)
     assert float(neg) == pytest.approx(1 / 3, rel=1e-12, abs=0)
     assert float(one_minus) == pytest.approx(2 / 3, rel=1e-12, abs=0)
@@ -278,17 +278,17 @@ def test_multiclass_caveat_weights_at_equal_logits():
 
 def test_weights_tend_to_steps_as_k_grows():
     k = 200.0
-    # two classes: both variants tend to the hard weight 1[p_t <= 0.5]
+    # two classes: both forms tend to the hard weight 1[p_t <= 0.5]
     x2 = torch.tensor([[0.3, 0.0], [-0.3, 0.0]], dtype=torch.float64)
     t2 = torch.tensor([0, 0])
-    for variant in ("neg_softmax", "one_minus_softmax"):
-        w = build_loss("soft_truncation", 2, k=k, variant=variant).weight(x2, t2)
+    for form in ("neg_softmax", "one_minus_softmax"):
+        w = build_loss("soft_truncation", 2, k=k, form=form).weight(x2, t2)
         torch.testing.assert_close(w, torch.tensor([0.0, 1.0], dtype=torch.float64), atol=1e-20, rtol=0)
     # more classes: target 2nd highest (argmax wrong) but not lowest; target argmax; target lowest
     x = torch.tensor([[1.0, 0.5, 0.0], [1.0, 0.5, 0.0], [1.0, 0.5, 0.0]], dtype=torch.float64)
     t = torch.tensor([1, 0, 2])
-    one_minus = build_loss("soft_truncation", 3, k=k, variant="one_minus_softmax").weight(x, t)
-    neg = build_loss("soft_truncation", 3, k=k, variant="neg_softmax").weight(x, t)
+    one_minus = build_loss("soft_truncation", 3, k=k, form="one_minus_softmax").weight(x, t)
+    neg = build_loss("soft_truncation", 3, k=k, form="neg_softmax").weight(x, t)
     torch.testing.assert_close(one_minus, torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), atol=1e-20, rtol=0)
     torch.testing.assert_close(neg, torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64), atol=1e-20, rtol=0)
 
@@ -318,7 +318,7 @@ NUMERIC_SPECS = (
     + [("focal", {"gamma": 0.5, "alpha": 0.25})]
     + [("sigmoid_focal", {"gamma": g, "alpha": 0.25}) for g in (0, 0.25, 0.5, 1, 2, 5)]
     + [("dice", {"alpha": a}) for a in (0, 0.25, 0.5, 1, 2)]
-    + [("soft_truncation", {"k": k, "variant": v}) for k in (0.1, 1, 2, 10)
+    + [("soft_truncation", {"k": k, "form": v}) for k in (0.1, 1, 2, 10)
        for v in ("neg_softmax", "one_minus_softmax")]
     + [("sigmoid_soft_truncation", {"k": k}) for k in (0.1, 1, 2, 10)]
 )
@@ -365,7 +365,7 @@ def test_gamma_below_one_at_p_t_one_has_the_right_limit(gamma):
 def test_one_minus_softmax_weight_is_accurate_near_p_t_one():
     # x = (25, 0, 0), target 0: w = 1 - p_t = 2 / (e^25 + 2), -log p_t = log1p(2 e^-25), by hand
     x = torch.tensor([[25.0, 0.0, 0.0]])
-    got = build_loss("soft_truncation", 3, variant="one_minus_softmax", reduction="none")(x, torch.tensor([0]))
+    got = build_loss("soft_truncation", 3, form="one_minus_softmax", reduction="none")(x, torch.tensor([0]))
     want = 2 / (math.exp(25) + 2) * math.log1p(2 * math.exp(-25))
     assert float(got) == pytest.approx(want, rel=1e-5, abs=0)
 
@@ -483,7 +483,7 @@ def test_build_loss_does_not_mutate_its_inputs():
     ("focal", {"gamma": True}, r"gamma must be a number"),
     ("soft_truncation", {"k": 0}, r"k must be a number > 0"),
     ("sigmoid_soft_truncation", {"k": -1}, r"k must be a number > 0"),
-    ("soft_truncation", {"variant": "neg"}, r"variant must be one of 'neg_softmax', 'one_minus_softmax'"),
+    ("soft_truncation", {"form": "neg"}, r"form must be one of 'neg_softmax', 'one_minus_softmax'"),
     ("hard_truncation", {"threshold": 0.0}, r"threshold must be a number > 0 and <= 1"),
     ("hard_truncation", {"threshold": 1.5}, r"threshold must be a number > 0 and <= 1"),
     ("focal", {"alpha": [0.25, 0.75]}, r"alpha must be null, a number in \[0, 1\].*a list of 5.*got a list of 2"),

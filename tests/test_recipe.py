@@ -67,7 +67,7 @@ def check_decodings(out: Path, summary: dict) -> None:
     """Every run scored with every decoding on one trained model; the headline is training.decoding."""
     from tagger.data.schemes import convert_tags
     from tagger.metrics import score_sequences
-    from tagger.sweep import read_predictions
+    from tagger.run_files import read_predictions
 
     assert [(r["loss"], r["decoding"]) for r in summary["table"]] == [
         (loss, d) for loss in ("ce", "focal(gamma=2.0)") for d in ("argmax", "viterbi", "viterbi+threshold")]

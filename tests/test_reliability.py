@@ -159,7 +159,7 @@ def test_a_resumed_launch_shuffles_each_epoch_as_an_uninterrupted_one():
 
 
 def test_run_names_cannot_escape_output_dir(tmp_path, tiny_encoder_dir, data_dir):
-    from tagger.sweep import run_folder_name
+    from tagger.run_files import run_folder_name
 
     name = run_folder_name({"name": "ce", "tag": "../../../etc"}, 1)
     assert (tmp_path / "runs" / name).resolve().parent == (tmp_path / "runs").resolve()

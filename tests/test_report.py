@@ -15,10 +15,12 @@ import pytest
 from tagger.cli import main
 from tagger.errors import InputError
 from tagger.io import atomic_write_json
+from tagger.losses.labels import loss_label
 from tagger.metrics import score_sequences
 from tagger.report import DEFAULT_MAX_SENTENCES, write_report
+from tagger.run_files import predictions_name, run_folder_name, write_predictions
+from tagger.summary import summarize
 from tagger.summary_files import write_summary
-from tagger.sweep import loss_label, predictions_name, run_folder_name, summarize, write_predictions
 
 # ------------------------------------------------------------------------------------------ the tiny sweep
 
@@ -341,7 +343,7 @@ def test_words_stay_text(report: Path):
 
 
 def test_peer_row_has_a_table_row_and_chart_but_no_errors(tiny_sweep: Path, tmp_path: Path):
-    from tagger.sweep import add_peer
+    from tagger.summary import add_peer
 
     summary = json.loads((tiny_sweep / "summary.json").read_text())
     peer = {"label": "spaCy", "description": "another program",
@@ -451,8 +453,8 @@ def test_default_wnut17_sweep_report_is_under_5_mb(data_dir: Path, tmp_path: Pat
     assert len(gold) == 1287
     types = sorted({t[2:] for s in gold for t in s if t != "O"})
     specs = [{"name": "ce"}, {"name": "focal", "gamma": 2.0},
-             {"name": "soft_truncation", "k": 1.0, "variant": "neg_softmax"},
-             {"name": "soft_truncation", "k": 1.0, "variant": "one_minus_softmax"}]
+             {"name": "soft_truncation", "k": 1.0, "form": "neg_softmax"},
+             {"name": "soft_truncation", "k": 1.0, "form": "one_minus_softmax"}]
     results = []
     for n, spec in enumerate(specs):
         for seed in (1, 2, 3):

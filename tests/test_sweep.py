@@ -4,17 +4,11 @@ import statistics
 import numpy as np
 import pytest
 
+from tagger.losses.labels import loss_label
 from tagger.metrics import score_sequences
+from tagger.run_files import read_predictions, run_folder_name
+from tagger.summary import add_peer, paired_bootstrap, sentence_counts, summarize
 from tagger.summary_files import summary_markdown, write_summary
-from tagger.sweep import (
-    add_peer,
-    loss_label,
-    paired_bootstrap,
-    read_predictions,
-    run_folder_name,
-    sentence_counts,
-    summarize,
-)
 
 
 def metrics(f1, p=None, r=None, per=None):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tagger.cards import _HP_NAMES
+from tagger.card_view import HYPERPARAMETER_NAMES
 from tagger.config import load_config
 from tagger.errors import ConfigError, InputError
 from tagger.train.checkpoint import (
@@ -146,7 +146,7 @@ def test_card_hyperparameters_come_from_the_config_in_the_cards_order():
     cfg = load_config(None, ["training.learning_rate=3e-5", "data.stride=16", "training.seed=9"])
     hp = card_hyperparameters([dataclasses.asdict(cfg.training), dataclasses.asdict(cfg.data)],
                               mixed_precision="bf16", num_processes=2, seed=4, head="crf")
-    assert list(hp) == list(_HP_NAMES)
+    assert list(hp) == list(HYPERPARAMETER_NAMES)
     assert hp == {
         "learning_rate": 3e-5, "epochs": cfg.training.epochs,
         "max_tokens_per_batch": cfg.training.max_tokens_per_batch,

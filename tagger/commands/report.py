@@ -18,7 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "finished sweep folder: summary.json, and per run runs/<run>/all_results.json and\n"
             "the test predictions of each row's decoding (runs/<run>/test_predictions.<decoding>.conll).\n"
             "It holds the summary table (click a header to sort), per-type\n"
-            "test F1 with every seed, the error classes of `tagger errors` per row with a confusion matrix,\n"
+            "test F1 with every seed, the error classes of `tagger error-analysis` per row with a confusion matrix,\n"
             "test sentences where the rows disagree (filter by type and error class) and the settings and\n"
             "command of the sweep. errors.json (the error analysis per row) is written beside it."
         ),

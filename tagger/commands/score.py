@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_gold_pred_arguments(p: argparse.ArgumentParser) -> None:
-    """GOLD [PRED] and --mode, as `tagger score` and `tagger errors` read them."""
+    """GOLD [PRED] and --mode, as `tagger score` and `tagger error-analysis` read them."""
     p.add_argument("gold", metavar="GOLD", help="gold file (or a 'token gold pred' file when PRED is omitted)")
     p.add_argument("pred", metavar="PRED", nargs="?", help="prediction file")
     p.add_argument("--mode", choices=MODES, default="conlleval", help="chunk reading (default: conlleval)")

@@ -32,7 +32,7 @@ from tagger.losses.ce import CrossEntropy
 from tagger.losses.checks import check_bool, suggest
 from tagger.losses.dice import Dice
 from tagger.losses.focal import Focal, SigmoidFocal
-from tagger.losses.labels import loss_label
+from tagger.losses.labels import current_params, loss_label
 from tagger.losses.poly import Poly1
 from tagger.losses.smoothing import LabelSmoothing
 from tagger.losses.truncation import HardTruncation, SigmoidSoftTruncation, SoftTruncation
@@ -76,6 +76,7 @@ def build_loss(
     if not isinstance(name, str) or name not in LOSSES:
         hint = suggest(name, LOSSES) if isinstance(name, str) else ""
         raise ConfigError(f"unknown loss {name!r}{hint}; valid losses: {', '.join(LOSSES)}")
+    params = current_params(name, params)
     valid = loss_params(name)
     unknown = sorted(set(params) - set(valid))
     if unknown:

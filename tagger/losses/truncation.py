@@ -26,7 +26,8 @@ from tagger.losses.kernels import (
     target_margin,
 )
 
-VARIANTS = ("neg_softmax", "one_minus_softmax")
+#: the forms of soft truncation's weight (``form``): ``softmax(-k x)_t`` or ``1 - softmax(k x)_t``
+FORMS = ("neg_softmax", "one_minus_softmax")
 
 
 # Above this k * log(C), p^k / sum(p^k) could underflow to 0 / 0 in float32; softmax(k x) is used instead.
@@ -48,13 +49,13 @@ class _SoftTruncationFn(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor, k: float, variant: str,
+    def forward(ctx: Any, x: torch.Tensor, target: torch.Tensor, k: float, form: str,
                 detach_weight: bool) -> torch.Tensor:
         num_classes = x.shape[1]
         flat = flat_index(target, num_classes)
         logp = torch.log_softmax(x, dim=1)
         logp_t = take(logp, flat)  # [N]
-        one_minus = variant == "one_minus_softmax"
+        one_minus = form == "one_minus_softmax"
         power = one_minus and k * math.log(num_classes) <= _POWER_LIMIT
         # The second softmax, unnormalised (u = u_raw * scale), from log p wherever that beats a softmax
         # kernel; what needs p itself (k = 1, 2) comes after p below, the softmax fallback last.
@@ -113,7 +114,7 @@ class _SoftTruncationFn(torch.autograd.Function):
         if ctx.detach_weight:
             grad.view(-1).index_add_(0, flat, wg.mul_(p_t - 1.0))
             return grad, None, None, None, None
-        # c = u_t for both variants (see the class docstring)
+        # c = u_t for both forms (see the class docstring)
         kcl = (u_t * ctx.k).mul_(logp_t).mul_(grad_loss)
         grad.addcmul_(u_raw, (kcl * scale).unsqueeze(1), value=-1.0)
         # the target column: w p_t - k c log p_t u_t + (k c log p_t - w); -k c log p_t u_t is already
@@ -155,7 +156,8 @@ class HardTruncation(TokenLoss):
 
 
 class SoftTruncation(TokenLoss):
-    """``-w log p_t``, ``w = softmax(-k x)_t`` ("neg_softmax") or ``1 - softmax(k x)_t`` ("one_minus_softmax").
+    """``-w log p_t`` with the weight in one of two forms (``form``, :data:`FORMS`): ``w = softmax(-k x)_t``
+    ("neg_softmax", the default) or ``w = 1 - softmax(k x)_t`` ("one_minus_softmax").
 
     Two classes: both weights are ``sigmoid(-k (x_t - x_o))`` and k = 1 is focal gamma = 1. More
     classes: only "one_minus_softmax" at k = 1 is focal gamma = 1; "neg_softmax" depends on how the
@@ -173,23 +175,23 @@ class SoftTruncation(TokenLoss):
     has_weight = True
 
     def __init__(self, num_labels: int, o_label_id: int = 0, class_counts: Any = None, reduction: str = "mean",
-                 detach_weight: bool = False, k: Any = 1.0, variant: Any = "neg_softmax") -> None:
+                 detach_weight: bool = False, k: Any = 1.0, form: Any = "neg_softmax") -> None:
         super().__init__(num_labels, o_label_id, class_counts, reduction, detach_weight)
         self.k = check_number("k", k, low=0.0, low_open=True)
-        self.variant = check_choice("variant", variant, VARIANTS)
+        self.form = check_choice("form", form, FORMS)
 
     def params(self) -> dict[str, Any]:
-        return {"k": self.k, "variant": self.variant}
+        return {"k": self.k, "form": self.form}
 
     def weight(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """The modulating weight w: x [N, C], target [N] -> [N]."""
         # softmax(y)_t = sigmoid(the margin of y at t), so both weights are a sigmoid of one margin.
-        if self.variant == "neg_softmax":
+        if self.form == "neg_softmax":
             return torch.sigmoid(target_margin(-self.k * x, target))
         return torch.sigmoid(-target_margin(self.k * x, target))
 
     def per_token(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return _SoftTruncationFn.apply(x, target, self.k, self.variant, self.detach_weight)
+        return _SoftTruncationFn.apply(x, target, self.k, self.form, self.detach_weight)
 
 
 class SigmoidSoftTruncation(TokenLoss):
@@ -222,4 +224,4 @@ class SigmoidSoftTruncation(TokenLoss):
         return one_vs_rest_loss(x, target, "soft", self.k, None, self.detach_weight)
 
 
-__all__ = ["HardTruncation", "SoftTruncation", "SigmoidSoftTruncation", "VARIANTS"]
+__all__ = ["HardTruncation", "SoftTruncation", "SigmoidSoftTruncation", "FORMS"]

@@ -21,7 +21,9 @@ from tagger.error_analysis import (
     prediction_classes,
 )
 from tagger.errors import InputError
-from tagger.sweep import PREDICTIONS, row_label, run_decodings
+from tagger.losses.labels import current_result
+from tagger.run_files import PREDICTIONS
+from tagger.summary import row_label, run_decodings
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +125,7 @@ def _predictions_file(table_row: dict[str, Any]) -> str:
 
 
 def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[str, Any]) -> RunData:
-    from tagger.commands.errors import read_pair
+    from tagger.commands.error_analysis import read_pair
 
     decoding = table_row.get("decoding")
     scores = run_decodings(entry)[decoding] if decoding is not None else {}
@@ -131,14 +133,14 @@ def _load_run(out_dir: Path, entry: dict[str, Any], mode: str, table_row: dict[s
     if not run.name or entry.get("peer"):
         return run  # a peer's predictions come from another program: nothing on disk
     run_dir = out_dir / "runs" / run.name
-    if (run_dir / RESULTS).is_file() and _read_json(run_dir / RESULTS) != entry:
+    if (run_dir / RESULTS).is_file() and current_result(_read_json(run_dir / RESULTS)) != entry:
         logger.warning("%s differs from its copy in summary.json; the report shows summary.json",
                        run_dir / RESULTS)
     run.info = _run_info(run_dir)
     predictions = run_dir / _predictions_file(table_row)
     if predictions.is_file():
         _check_complete(predictions)
-        # read exactly like `tagger errors` reads one 'token gold pred' file, so the counts agree
+        # read exactly like `tagger error-analysis` reads one 'token gold pred' file, so the counts agree
         run.gold, run.pred, run.tokens = read_pair(str(predictions), None, with_tokens=True)
         try:
             run.spans = _spans(run.gold, run.pred, mode)

@@ -14,8 +14,8 @@ from markupsafe import Markup
 from tagger.error_analysis import CLASS_NAMES, CLASSES, Span
 from tagger.report.data import Sentence, SweepData
 from tagger.report.svg import Bar, Point, grouped_chart, row_color, stacked_bar
+from tagger.summary import is_baseline
 from tagger.summary_files import lever_notes
-from tagger.sweep import is_baseline
 
 #: Colours of the error classes, green for correct through red for missed.
 CLASS_COLORS = {"correct": "#59a14f", "wrong_type": "#edc948", "wrong_boundary": "#f28e2b",
@@ -46,7 +46,7 @@ def pct(x: float) -> str:
 
 
 def pm(mean: float, std: float) -> str:
-    """Mean ± std in percent, like the summary table of ``tagger.sweep``."""
+    """Mean ± std in percent, like the summary table of ``tagger.summary``."""
     return "–" if math.isnan(mean) else f"{mean * 100:.1f} ± {std * 100:.1f}"
 
 
@@ -130,7 +130,7 @@ def per_type_section(inp: ReportInput) -> Section | None:
     groups = [("all types", _bars(sweep, lambda r: r["test"]["f1"],
                                   lambda t: (t["test_f1_mean"], t["test_f1_std"]), "all types"))]
     for typ in sweep.types:
-        # a type a run never saw scores 0, as in tagger.sweep's table
+        # a type a run never saw scores 0, as in tagger.summary's table
         groups.append((typ, _bars(sweep, lambda r, t=typ: r["test"].get("per_type", {}).get(t, {}).get("f1", 0.0),
                                   lambda row, t=typ: (row["per_type_f1_mean"][t], row["per_type_f1_std"][t]), typ)))
     svg = grouped_chart(groups, "test F1 per entity type and row, every seed a dot")

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 # The card's table is the one home of which hyperparameters a card shows, and in which order.
-from tagger.cards import _HP_NAMES as CARD_HYPERPARAMETERS
+from tagger.card_view import HYPERPARAMETER_NAMES as CARD_HYPERPARAMETERS
 
 
 def card_hyperparameters(sections: Iterable[Mapping[str, Any]], **decided: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""`tagger errors`: classify every gold and predicted entity (correct, wrong type, wrong boundary, ...) per type."""
+"""`tagger error-analysis` (also `tagger errors`): classify every gold and predicted entity (correct, wrong type, wrong boundary, ...) per type."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from tagger.errors import InputError
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "errors",
+        "error-analysis",
+        aliases=["errors"],  # the command's first name, still accepted
         help="error analysis of a prediction file: error classes per type, confusion matrix, examples",
         description=(
             "Every gold entity gets one class from the best prediction overlapping it: correct (same span and\n"

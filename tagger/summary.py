@@ -2,7 +2,7 @@
 against ``ce`` with ``argmax`` decoding (the files a person reads: :mod:`tagger.summary_files`).
 
 A run (one loss, one seed) is scored with every decoding (:mod:`tagger.decoding`): all_results.json
-holds them under ``decodings`` and each one's test tags in :func:`predictions_name`. Runs written
+holds them under ``decodings`` and each one's test tags in :func:`tagger.run_files.predictions_name`. Runs written
 before decodings existed (and peers) have one set of scores: their rows have no decoding (``None``),
 their label is the loss and their predictions are ``test_predictions.conll``.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,31 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from tagger.data.conll import write_conll
 from tagger.decoding import DEFAULT_SWEEP_DECODINGS
-from tagger.io import atomic_open
-from tagger.losses.labels import loss_label
 from tagger.metrics import MODES, sentence_entities
 from tagger.peer import PeerRecord
+from tagger.run_files import predictions_name, read_predictions
 
 logger = logging.getLogger(__name__)
 
 BASELINE = "ce"
 BASELINE_DECODING = "argmax"
-#: The test tags of a run's configured decoding (``training.decoding``): what ``tagger score`` reads.
-PREDICTIONS = "test_predictions.conll"
-
-
-def predictions_name(decoding: str | None) -> str:
-    """A run's test predictions file for ``decoding`` (None: :data:`PREDICTIONS`)."""
-    return PREDICTIONS if decoding is None else f"test_predictions.{decoding}.conll"
-
-
-def write_predictions(path: Path, tokens: Sequence[Sequence[str]], gold: Sequence[Sequence[str]],
-                      pred: Sequence[Sequence[str]]) -> None:
-    """A run's ``token gold pred`` file (what ``tagger score`` and ``tagger report`` read), written atomically."""
-    with atomic_open(path) as fh:
-        write_conll(fh, zip(tokens, gold, pred))
 
 
 def row_label(loss: str, decoding: str | None) -> str:
@@ -59,13 +42,6 @@ def run_decodings(run: dict[str, Any]) -> dict[str | None, dict[str, Any]]:
 def is_baseline(row: dict[str, Any]) -> bool:
     """The row every other is bootstrapped against: ``ce`` with ``argmax`` (or without decodings)."""
     return row.get("loss") == BASELINE and row.get("decoding") in (None, BASELINE_DECODING) and not row.get("peer")
-
-
-def run_folder_name(spec: dict[str, Any], seed: int) -> str:
-    """A safe folder name: only letters, digits and ``._=-``; never a path (``../x`` cannot escape)."""
-    label = loss_label(spec).replace("(", "-").replace(")", "").replace(", ", "-")
-    label = re.sub(r"[^A-Za-z0-9._=-]+", "_", label).strip("._-") or "loss"
-    return f"{label}-seed{seed}"
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -117,28 +93,6 @@ def paired_bootstrap(
         p = float(np.mean(diff >= 0))
     return {"delta_f1": observed, "ci_low": float(np.percentile(diff, 2.5)),
             "ci_high": float(np.percentile(diff, 97.5)), "p_value": min(1.0, 2 * p)}
-
-
-def read_predictions(path: Path) -> tuple[list[list[str]], list[list[str]]]:
-    gold: list[list[str]] = []
-    pred: list[list[str]] = []
-    g: list[str] = []
-    p: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            parts = line.split()
-            if not parts:
-                if g:
-                    gold.append(g)
-                    pred.append(p)
-                    g, p = [], []
-                continue
-            g.append(parts[-2])
-            p.append(parts[-1])
-    if g:
-        gold.append(g)
-        pred.append(p)
-    return gold, pred
 
 
 def _baseline_decoding(run: dict[str, Any]) -> str | None:
