@@ -290,7 +290,35 @@ def decoding_crf_notes(summary: dict[str, Any]) -> str:
             f"against {_span(linear, '%')} for the token classifier's decodings).\n")
 
 
+def comparison_table(result: dict[str, Any]) -> str:
+    """A ``tagger compare --json`` file as ``tagger compare`` prints it (one format, tagger.comparison's)."""
+    from tagger.comparison import format_comparison
+
+    return format_comparison(result) + "\n"
+
+
+def comparison_line(result: dict[str, Any]) -> str:
+    """One sentence: the overall verdict, and the types whose F1 rose (fell) on every seed."""
+    overall = result["overall"]
+
+    def moved(sign: int) -> list[str]:
+        return [t for t, part in result["per_type"].items() if all(sign * s["delta_f1"] > 0 for s in part["per_seed"])]
+
+    up, down = moved(1), moved(-1)
+    seeds = len(result["seeds"])
+    text = (f"Over {seeds} seeds the difference in test F1 is {(overall['a']['f1'] - overall['b']['f1']) * 100:+.1f} "
+            f"({overall['verdict']} by the paired bootstrap), recall {(overall['a']['recall'] - overall['b']['recall']) * 100:+.1f} "
+            f"and precision {(overall['a']['precision'] - overall['b']['precision']) * 100:+.1f}")
+    if up:
+        text += f"; F1 rose on every seed for {', '.join(f'`{t}`' for t in up)}"
+    if down:
+        text += f"; it fell on every seed for {', '.join(f'`{t}`' for t in down)}"
+    return text + ".\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "comparison": comparison_table,
+    "comparison-line": comparison_line,
     "readme": readme_table,
     "readme-levers": readme_levers,
     "best-line": best_line,
