@@ -379,6 +379,7 @@ class TrainRun:
 
     def __init__(self, sweep: Sweep, spec: dict[str, Any], seed: int, run_dir: Path) -> None:
         self.sweep, self.spec, self.seed, self.run_dir = sweep, spec, seed, run_dir
+        self.started = time.perf_counter()  # the run's wall time: set-up, training, evaluation, files
         self.cfg, self.training_cfg, self.accelerator = sweep.cfg, sweep.cfg.training, sweep.accelerator
         self.id2label = dict(enumerate(sweep.label_list))
         self.label2id = {label: i for i, label in self.id2label.items()}
@@ -724,6 +725,7 @@ class TrainRun:
             write_predictions(self.run_dir / predictions_name(None), test.tokens, test.gold_tags, test_tags)
             for name, variant in scored.items():
                 write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, variant.test_tags)
+            result["run_seconds"] = round(time.perf_counter() - self.started, 2)
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
 

@@ -20,6 +20,9 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert [r["loss"] for r in summary["runs"]] == ["ce", "focal"]
+    cost = summary["cost"]["final"]
+    assert cost["runs"] == cost["runs_timed"] == 2
+    assert cost["run_seconds"] == pytest.approx(sum(r["run_seconds"] for r in summary["runs"]), abs=0.02)
     for run in summary["runs"]:
         assert run["params"] == ({} if run["loss"] == "ce" else {"gamma": 2.0})
         for split in ("validation", "test"):
@@ -27,6 +30,7 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
             for t in run[split]["per_type"].values():
                 assert {"f1", "precision", "recall", "support"} <= set(t)
         assert run["train_seconds"] > 0 and run["optimizer_steps"] > 0
+        assert run["run_seconds"] > run["train_seconds"]  # the whole run: set-up, training, evaluation, files
         run_dir = out / "runs" / run["run"]
         # parameters changed: the saved encoder differs from the one it started from
         trained = load_file(str(run_dir / "model" / "model.safetensors"))

@@ -397,3 +397,16 @@ def test_a_decoding_some_seeds_lack_averages_the_seeds_that_have_it():
     rows = {r["label"]: r for r in summarize(runs)["table"]}
     assert list(rows) == ["ce", "ce · argmax", "ce · viterbi"]
     assert rows["ce · argmax"]["seeds"] == [1] and rows["ce · viterbi"]["seeds"] == [1, 2] and rows["ce"]["seeds"] == [3]
+
+
+def test_cost_sums_the_runs_and_leaves_out_a_whole_time_some_runs_lack():
+    from tagger.sweep_folder import cost_markdown, part_cost
+
+    runs = [{"train_seconds": 10.0, "num_processes": 2, "run_seconds": 15.5},
+            {"train_seconds": 20.0, "run_seconds": 24.25}]
+    assert part_cost(runs) == {"runs": 2, "train_seconds": 30.0, "process_seconds": 40.0, "run_seconds": 39.75,
+                               "runs_timed": 2}
+    assert "| final | 2 | 30.0 | 40.0 | 39.8 |" in cost_markdown({"final": part_cost(runs)})
+    older = [*runs, {"train_seconds": 5.0}]  # written before runs recorded their whole time
+    assert part_cost(older)["runs_timed"] == 2
+    assert "| final | 3 | 35.0 | 45.0 | – |" in cost_markdown({"final": part_cost(older)})
