@@ -35,7 +35,7 @@ def onnx_dir(model_dir, tmp_path_factory) -> Path:
 def test_sentences(data_dir) -> list[list[str]]:
     from tagger.data import read_conll
 
-    return [tokens for tokens, _, _ in read_conll(data_dir / "wnut17" / "test.conll")]
+    return [row.tokens for row in read_conll(data_dir / "wnut17" / "test.conll")]
 
 
 def test_export_folder_describes_itself(onnx_dir, model_dir):

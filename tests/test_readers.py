@@ -70,16 +70,16 @@ def test_named_set_resolution_through_env(monkeypatch, data_dir, tmp_path):
 def test_conll_quirks_hand_checked():
     sents = read_conll(ASSETS / "quirks.conll")
     assert sents == [
-        (["John", "Smith", "likes", "\u200bzw\u200b", "\ufe0f"], ["B-PER", "I-PER", "O", "O", "O"], 3),
-        (["Paris"], ["B-LOC"], 9),
-        (["Berlin", "is"], ["B-LOC", "O"], 11),
+        (["John", "Smith", "likes", "\u200bzw\u200b", "\ufe0f"], ["B-PER", "I-PER", "O", "O", "O"], 3, 0),
+        (["Paris"], ["B-LOC"], 9, 0),
+        (["Berlin", "is"], ["B-LOC", "O"], 11, 1),  # a -DOCSTART- line opens the next document
     ]
     assert list(iter_conll(ASSETS / "quirks.conll")) == sents
 
 
 def test_tokens_only_for_prediction_input():
     assert list(iter_conll(ASSETS / "tokens_only.conll", require_tags=False)) == [
-        (["John", "lives"], None, 1), (["Hi"], None, 4)]
+        (["John", "lives"], None, 1, None), (["Hi"], None, 4, None)]
     with pytest.raises(InputError, match=r"tokens_only.conll:1: .*one column"):
         read_conll(ASSETS / "tokens_only.conll")
 
@@ -215,7 +215,7 @@ def test_read_file_follows_the_table(tmp_path):
     (tmp_path / "eng.testa").write_text("Rome B-LOC\n")
     (tmp_path / "a.txt").write_text("Rome B-LOC\n")
     for name, line in (("a.ndjson", 1), ("eng.testa", 1), ("a.txt", 1)):
-        assert read_file(tmp_path / name) == [(["Rome"], ["B-LOC"], line)]
+        assert read_file(tmp_path / name) == [(["Rome"], ["B-LOC"], line, None)]
 
 
 @pytest.mark.parametrize(
