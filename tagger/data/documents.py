@@ -119,7 +119,7 @@ def neighbour_subwords(subwords: Sequence[Sequence[int]], documents: Sequence[in
         while context and j < n and documents[j] == documents[s] and len(after) < context:
             after += subwords[j]
             j += 1
-        left.append(before[len(before) - context:] if context else [])
+        left.append(before[max(len(before) - context, 0):])
         right.append(after[:context])
     return left, right
 
