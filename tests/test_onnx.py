@@ -84,6 +84,23 @@ def test_onnx_logits_and_tags_equal_pytorch(model_dir, onnx_dir, test_sentences)
     assert ox.predict(sents) == tags
 
 
+def test_onnx_with_document_context_equals_pytorch(model_dir, onnx_dir, test_sentences):
+    """Context is built before the model runs, so the ONNX path gives PyTorch's tags with documents too."""
+    from tagger.predict import Tagger
+
+    sents = test_sentences[:120]
+    documents = [k // 5 for k in range(len(sents))]  # documents of five sentences
+    pt = Tagger.from_pretrained(model_dir, device="cpu", context=8)
+    ox = Tagger.from_pretrained(onnx_dir, context=8)
+    assert ox.context == 8
+    tags = pt.predict(sents, documents=documents)
+    assert ox.predict(sents, documents=documents) == tags
+    texts = [" ".join(s) for s in sents]
+    for mode in ("words", "tokenizer"):
+        assert (ox.predict_text(texts, pre_tokenizer=mode, documents=documents)
+                == pt.predict_text(texts, pre_tokenizer=mode, documents=documents))
+
+
 def test_onnx_text_modes_equal_pytorch(model_dir, onnx_dir, test_sentences):
     from tagger.predict import Tagger
 
