@@ -54,7 +54,6 @@ from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep import predictions_name, write_predictions
 from tagger.sweep_folder import summarize_folder
 from tagger.train.augment import AUGMENTATION, AugmentReport, augment_split
-from tagger.train.context import ContextReport, context_report
 from tagger.train.batching import TokenBudgetBatchSampler, WindowCollator
 from tagger.train.checkpoint import (
     find_checkpoint,
@@ -67,6 +66,7 @@ from tagger.train.checkpoint import (
 )
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.clock import SweepClock, format_duration
+from tagger.train.context import ContextReport, context_report
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import evaluate_split

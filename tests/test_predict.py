@@ -353,8 +353,8 @@ def test_text_input_is_one_document_per_block_of_lines(tmp_path, context_model_d
         assert tagger.predict(words[:2]) == tagger.predict(words[:2], documents=["a", "b"])
         tagger.predict(words[:2])
     said = [r.getMessage() for r in caplog.records if "document context" in r.getMessage()]
-    assert said[:1] == ["this model was trained with 6 subwords of document context; without documents each "
-                        "sentence is predicted alone (no context)"]
+    assert said[:1] == [("this model was trained with 6 subwords of document context; without documents each "
+                         "sentence is predicted alone (no context)")]
 
 
 def test_conll_without_docstart_and_jsonl_documents_in_predict(tmp_path, context_model_dir):

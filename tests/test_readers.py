@@ -318,10 +318,10 @@ def test_jsonl_document_id_groups_consecutive_lines(tmp_path):
 @pytest.mark.parametrize(
     "lines, pattern",
     [
-        ([("a", 1), ("b", 2), ("a", 3)], r"bad.jsonl:3: document_id 'a' comes back after another document: the "
-                                         r"sentences of a document must be consecutive \(its first is line 1\)"),
-        ([("a", 1), (None, 2)], r"bad.jsonl:2: document_id is on some rows and not on others \(line 1 has one, "
-                                r"line 2 has none\)"),
+        ([("a", 1), ("b", 2), ("a", 3)], (r"bad.jsonl:3: document_id 'a' comes back after another document: the "
+                                          r"sentences of a document must be consecutive \(its first is line 1\)")),
+        ([("a", 1), (None, 2)], (r"bad.jsonl:2: document_id is on some rows and not on others \(line 1 has one, "
+                                 r"line 2 has none\)")),
         ([([1], 1)], r"bad.jsonl:1: document_id must be a string or an integer, got \[1\]"),
     ],
 )

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -128,7 +129,7 @@ def _conll_has_documents(path: str) -> bool:
     """Whether a CoNLL file has a ``-DOCSTART-`` line (read line by line, nothing kept)."""
     from tagger.data.conll import utf8_lines
 
-    return any(line.lstrip(" \t").startswith("-DOCSTART-") for _, line in utf8_lines(path))
+    return any(re.split(r"[ \t]+", line.strip(" \t\r\n"), maxsplit=1)[0] == "-DOCSTART-" for _, line in utf8_lines(path))
 
 
 def _write_conll(out: Any, path: str, tagger: Any, bar: Any) -> int:

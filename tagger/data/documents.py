@@ -91,7 +91,7 @@ def number_documents(documents: Sequence[int | None]) -> list[int]:
 
 def has_documents(documents: Sequence[int]) -> bool:
     """Whether any document holds more than one sentence (otherwise context has nothing to add)."""
-    return any(a == b for a, b in zip(documents, documents[1:]))
+    return any(a == b for a, b in itertools.pairwise(documents))
 
 
 def neighbour_subwords(subwords: Sequence[Sequence[int]], documents: Sequence[int], context: int
