@@ -195,7 +195,8 @@ class Sweep:
     features_by_context: dict[int, dict[str, SplitFeatures]] = dataclasses.field(default_factory=dict)
 
     def features_for(self, context: int) -> dict[str, SplitFeatures]:
-        return self.features_by_context.get(context, self.features)
+        """The splits encoded with ``context`` (every size of the sweep is encoded in setup_data)."""
+        return self.features_by_context[context] if self.features_by_context else self.features
 
 
 def setup_threads(num_threads: int | None) -> None:
