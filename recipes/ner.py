@@ -66,6 +66,7 @@ from tagger.train.checkpoint import (
 )
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
 from tagger.train.clock import SweepClock, format_duration
+from tagger.train.context import ContextReport, context_report
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import evaluate_split
@@ -182,7 +183,7 @@ class Sweep:
     cfg: RecipeConfig
     accelerator: Accelerator
     out_dir: Path
-    features: dict[str, SplitFeatures]  # "train", "validation", "test"
+    features: dict[str, SplitFeatures]  # "train", "validation", "test" (encoded with the sweep's first context)
     label_list: list[str]
     tokenizer: Any
     encoder_path: str  # where the weights are read from (a local folder for the packaged encoder)
@@ -190,6 +191,12 @@ class Sweep:
     shard: Shard  # which of the sweep's runs this launch trains first (tagger/train/shards.py)
     processes: Processes  # this process among the launch's; the main one claims runs for all
     clock: SweepClock = dataclasses.field(default_factory=lambda: SweepClock(pending=0))  # the launch's time
+    # the splits encoded with each context size the sweep trains with (data.context, sweep.context)
+    features_by_context: dict[int, dict[str, SplitFeatures]] = dataclasses.field(default_factory=dict)
+
+    def features_for(self, context: int) -> dict[str, SplitFeatures]:
+        """The splits encoded with ``context`` (every size of the sweep is encoded in setup_data)."""
+        return self.features_by_context[context] if self.features_by_context else self.features
 
 
 def setup_threads(num_threads: int | None) -> None:
@@ -255,19 +262,21 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
         if not getattr(tokenizer, "is_fast", False):
             raise ConfigError(f"model.name_or_path: {encoder_name} has no fast tokenizer (word_ids() is needed)")
         check_window(cfg.data.max_length, cfg.data.stride, tokenizer.num_special_tokens_to_add())
-        features = encode_splits(
+        by_context = {context: encode_splits(
             data, tokenizer, max_length=cfg.data.max_length, stride=cfg.data.stride,
             label_all_subwords=cfg.data.label_all_subwords,
             max_sentences={"train": cfg.data.max_train_sentences, "validation": cfg.data.max_eval_sentences,
                            "test": cfg.data.max_eval_sentences},
-            cache_dir=(Path(cfg.output.output_dir) / ".cache") if cfg.data.cache else None,
-        )
+            cache_dir=(Path(cfg.output.output_dir) / ".cache") if cfg.data.cache else None, context=context,
+        ) for context in cfg.sweep_contexts()}
+        features = next(iter(by_context.values()))
     check_entities(data)
     logger.info("labels (%d): %s", len(data.label_list), ", ".join(data.label_list), main_process_only=True)
     return Sweep(cfg=cfg, accelerator=accelerator, out_dir=Path(cfg.output.output_dir), features=features,
                  label_list=data.label_list, tokenizer=tokenizer, encoder_path=encoder_path,
                  run_info=describe_sweep(cfg, data, encoder_name, command), shard=Shard.parse(cfg.sweep.shard),
-                 processes=Processes(accelerator.process_index, accelerator.num_processes))
+                 processes=Processes(accelerator.process_index, accelerator.num_processes),
+                 features_by_context=by_context)
 
 
 def check_entities(data: NerData) -> None:
@@ -385,6 +394,8 @@ class TrainRun:
         self.label2id = {label: i for i, label in self.id2label.items()}
         self.params, self.levers = split_spec(spec)
         self.label = loss_label(spec)
+        self.context = int(self.levers.get("context", 0))
+        self.features = sweep.features_for(self.context)  # the splits encoded with this run's context
         pad_id = sweep.tokenizer.pad_token_id
         self.eval_pad_id = pad_id if pad_id is not None else 0
         self.state = TrainState(label_list=list(sweep.label_list))
@@ -412,10 +423,14 @@ class TrainRun:
 
     def setup_training_data(self) -> None:
         """The training windows this run sees: all of them, with seeded augmented sentences added (``augment``
-        lever), then a seeded sample of those (``sampling`` lever)."""
-        self.train_features = self.sweep.features["train"]
+        lever), then a seeded sample of those (``sampling`` lever); all encoded with the run's document
+        context (``context`` lever: an augmented sentence gets its source sentence's)."""
+        self.train_features = self.features["train"]
         self.augment: AugmentReport | None = None
         self.sampling: SamplingReport | None = None
+        self.context_report: ContextReport | None = None
+        if self.context:
+            self.context_report = context_report(self.train_features, self.context)
         data = self.cfg.data
         augment = self.levers.get("augment", AUGMENTATION[0])
         if augment != AUGMENTATION[0]:
@@ -423,7 +438,7 @@ class TrainRun:
                 self.train_features, augment, self.seed, self.sweep.tokenizer, label_list=self.sweep.label_list,
                 scheme=data.scheme, max_length=data.max_length, stride=data.stride,
                 label_all_subwords=data.label_all_subwords, types=data.augment_types, copies=data.augment_copies,
-                rate=data.augment_rate)
+                rate=data.augment_rate, context=self.context)
         method = self.levers.get("sampling", "none")
         if method != "none":
             self.train_features, self.sampling = resample(self.train_features, method, self.seed,
@@ -685,7 +700,7 @@ class TrainRun:
 
     def evaluate(self, split: str) -> tuple[dict[str, Any], list[list[str]], list[Any]]:
         """Scores, tags and word log-probabilities of ``split`` under training.decoding (or the CRF)."""
-        return evaluate_split(self.model, self.sweep.features[split], self.accelerator,
+        return evaluate_split(self.model, self.features[split], self.accelerator,
                               label_list=self.sweep.label_list, pad_token_id=self.eval_pad_id,
                               max_tokens_per_batch=self.training_cfg.eval_max_tokens_per_batch, decoding=self.training_cfg.decoding,
                               scheme=self.cfg.data.scheme, metric_mode=self.training_cfg.metric_mode, crf=self.crf_module)
@@ -709,7 +724,7 @@ class TrainRun:
             val_metrics = val_metrics or val_now
         result = self.results(val_metrics, test_metrics)
         if self.accelerator.is_main_process:
-            features, scheme = self.sweep.features, self.cfg.data.scheme
+            features, scheme = self.features, self.cfg.data.scheme
             scored = {}
             if self.crf is None:  # a CRF run decodes with its CRF only: one row of the summary
                 scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
@@ -732,7 +747,7 @@ class TrainRun:
     def check_scores(self, test_tags: list[list[str]], scored: dict[str, Any]) -> None:
         """seqeval (the scores reported) and tagger's chunker (the bootstrap, the error classes) must read the
         test split's entities alike under every decoding: a mismatch stops the run before its results exist."""
-        gold = self.sweep.features["test"].gold_tags
+        gold = self.features["test"].gold_tags
         decoded = [("crf" if self.crf is not None else self.training_cfg.decoding, test_tags)]
         for name, variant in scored.items():
             decoded.append((name, variant.test_tags))
@@ -764,6 +779,7 @@ class TrainRun:
             "levers": self.levers,
             "sampling": self.sampling.to_json() if self.sampling is not None else None,
             "augment": self.augment.to_json() if self.augment is not None else None,
+            "context": self.context_report.to_json() if self.context_report is not None else None,
             "num_processes": self.accelerator.num_processes,
             "hardware": hardware(),
         }
@@ -779,7 +795,8 @@ class TrainRun:
                 [config_to_dict(self.training_cfg), config_to_dict(self.cfg.data)],
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
                 seed=self.seed, augment=self.levers.get("augment", AUGMENTATION[0]),
-                sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear")),
+                sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear"),
+                context=self.context),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )

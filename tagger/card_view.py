@@ -32,6 +32,7 @@ HYPERPARAMETER_NAMES: dict[str, str] = {
     "label_all_subwords": "label all subwords",
     "augment": "training sentences augmented (tagger/train/augment.py)",
     "sampling": "training sentences sampled (tagger/train/sampling.py)",
+    "context": "document context, subwords a side (tagger/data/documents.py)",
     "head": "head over the token classifier (tagger/crf.py)",
 }
 
@@ -94,14 +95,16 @@ def _entity_types(info: Mapping[str, Any]) -> list[str]:
 
 
 def _levers(info: Mapping[str, Any]) -> list[str]:
-    """The run's levers beside the loss (augmentation, sampling, then head), as the sweep names them:
-    ``mention_replacement``, ``oversample_rare``, ``crf``."""
+    """The run's levers beside the loss (augmentation, sampling, context, then head), as the sweep names them:
+    ``mention_replacement``, ``oversample_rare``, ``context=64``, ``crf``."""
     hp = info.get("hyperparameters") or {}
     out = []
     if hp.get("augment") not in (None, "none"):
         out.append(str(hp["augment"]))
     if hp.get("sampling") not in (None, "none"):
         out.append(str(hp["sampling"]))
+    if hp.get("context"):
+        out.append(f"context={hp['context']}")
     head = hp.get("head") or ("crf" if isinstance(info.get("crf"), Mapping) else None)
     if head not in (None, "linear"):
         out.append(str(head))
@@ -132,6 +135,8 @@ def _reproduce_command(info: Mapping[str, Any], loss: Mapping[str, Any]) -> str 
     if hp.get("augment") not in (None, "none"):
         words.append(f"data.augment={hp['augment']}")
     words.append(f"data.sampling={hp['sampling']}" if hp.get("sampling") not in (None, "none") else "data.sampling=none")
+    if "context" in hp:
+        words.append(f"data.context={hp['context']}")
     words.append("model.head=crf" if "crf" in levers else "model.head=linear")
     if hp.get("seed") is not None:
         words.append(f"'sweep.seeds=[{hp['seed']}]'")

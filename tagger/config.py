@@ -25,7 +25,7 @@ from tagger.console import LOG_LEVELS
 from tagger.crf import HEADS
 from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
 from tagger.errors import ConfigError
-from tagger.losses.labels import LEVER_CHOICES, current_spec, split_spec
+from tagger.losses.labels import current_spec, lever_error, split_spec
 from tagger.metrics import MODES
 from tagger.search import MAX_GRID_POINTS, SEARCHABLE_TRAINING, split_search
 from tagger.train.augment import AUGMENTATION
@@ -138,6 +138,16 @@ class DataConfig:
     rare_share: float = field(
         default=0.2, metadata={"help": "oversample_rare: share of training sentences holding a rare type to reach.",
                                "gt": 0.0, "lt": 1.0},
+    )
+    context: int = field(
+        default=0,
+        metadata={"help": "Document context (FLERT, Schweter and Akbik 2020): subwords of the neighbouring sentences "
+                          "of the same document put on each side of a sentence's own in its windows, up to "
+                          "max_length; they carry no label and no loss and are never scored, and never cross a "
+                          "document boundary (-DOCSTART- lines, a document_id field or column; data without them: "
+                          "every sentence is a document of its own). 0: off. Saved with the model, and used by "
+                          "`tagger predict` on documents (docs/levers.md#document-context). A training lever like "
+                          "data.sampling.", "min": 0},
     )
     augment: str = field(
         default="none",
@@ -295,6 +305,11 @@ class SweepConfig:
         metadata={"help": "Augmentation methods to compare (an axis: every loss is trained with each); empty: "
                           "data.augment.", "choices": AUGMENTATION, "unique": True},
     )
+    context: list[int] = field(
+        default_factory=list,
+        metadata={"help": "Document context sizes to compare, in subwords a side (an axis: every loss is trained "
+                          "with each; 0: none); empty: data.context.", "min": 0, "unique": True},
+    )
     heads: list[str] = field(
         default_factory=list,
         metadata={"help": "Heads to compare (an axis: every loss is trained with each); empty: model.head.",
@@ -363,16 +378,23 @@ class RecipeConfig:
 
     def sweep_entries(self) -> list[dict[str, Any]]:
         """The sweep's losses as written (a `search` mapping included), each with each augmentation, sampling
-        method and head: ``sweep.losses`` (else ``loss``) x ``sweep.augment`` (else ``data.augment``) x
-        ``sweep.sampling`` (else ``data.sampling``) x ``sweep.heads`` (else ``model.head``)."""
+        method, context size and head: ``sweep.losses`` (else ``loss``) x ``sweep.augment`` (else
+        ``data.augment``) x ``sweep.sampling`` (else ``data.sampling``) x ``sweep.context`` (else
+        ``data.context``) x ``sweep.heads`` (else ``model.head``)."""
         losses = self.sweep.losses or [self.loss]
         augments = self.sweep.augment or [self.data.augment]
         methods = self.sweep.sampling or [self.data.sampling]
+        contexts = self.sweep.context or [self.data.context]
         heads = self.sweep.heads or [self.model.head]
         # a lever that is off stays out of the spec, so `ce` without sampling keeps its label and folder
         return [{**spec, **({"augment": a} if a != AUGMENTATION[0] else {}),
-                 **({"sampling": m} if m != "none" else {}), **({"head": h} if h != HEADS[0] else {})}
-                for spec in losses for a in augments for m in methods for h in heads]
+                 **({"sampling": m} if m != "none" else {}), **({"context": c} if c else {}),
+                 **({"head": h} if h != HEADS[0] else {})}
+                for spec in losses for a in augments for m in methods for c in contexts for h in heads]
+
+    def sweep_contexts(self) -> list[int]:
+        """Every context size a run of the sweep trains with (each needs the splits encoded with it)."""
+        return sorted({int(split_spec(entry)[1].get("context", 0)) for entry in self.sweep_entries()})
 
     def sweep_seeds(self) -> list[int]:
         return list(self.sweep.seeds or [self.training.seed])
@@ -426,8 +448,9 @@ def _check_losses(cfg: RecipeConfig) -> None:
         spec, search = split_search(entry)
         params, levers = split_spec(spec)
         for lever, value in levers.items():
-            if value not in LEVER_CHOICES[lever]:
-                raise ConfigError(f"{key}.{lever}: {value!r} is not one of {', '.join(LEVER_CHOICES[lever])}")
+            problem = lever_error(lever, value)
+            if problem:
+                raise ConfigError(f"{key}.{lever}: {problem}")
         if search is not None and importlib.util.find_spec("optuna") is None:
             raise ConfigError(f"{key}.search: a search keeps its studies with Optuna: pip install 'tagger[search]'")
         if search == {} and not cfg.sweep.search.learning_rate:

@@ -24,11 +24,15 @@ optional O bias. A model folder the recipe saved names its decoding and the bias
 in ``tagger_run.json`` (``decoding``); :meth:`Tagger.from_pretrained` applies them unless told
 otherwise, and falls back to ``argmax`` without bias for any other folder. With ``scores=True``
 every entity carries its probability (:meth:`tagger.decoding.Decoder.scored`).
+
+Document context: a model trained with ``data.context`` > 0 saved it in ``tagger_run.json``, and given the
+document of each sentence (``documents=``) it predicts with the same context as in evaluation: subwords of
+the neighbouring sentences of the same document around each window (:mod:`tagger.data.documents`). Without
+documents every sentence is predicted alone, and that is said once in the log.
 """
 
 from __future__ import annotations
 
-import itertools
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -45,6 +49,7 @@ if TYPE_CHECKING:  # imported where used: an ONNX model folder predicts without 
 
 from tagger.cards import RUN_INFO_NAME
 from tagger.data.align import encode_sentences, encode_subwords
+from tagger.data.documents import document_chunks
 from tagger.data.running_text import words_as_in_running_text
 from tagger.data.schemes import entities
 from tagger.decoding import (
@@ -250,6 +255,7 @@ class Tagger:
     o_bias: float = 0.0
     scheme: str | None = None
     crf: CRF | ChainScores | None = None
+    context: int = 0  # subwords of document context a side, used when predict is given documents
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
@@ -285,6 +291,7 @@ class Tagger:
         pre_tokenizer: PreTokenizer = "words",
         decoding: str | None = None,
         o_bias: float | None = None,
+        context: int | None = None,
     ) -> Tagger:
         """Load a model folder saved by the recipe (or any HF token classifier with a fast tokenizer).
 
@@ -295,6 +302,7 @@ class Tagger:
         tokenizer read by the ``tokenizers`` package: neither torch nor transformers is imported.
         ``decoding`` and ``o_bias`` default to what the run saved in ``tagger_run.json`` (its decoding
         and the O bias tuned for it on validation), else ``argmax`` and 0; ``o_bias=0`` turns the bias off.
+        ``context`` defaults to the run's document context (else 0); it applies where documents are given.
         A folder with a CRF head (:data:`tagger.crf.CRF_WEIGHTS`) decodes with it instead.
         """
         check_pre_tokenizer(pre_tokenizer)
@@ -307,7 +315,7 @@ class Tagger:
         settings = dict(max_length=length, stride=stride or hp.get("stride", 32),
                         batch_tokens=batch_tokens or PREDICT_BATCH_TOKENS, pre_tokenizer=pre_tokenizer,
                         decoding=name, o_bias=bias,
-                        scheme=scheme)
+                        scheme=scheme, context=int(hp.get("context", 0) if context is None else context))
         from tagger.runtime import find_onnx_file
 
         if find_onnx_file(model_dir) is not None:
@@ -337,17 +345,32 @@ class Tagger:
     def id2label(self) -> dict[int, str]:
         return {int(k): v for k, v in self.model.config.id2label.items()}
 
-    def _predict_chunk(self, sentences: Sequence[Sequence[str]]) -> list[np.ndarray]:
-        """Per sentence its words' log-probabilities ``[num_words, C]`` (sentences without words: ``[0, C]``)."""
+    def _predict_chunk(self, sentences: Sequence[Sequence[str]], documents: Sequence[int] | None = None
+                       ) -> list[np.ndarray]:
+        """Per sentence its words' log-probabilities ``[num_words, C]`` (sentences without words: ``[0, C]``);
+        ``documents``: each sentence's document number, for the context."""
         nonempty = [i for i, s in enumerate(sentences) if len(s)]
         out = [np.zeros((0, len(self.id2label))) for _ in sentences]
         if not nonempty:
             return out
         words = [list(sentences[i]) for i in nonempty]
-        enc = encode_sentences(words, self.tokenizer, max_length=self.max_length, stride=self.stride)
+        enc = encode_sentences(words, self.tokenizer, max_length=self.max_length, stride=self.stride,
+                               **self._context([documents[i] for i in nonempty] if documents else None))
         for i, lp in zip(nonempty, self._predict_windows(enc, [len(w) for w in words])):
             out[i] = lp
         return out
+
+    def _context(self, documents: list[int] | None) -> dict[str, Any]:
+        """The encoders' document arguments: the Tagger's context where there are documents."""
+        return {"documents": documents, "context": self.context} if documents is not None else {}
+
+    def _chunks(self, items: Iterable[Any], documents: Iterable[Any] | None) -> Iterator[tuple[list[Any], Any]]:
+        if documents is None and self.context:
+            from tagger.console import info_once
+
+            info_once(logger, f"this model was trained with {self.context} subwords of document context; without "
+                              "documents each sentence is predicted alone (no context)")
+        return document_chunks(items, documents, self.chunk_sentences)
 
     def _predict_windows(self, enc: dict[str, list], num_words: Sequence[int]) -> list[np.ndarray]:
         """Log-probabilities ``[num_words, C]`` per sentence from windows of :mod:`tagger.data.align`."""
@@ -368,36 +391,38 @@ class Tagger:
         windows = predict_windows(self.model, batches, self.device, log_probs=True)
         return merge_window_log_probs(num_words, windows)
 
-    def predict_stream(self, sentences: Iterable[Sequence[str]],
-                       scores: bool = False) -> Iterator[list[str]] | Iterator[dict[str, Any]]:
-        """Tags for each sentence, in input order, reading ``chunk_sentences`` at a time; with ``scores``
-        ``{"tags", "entities": [{"type", "start", "end", "score"}]}`` per sentence (word spans, end exclusive)."""
+    def predict_stream(self, sentences: Iterable[Sequence[str]], scores: bool = False,
+                       documents: Iterable[Any] | None = None) -> Iterator[list[str]] | Iterator[dict[str, Any]]:
+        """Tags for each sentence, in input order, reading ``chunk_sentences`` at a time (whole documents);
+        with ``scores`` ``{"tags", "entities": [{"type", "start", "end", "score"}]}`` per sentence (word spans,
+        end exclusive). ``documents``: each sentence's document id (a string or an integer, the same for
+        consecutive sentences of a document), which gives the model's document context."""
         decoder = self.decoder()
-        it = iter(sentences)
-        while True:
-            chunk = list(itertools.islice(it, self.chunk_sentences))
-            if not chunk:
-                return
-            for lp in self._predict_chunk(chunk):
+        for chunk, numbers in self._chunks(sentences, documents):
+            for lp in self._predict_chunk(chunk, numbers):
                 if scores:
                     tags, scored = decoder.scored(lp)
                     yield {"tags": tags, "entities": word_entities(scored)}
                 else:
                     yield decoder.tags(lp)
 
-    def predict(self, sentences: Sequence[Sequence[str]] | Sequence[str],
-                scores: bool = False) -> list[list[str]] | list[list[dict[str, Any]]] | list[dict[str, Any]]:
+    def predict(self, sentences: Sequence[Sequence[str]] | Sequence[str], scores: bool = False,
+                documents: Sequence[Any] | None = None
+                ) -> list[list[str]] | list[list[dict[str, Any]]] | list[dict[str, Any]]:
         """Word lists -> one tag per word; strings -> entities with character offsets (see :meth:`predict_text`).
 
         With ``scores`` every entity carries its probability: word lists give
         ``{"tags", "entities": [{"type", "start", "end", "score"}]}`` per sentence (word spans, end exclusive).
+        ``documents``: the document id of each sentence (consecutive sentences of a document share it), for
+        a model trained with document context; without, each sentence is predicted alone.
         """
         if sentences and isinstance(sentences[0], str):
-            return self.predict_text(sentences, scores=scores)  # type: ignore[arg-type]
-        return list(self.predict_stream(sentences, scores=scores))  # type: ignore[arg-type]
+            return self.predict_text(sentences, scores=scores, documents=documents)  # type: ignore[arg-type]
+        return list(self.predict_stream(sentences, scores=scores, documents=documents))  # type: ignore[arg-type]
 
     def predict_text(
-        self, texts: Sequence[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False
+        self, texts: Sequence[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False,
+        documents: Sequence[Any] | None = None,
     ) -> list[list[dict[str, Any]]]:
         """Raw text -> entities ``{"type", "start", "end", "text"}`` per text, offsets into the text, and
         ``"score"`` (the entity's probability, :meth:`tagger.decoding.Decoder.scored`) with ``scores``.
@@ -406,30 +431,29 @@ class Tagger:
         into words: ``"words"`` with :func:`split_words`, ``"tokenizer"`` as the token-classification
         pipeline does (:func:`encode_like_pipeline`). Words are chunked into entities like conlleval
         (:func:`tagger.data.schemes.entities`); an entity runs from its first word's start to its last word's end.
+        ``documents``: each text's document id, as in :meth:`predict`.
         """
-        return list(self.predict_text_stream(texts, pre_tokenizer, scores=scores))
+        return list(self.predict_text_stream(texts, pre_tokenizer, scores=scores, documents=documents))
 
     def predict_text_stream(
-        self, texts: Iterable[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False
+        self, texts: Iterable[str], pre_tokenizer: PreTokenizer | None = None, scores: bool = False,
+        documents: Iterable[Any] | None = None,
     ) -> Iterator[list[dict[str, Any]]]:
         """:meth:`predict_text` over any iterable, in input order, reading ``chunk_sentences`` at a time."""
         mode = check_pre_tokenizer(pre_tokenizer if pre_tokenizer is not None else self.pre_tokenizer)
         decoder = self.decoder()
-        it = iter(texts)
-        while True:
-            chunk = list(itertools.islice(it, self.chunk_sentences))
-            if not chunk:
-                return
+        for chunk, numbers in self._chunks(texts, documents):
             if mode == "words":
                 split = [split_words(t) for t in chunk]
                 offsets = [o for _, o in split]
-                log_probs = self._predict_chunk([w for w, _ in split])
+                log_probs = self._predict_chunk([w for w, _ in split], numbers)
             else:
                 encs = encode_like_pipeline(chunk, self.tokenizer)
                 offsets = [e.offsets for e in encs]
                 num_words = [len(o) for o in offsets]
                 windows = encode_subwords([e.subword_ids for e in encs], [e.word_ids for e in encs], num_words,
-                                          self.tokenizer, max_length=self.max_length, stride=self.stride)
+                                          self.tokenizer, max_length=self.max_length, stride=self.stride,
+                                          **self._context(numbers))
                 log_probs = self._predict_windows(windows, num_words)
             for text, offs, lp in zip(chunk, offsets, log_probs):
                 yield _char_entities(text, offs, decoder.scored(lp)[1] if scores else entities(decoder.tags(lp)))

@@ -40,7 +40,7 @@ def _ece_text(row: dict[str, Any]) -> str:
 
 
 #: the all_results.json keys of the data levers' reports, whose ``no_op`` says a run trained on the data unchanged
-LEVER_REPORTS: tuple[str, ...] = ("augment", "sampling")
+LEVER_REPORTS: tuple[str, ...] = ("augment", "sampling", "context")
 
 
 def lever_notes(runs: Sequence[dict[str, Any]]) -> list[str]:

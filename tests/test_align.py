@@ -119,7 +119,7 @@ def test_conll_train_encodes_fast_enough(tokenizer, data_dir):
 
     from tagger.data.conll import read_conll
 
-    sents = [t for t, _, _ in read_conll(data_dir / "wnut17" / "train.conll")]
+    sents = [s.tokens for s in read_conll(data_dir / "wnut17" / "train.conll")]
     t0 = time.perf_counter()
     enc = encode_sentences(sents, tokenizer, max_length=128)
     assert time.perf_counter() - t0 < 10

@@ -97,7 +97,7 @@ def test_agrees_with_seqeval_report_on_real_data(data_dir, mode, scheme):
     from tagger.data.conll import read_conll
     from tagger.data.schemes import convert_tags
 
-    gold = [convert_tags(tags, "IOB2", scheme) for _, tags, _ in read_conll(data_dir / "wnut17" / "test.conll")]
+    gold = [convert_tags(tags, "IOB2", scheme) for _, tags, _, _ in read_conll(data_dir / "wnut17" / "test.conll")]
     rng = random.Random(1)
     prefixes = {"IOB2": "BI", "IOBES": "BIES", "BILOU": "BILU"}[scheme]
     labels = ["O"] + [f"{p}-{t}" for t in ("person", "location") for p in prefixes] + ["I-group"]

@@ -35,7 +35,7 @@ def onnx_dir(model_dir, tmp_path_factory) -> Path:
 def test_sentences(data_dir) -> list[list[str]]:
     from tagger.data import read_conll
 
-    return [tokens for tokens, _, _ in read_conll(data_dir / "wnut17" / "test.conll")]
+    return [row.tokens for row in read_conll(data_dir / "wnut17" / "test.conll")]
 
 
 def test_export_folder_describes_itself(onnx_dir, model_dir):
@@ -82,6 +82,23 @@ def test_onnx_logits_and_tags_equal_pytorch(model_dir, onnx_dir, test_sentences)
     tags = pt.predict(sents)
     assert len({t for row in tags for t in row}) > 3  # a random model, but not a constant one
     assert ox.predict(sents) == tags
+
+
+def test_onnx_with_document_context_equals_pytorch(model_dir, onnx_dir, test_sentences):
+    """Context is built before the model runs, so the ONNX path gives PyTorch's tags with documents too."""
+    from tagger.predict import Tagger
+
+    sents = test_sentences[:120]
+    documents = [k // 5 for k in range(len(sents))]  # documents of five sentences
+    pt = Tagger.from_pretrained(model_dir, device="cpu", context=8)
+    ox = Tagger.from_pretrained(onnx_dir, context=8)
+    assert ox.context == 8
+    tags = pt.predict(sents, documents=documents)
+    assert ox.predict(sents, documents=documents) == tags
+    texts = [" ".join(s) for s in sents]
+    for mode in ("words", "tokenizer"):
+        assert (ox.predict_text(texts, pre_tokenizer=mode, documents=documents)
+                == pt.predict_text(texts, pre_tokenizer=mode, documents=documents))
 
 
 def test_onnx_text_modes_equal_pytorch(model_dir, onnx_dir, test_sentences):

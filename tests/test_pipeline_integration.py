@@ -27,7 +27,7 @@ def texts(data_dir) -> list[str]:
 
     rows = read_conll(data_dir / "wnut17" / "test.conll")
     assert len(rows) == N_TEST
-    return [" ".join(tokens) for tokens, _, _ in rows]
+    return [" ".join(row.tokens) for row in rows]
 
 
 def _spans(entities: list[list[dict]]) -> list[list[tuple[str, int, int]]]:

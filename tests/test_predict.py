@@ -319,3 +319,75 @@ def test_predict_cli_decoding_and_scores(tmp_path, model_dir):
     conll.write_text("Anna\n")
     bad = cli("predict", "--model", str(model_dir), "--input", str(conll), "--output", str(tmp_path / "o"), "--scores")
     assert bad.returncode == 2 and "--scores applies to jsonl and text" in bad.stderr
+
+
+@pytest.fixture(scope="module")
+def context_model_dir(tmp_path_factory, model_dir) -> Path:
+    """The tiny model folder saved as if trained with 6 subwords of document context."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("context-model") / "model"
+    shutil.copytree(model_dir, out)
+    (out / "tagger_run.json").write_text(json.dumps({"hyperparameters": {"max_length": 16, "stride": 4, "context": 6}}))
+    return out
+
+
+def test_text_input_is_one_document_per_block_of_lines(tmp_path, context_model_dir, caplog):
+    import logging
+
+    lines = ["Ann Lee lives in Oslo", "She likes Bergen", "", "Bob visits Rome", "and Paris too", "", ""]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n")
+    done = cli("predict", "--model", str(context_model_dir), "--input", str(tmp_path / "in.txt"),
+               "--output", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0, done.stderr
+    got = [json.loads(line)["entities"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    tagger = Tagger.from_pretrained(context_model_dir, device="cpu")
+    assert tagger.context == 6
+    assert got == tagger.predict_text(lines, documents=[1, 1, "b1", 2, 2, "b2", "b3"])
+    # the context is used: the words' probabilities differ from each line read alone
+    words = [split_words(t)[0] for t in lines]
+    with_context, alone = tagger._predict_chunk(words, [1, 1, 2, 3, 3, 4, 5]), tagger._predict_chunk(words)
+    assert not np.allclose(with_context[0], alone[0]) and np.allclose(with_context[2], alone[2])
+    # without documents the model falls back to each sentence alone, and says so once
+    with caplog.at_level(logging.INFO, logger="tagger.predict"):
+        assert tagger.predict(words[:2]) == tagger.predict(words[:2], documents=["a", "b"])
+        tagger.predict(words[:2])
+    said = [r.getMessage() for r in caplog.records if "document context" in r.getMessage()]
+    assert said[:1] == [("this model was trained with 6 subwords of document context; without documents each "
+                         "sentence is predicted alone (no context)")]
+
+
+def test_conll_without_docstart_and_jsonl_documents_in_predict(tmp_path, context_model_dir):
+    sentences = [["Ann", "Lee", "lives"], ["in", "Oslo"], ["Bob", "ran"]]
+    (tmp_path / "plain.conll").write_text("\n\n".join("\n".join(s) for s in sentences) + "\n")
+    (tmp_path / "docs.conll").write_text("-DOCSTART-\n\n" + "\n\n".join("\n".join(s) for s in sentences[:2])
+                                        + "\n\n-DOCSTART-\n\n" + "\n".join(sentences[2]) + "\n")
+    tagger = Tagger.from_pretrained(context_model_dir, device="cpu")
+    for name, documents in (("plain.conll", None), ("docs.conll", [0, 0, 1])):
+        done = cli("predict", "--model", str(context_model_dir), "--input", str(tmp_path / name),
+                   "--output", str(tmp_path / (name + ".out")))
+        assert done.returncode == 0, done.stderr
+        blocks = [b for b in (tmp_path / (name + ".out")).read_text().split("\n\n") if b.strip()]
+        assert [[line.split(" ")[-1] for line in b.splitlines()] for b in blocks] == tagger.predict(
+            sentences, documents=documents)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(json.dumps({"tokens": s, "document_id": d}) + "\n" for s, d in zip(sentences, "aba")))
+    done = cli("predict", "--model", str(context_model_dir), "--input", str(bad), "--output", str(tmp_path / "x"))
+    assert done.returncode == 2 and f"{bad}:3: document_id 'a' comes back after another document" in done.stderr
+
+
+def test_the_pipeline_says_it_tags_each_text_alone(context_model_dir, caplog):
+    import logging
+
+    from transformers import pipeline
+
+    from tagger.integrations.pipeline import TaggerPipeline
+
+    with caplog.at_level(logging.INFO, logger="tagger.integrations.pipeline"):
+        ner = pipeline("token-classification", model=str(context_model_dir), pipeline_class=TaggerPipeline)
+    assert any("TaggerPipeline tags each text alone: this model's document context (6 subwords a side) is not used"
+               in r.getMessage() for r in caplog.records)
+    tagger = Tagger.from_pretrained(context_model_dir, device="cpu", pre_tokenizer="tokenizer")
+    text = "Ann Lee lives in Oslo"
+    assert [(e["entity_group"], e["start"], e["end"]) for e in ner(text)] == [
+        (e["type"], e["start"], e["end"]) for e in tagger.predict_text([text])[0]]

@@ -9,7 +9,7 @@ from pathlib import Path
 import datasets
 import pytest
 
-from tagger.data import NerData, iter_conll, load_ner_dataset, read_conll
+from tagger.data import NerData, iter_conll, load_ner_dataset, read_conll, read_jsonl
 from tagger.data.readers import entity_counts
 from tagger.errors import InputError
 
@@ -70,16 +70,16 @@ def test_named_set_resolution_through_env(monkeypatch, data_dir, tmp_path):
 def test_conll_quirks_hand_checked():
     sents = read_conll(ASSETS / "quirks.conll")
     assert sents == [
-        (["John", "Smith", "likes", "\u200bzw\u200b", "\ufe0f"], ["B-PER", "I-PER", "O", "O", "O"], 3),
-        (["Paris"], ["B-LOC"], 9),
-        (["Berlin", "is"], ["B-LOC", "O"], 11),
+        (["John", "Smith", "likes", "\u200bzw\u200b", "\ufe0f"], ["B-PER", "I-PER", "O", "O", "O"], 3, 0),
+        (["Paris"], ["B-LOC"], 9, 0),
+        (["Berlin", "is"], ["B-LOC", "O"], 11, 1),  # a -DOCSTART- line opens the next document
     ]
     assert list(iter_conll(ASSETS / "quirks.conll")) == sents
 
 
 def test_tokens_only_for_prediction_input():
     assert list(iter_conll(ASSETS / "tokens_only.conll", require_tags=False)) == [
-        (["John", "lives"], None, 1), (["Hi"], None, 4)]
+        (["John", "lives"], None, 1, None), (["Hi"], None, 4, None)]
     with pytest.raises(InputError, match=r"tokens_only.conll:1: .*one column"):
         read_conll(ASSETS / "tokens_only.conll")
 
@@ -215,7 +215,7 @@ def test_read_file_follows_the_table(tmp_path):
     (tmp_path / "eng.testa").write_text("Rome B-LOC\n")
     (tmp_path / "a.txt").write_text("Rome B-LOC\n")
     for name, line in (("a.ndjson", 1), ("eng.testa", 1), ("a.txt", 1)):
-        assert read_file(tmp_path / name) == [(["Rome"], ["B-LOC"], line)]
+        assert read_file(tmp_path / name) == [(["Rome"], ["B-LOC"], line, None)]
 
 
 @pytest.mark.parametrize(
@@ -285,3 +285,65 @@ def test_data_files_named_after_no_split_are_listed(tmp_path, caplog):
         data = load_ner_dataset(str(folder))
     assert set(data.splits) == {"train"}
     assert "no validation or test split; data files named after no split: mydev.txt, wnut17train.conll" in caplog.text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Documents: kept in order, as each format marks them
+
+
+def test_conll2003_keeps_its_documents_and_wnut17_has_none(conll, wnut, data_dir):
+    # the published counts (../shared/data/README.md): one document per -DOCSTART- line
+    for split, n in (("train", 946), ("validation", 216), ("test", 231)):
+        documents = conll.splits[split]["document_id"]
+        assert documents == sorted(documents) and len(set(documents)) == n
+    # sentence order is the file's: the first document of test, read independently of the reader
+    blocks = (data_dir / "conll2003" / "test.conll").read_text(encoding="utf-8").split("-DOCSTART-")[1]
+    first_doc = [[line.split()[0] for line in b.splitlines()] for b in blocks.split("\n\n")[1:] if b.strip()]
+    test = conll.splits["test"]
+    assert [list(t) for t, d in zip(test["tokens"], test["document_id"]) if d == 0] == first_doc
+    # WNUT-17 marks no documents: every sentence is a document of its own
+    assert wnut.splits["train"]["document_id"] == list(range(3394))
+
+
+def test_jsonl_document_id_groups_consecutive_lines(tmp_path):
+    path = tmp_path / "train.jsonl"
+    rows = [("a", ["Ann"]), ("a", ["Lee", "ran"]), (7, ["Bo"]), ("b", ["x"]), ("b", ["y"])]
+    path.write_text("".join(json.dumps({"tokens": t, "ner_tags": ["B-PER"] + ["O"] * (len(t) - 1),
+                                        "document_id": d}) + "\n" for d, t in rows))
+    data = load_ner_dataset(train_file=path)
+    assert data.splits["train"]["document_id"] == [0, 0, 1, 2, 2]
+    assert [s.document for s in read_jsonl(path)] == [0, 0, 1, 2, 2]
+
+
+@pytest.mark.parametrize(
+    "lines, pattern",
+    [
+        ([("a", 1), ("b", 2), ("a", 3)], (r"bad.jsonl:3: document_id 'a' comes back after another document: the "
+                                          r"sentences of a document must be consecutive \(its first is line 1\)")),
+        ([("a", 1), (None, 2)], (r"bad.jsonl:2: document_id is on some rows and not on others \(line 1 has one, "
+                                 r"line 2 has none\)")),
+        ([([1], 1)], r"bad.jsonl:1: document_id must be a string or an integer, got \[1\]"),
+    ],
+)
+def test_a_bad_document_id_names_file_and_line(tmp_path, lines, pattern):
+    path = tmp_path / "bad.jsonl"
+    path.write_text("".join(json.dumps({"tokens": ["w"], "ner_tags": ["O"], **({"document_id": d} if d is not None
+                                                                               else {})}) + "\n" for d, _ in lines))
+    with pytest.raises(InputError, match=pattern):
+        load_ner_dataset(train_file=path)
+
+
+def test_hub_data_with_a_document_id_column(tmp_path):
+    feats = datasets.Features({"tokens": datasets.Sequence(datasets.Value("string")),
+                               "ner_tags": datasets.Sequence(datasets.Value("string")),
+                               "document_id": datasets.Value("string")})
+    rows = {"tokens": [["Ann"], ["in", "Oslo"], ["Bo"]], "ner_tags": [["B-PER"], ["O", "B-LOC"], ["B-PER"]],
+            "document_id": ["d1", "d1", "d2"]}
+    saved = tmp_path / "saved"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows, features=feats)}).save_to_disk(str(saved))
+    assert load_ner_dataset(str(saved)).splits["train"]["document_id"] == [0, 0, 1]
+    rows["document_id"] = ["d1", "d2", "d1"]
+    bad = tmp_path / "bad"
+    datasets.DatasetDict({"train": datasets.Dataset.from_dict(rows, features=feats)}).save_to_disk(str(bad))
+    with pytest.raises(InputError, match=r"bad\[train\]:3: document_id 'd1' comes back after another document"):
+        load_ner_dataset(str(bad))

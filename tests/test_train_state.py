@@ -155,7 +155,8 @@ def test_card_hyperparameters_come_from_the_config_in_the_cards_order():
         "weight_decay": cfg.training.weight_decay,
         "gradient_accumulation_steps": cfg.training.gradient_accumulation_steps,
         "max_grad_norm": cfg.training.max_grad_norm, "seed": 4, "mixed_precision": "bf16", "num_processes": 2,
-        "label_all_subwords": cfg.data.label_all_subwords, "augment": "none", "sampling": "none", "head": "crf",
+        "label_all_subwords": cfg.data.label_all_subwords, "augment": "none", "sampling": "none", "context": 0,
+        "head": "crf",
     }
 
 

@@ -7,6 +7,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -32,11 +33,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="tag words with a trained model",
         description=(
             "Predict one tag per word with a trained model folder. Input formats:\n"
-            "  conll  token per line (tag in the last column if present), blank line between sentences;\n"
-            "         output 'token gold pred' when gold tags are present (scorable by `tagger score`), else 'token pred'\n"
-            "  jsonl  one {\"tokens\": [...]} object per line; output adds \"tags\" and \"entities\"\n"
-            "  text   one sentence per line, split into words by --pre-tokenizer; output JSON lines with\n"
-            "         entities and character offsets into the line\n"
+            "  conll  token per line (tag in the last column if present), blank line between sentences,\n"
+            "         -DOCSTART- lines between documents; output 'token gold pred' when gold tags are present\n"
+            "         (scorable by `tagger score`), else 'token pred'\n"
+            "  jsonl  one {\"tokens\": [...]} object per line, \"document_id\" optional; output adds \"tags\" and\n"
+            "         \"entities\"\n"
+            "  text   one sentence per line, a blank line between documents, split into words by --pre-tokenizer;\n"
+            "         output JSON lines with entities and character offsets into the line\n"
             "\n"
             "Format by suffix (--format overrides it):\n" + describe("predict") + "\n"
             "\n"
@@ -49,7 +52,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "\n"
             "Decoding (docs/decoding.md): a model folder the recipe saved names its decoding and the O bias\n"
             "tuned on validation in tagger_run.json, and they apply unless --decoding / --o-bias say otherwise;\n"
-            "other folders: argmax, no bias. The pipeline's tags: --decoding argmax --o-bias 0"
+            "other folders: argmax, no bias. The pipeline's tags: --decoding argmax --o-bias 0\n"
+            "\n"
+            "Document context (docs/predict.md): a model trained with data.context > 0 reads each sentence\n"
+            "with its neighbours in the same document, as in its evaluation; input without documents (conll\n"
+            "without -DOCSTART-, jsonl without document_id) is read sentence by sentence, and the log says so"
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -78,14 +85,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
+def _iter_jsonl(path: str) -> Iterator[tuple[dict[str, Any], list[str], int | None]]:
+    """Each object, its tokens and its document number (None without ``document_id``; checked as the reader
+    checks it: the sentences of a document on consecutive lines)."""
+    from tagger.data.documents import DOCUMENT_COLUMN, DocumentIds
     from tagger.data.jsonl import iter_json_lines
 
+    documents = DocumentIds(path)
     for obj, lineno in iter_json_lines(path):
         tokens = obj.get("tokens") if isinstance(obj, dict) else None
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise InputError("expected an object with \"tokens\": a list of strings", path=path, line=lineno)
-        yield obj, tokens
+        yield obj, tokens, documents.number(obj.get(DOCUMENT_COLUMN), lineno, DOCUMENT_COLUMN in obj)
 
 
 def _iter_text(path: str) -> Iterator[str]:
@@ -94,12 +105,42 @@ def _iter_text(path: str) -> Iterator[str]:
             yield line.rstrip("\r\n")
 
 
+def text_documents(lines: Iterator[str]) -> Iterator[int]:
+    """The document of each line of text input: one per block of lines between blank lines (a blank line is a
+    document of its own, and has no words)."""
+    block, blank = 0, True
+    for k, line in enumerate(lines):
+        if not line.strip():
+            blank = True
+            yield -1 - k
+            continue
+        if blank:
+            block, blank = block + 1, False
+        yield block
+
+
+def _document_ids(numbers: Iterator[int | None]) -> Iterator[int]:
+    """Document ids for ``predict_stream`` from each sentence's document number (None: a document of its own,
+    given its sentence's negative index)."""
+    return (n if n is not None else -1 - k for k, n in enumerate(numbers))
+
+
+def _conll_has_documents(path: str) -> bool:
+    """Whether a CoNLL file has a ``-DOCSTART-`` line (read line by line, nothing kept)."""
+    from tagger.data.conll import utf8_lines
+
+    return any(re.split(r"[ \t]+", line.strip(" \t\r\n"), maxsplit=1)[0] == "-DOCSTART-" for _, line in utf8_lines(path))
+
+
 def _write_conll(out: Any, path: str, tagger: Any, bar: Any) -> int:
     from tagger.data.conll import iter_conll, write_conll
 
     def sentences() -> Iterator[list[list[str]]]:
-        first, second = itertools.tee(iter_conll(path, require_tags=False))
-        for (tokens, gold, _line), pred in zip(first, tagger.predict_stream(s[0] for s in second)):
+        with_documents = bool(tagger.context) and _conll_has_documents(path)
+        first, second, *third = itertools.tee(iter_conll(path, require_tags=False), 3 if with_documents else 2)
+        documents = _document_ids(s.document for s in third[0]) if third else None
+        for (tokens, gold, _line, _doc), pred in zip(first, tagger.predict_stream((s[0] for s in second),
+                                                                                   documents=documents)):
             bar.update(1)
             yield [tokens, pred] if gold is None else [tokens, gold, pred]
 
@@ -111,8 +152,13 @@ def _write_jsonl(out: Any, path: str, tagger: Any, bar: Any, scores: bool) -> in
     from tagger.predict import word_entities
 
     n = 0
-    first, second = itertools.tee(_iter_jsonl(path))
-    for (obj, _tokens), pred in zip(first, tagger.predict_stream((t for _, t in second), scores=scores)):
+    # DocumentIds makes document_id all or nothing: the first object tells
+    first_row = next(iter(_iter_jsonl(path)), None) if tagger.context else None
+    with_documents = first_row is not None and first_row[2] is not None
+    first, second, *third = itertools.tee(_iter_jsonl(path), 3 if with_documents else 2)
+    documents = _document_ids(row[2] for row in third[0]) if third else None
+    for (obj, _tokens, _doc), pred in zip(first, tagger.predict_stream((t for _, t, _ in second), scores=scores,
+                                                                        documents=documents)):
         obj = dict(obj)
         if scores:
             obj["tags"], obj["entities"] = pred["tags"], pred["entities"]
@@ -168,8 +214,9 @@ def run(args: argparse.Namespace) -> int:
             n = _write_jsonl(out, args.input, tagger, bar, args.scores)
         else:
             n = 0
-            first, second = itertools.tee(_iter_text(args.input))
-            for text, ents in zip(first, tagger.predict_text_stream(second, scores=args.scores)):
+            first, second, *third = itertools.tee(_iter_text(args.input), 3 if tagger.context else 2)
+            documents = text_documents(third[0]) if third else None
+            for text, ents in zip(first, tagger.predict_text_stream(second, scores=args.scores, documents=documents)):
                 out.write(json.dumps({"text": text, "entities": ents}, ensure_ascii=False) + "\n")
                 n += 1
                 bar.update(1)

@@ -68,7 +68,7 @@ def read_tagged(path: str, columns: int = 1) -> list[Block]:
     from tagger.data.conll import iter_conll_columns
 
     out: list[Block] = []
-    for rows, first in iter_conll_columns(path):
+    for rows, first, _document in iter_conll_columns(path):
         words: list[tuple[str, object, int]] = []
         for j, cols in enumerate(rows):
             line = first + j

@@ -11,7 +11,12 @@ prediction and every gold entity is scored:
   where its first subword has the most context on both sides (largest min(left, right)), ties to
   the earlier window; only the owner labels and predicts it;
 * a word that the tokenizer turns into zero subwords (a lone U+FE0F, an empty string, a space) is
-  encoded as the tokenizer's unknown token instead, so it still has a position and a prediction.
+  encoded as the tokenizer's unknown token instead, so it still has a position and a prediction;
+* with document context (``context`` > 0 and ``documents``), a window that its sentence's subwords
+  leave room in is filled with subwords of the neighbouring sentences of the same document, up to
+  ``context`` on each side (:mod:`tagger.data.documents`): they get -100 and no word index, so they are
+  never labelled, trained on or scored. Windows of a long sentence are cut as without context, so a
+  full window takes none.
 
 :func:`encode_subwords` windows text that is already tokenized (subword ids and the word of each
 subword, as ``tagger predict --pre-tokenizer tokenizer`` gets them from the tokenizer's own encoding
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
+
+from tagger.data.documents import context_sizes, neighbour_subwords
 
 IGNORE = -100
 
@@ -59,6 +66,8 @@ def encode_sentences(
     stride: int = 32,
     label_all_subwords: bool = False,
     label_list: Sequence[str] | None = None,
+    documents: Sequence[int] | None = None,
+    context: int = 0,
 ) -> dict[str, list]:
     """Tokenize words (``is_split_into_words``) in one batch call and cut them into windows.
 
@@ -70,12 +79,16 @@ def encode_sentences(
         stride: overlap in subwords between consecutive windows of one sentence (< content length).
         label_all_subwords: label continuation subwords too (B-X -> I-X, needs ``label_list``).
         label_list: id -> label, used only with ``label_all_subwords``.
+        documents: S document numbers (consecutive sentences of one document share one); None: every
+            sentence is a document of its own.
+        context: subwords of document context on each side of a window (0: none).
 
     Returns:
         W windows as columns: ``input_ids`` [W][<= max_length] (with special tokens), ``labels``
         [W][same] (only with ``tag_ids``), ``word_index`` [W][same] (word index in its sentence at the
-        first subword of each word this window owns, else -1), ``sentence_id`` [W] and ``num_words`` [W]
-        (words in that sentence). A sentence with no words gives no window.
+        first subword of each word this window owns, else -1), ``sentence_id`` [W], ``num_words`` [W]
+        (words in that sentence) and ``context`` [W] (context subwords taken: left, right). A sentence
+        with no words gives no window.
     """
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError("a fast tokenizer is needed (word_ids() maps subwords to words)")
@@ -111,7 +124,7 @@ def encode_sentences(
             all_ids[i] = list(enc2["input_ids"][k])
             all_wids[i] = enc2.word_ids(k)
     return _windows(all_ids, all_wids, [len(w) for w in words], tokenizer, content, stride,
-                    tag_rows=tag_rows, continuation=continuation)
+                    tag_rows=tag_rows, continuation=continuation, neighbours=_neighbours(all_ids, documents, context))
 
 
 def encode_subwords(
@@ -122,6 +135,8 @@ def encode_subwords(
     *,
     max_length: int = 128,
     stride: int = 32,
+    documents: Sequence[int] | None = None,
+    context: int = 0,
 ) -> dict[str, list]:
     """Window sentences that are already tokenized, by the same rules as :func:`encode_sentences`.
 
@@ -131,7 +146,7 @@ def encode_subwords(
             None for a subword that belongs to no word (it stays in the model input, unpredicted).
         num_words: words per sentence; every word must own at least one subword.
         tokenizer: gives the special tokens put around each window.
-        max_length, stride: as in :func:`encode_sentences`.
+        max_length, stride, documents, context: as in :func:`encode_sentences`.
 
     Returns:
         The columns of :func:`encode_sentences` without ``labels``.
@@ -144,8 +159,19 @@ def encode_subwords(
             raise ValueError(f"sentence {sid}: {len(ids)} subwords but {len(wids)} word ids")
         if any(w is not None and not 0 <= w < num_words[sid] for w in wids):
             raise ValueError(f"sentence {sid}: a word id outside 0..{num_words[sid] - 1}")
-    return _windows([list(x) for x in subword_ids], [list(x) for x in word_ids], list(num_words), tokenizer,
-                    content, stride)
+    ids = [list(x) for x in subword_ids]
+    return _windows(ids, [list(x) for x in word_ids], list(num_words), tokenizer, content, stride,
+                    neighbours=_neighbours(ids, documents, context))
+
+
+def _neighbours(all_ids: list[list[int]], documents: Sequence[int] | None, context: int
+                ) -> tuple[list[list[int]], list[list[int]]] | None:
+    """Each sentence's context on offer (left, right), or None without documents or context."""
+    if context < 0:
+        raise ValueError(f"context must be >= 0, got {context}")
+    if not context or documents is None:
+        return None
+    return neighbour_subwords(all_ids, list(documents), context)
 
 
 def _content_length(tokenizer: Any, max_length: int, stride: int) -> int:
@@ -159,6 +185,36 @@ def _content_length(tokenizer: Any, max_length: int, stride: int) -> int:
     return content
 
 
+def _first_positions(wids: Sequence[int | None], n_words: int, sid: int) -> list[int]:
+    """The position of each word's first subword in its sentence."""
+    first_pos = [-1] * n_words
+    prev = None
+    for p, w in enumerate(wids):
+        if w is not None and w != prev and first_pos[w] < 0:
+            first_pos[w] = p
+        prev = w
+    if min(first_pos) < 0:
+        raise ValueError(f"sentence {sid}: word {first_pos.index(-1)} has no subword")
+    return first_pos
+
+
+def _owners(first_pos: list[int], starts: list[int], length: int, content: int) -> list[int]:
+    """The window that owns each word: where its first subword has the most context on both sides."""
+    if len(starts) == 1:
+        return [0] * len(first_pos)
+    owner = []
+    for p in first_pos:
+        best, best_ctx = 0, -1
+        for k, s in enumerate(starts):
+            e = min(s + content, length)
+            if s <= p < e:
+                ctx = min(p - s, e - 1 - p)
+                if ctx > best_ctx:
+                    best, best_ctx = k, ctx
+        owner.append(best)
+    return owner
+
+
 def _windows(
     all_ids: list[list[int]],
     all_wids: list[list[int | None]],
@@ -169,13 +225,15 @@ def _windows(
     *,
     tag_rows: list[list[int]] | None = None,
     continuation: list[int] | None = None,
+    neighbours: tuple[list[list[int]], list[list[int]]] | None = None,
 ) -> dict[str, list]:
-    """Cut tokenized sentences into windows, choose the owner window of each word, label and index them."""
+    """Cut tokenized sentences into windows, choose the owner window of each word, label and index them;
+    ``neighbours``: each sentence's context on offer (left, right), put around the windows that have room."""
     prefix, suffix = _special_affixes(tokenizer)
     pre_pad, suf_pad = [-1] * len(prefix), [-1] * len(suffix)
     pre_ign, suf_ign = [IGNORE] * len(prefix), [IGNORE] * len(suffix)
 
-    out: dict[str, list] = {"input_ids": [], "word_index": [], "sentence_id": [], "num_words": []}
+    out: dict[str, list] = {"input_ids": [], "word_index": [], "sentence_id": [], "num_words": [], "context": []}
     if tag_rows is not None:
         out["labels"] = []
     for sid, (ids, wids) in enumerate(zip(all_ids, all_wids)):
@@ -183,33 +241,13 @@ def _windows(
         if n_words == 0:
             continue
         length = len(ids)
-        # first subword position of each word
-        first_pos = [-1] * n_words
-        prev = None
-        for p, w in enumerate(wids):
-            if w is not None and w != prev:
-                if first_pos[w] < 0:
-                    first_pos[w] = p
-            prev = w
-        if min(first_pos) < 0:
-            raise ValueError(f"sentence {sid}: word {first_pos.index(-1)} has no subword")
+        first_pos = _first_positions(wids, n_words, sid)
         starts = _window_starts(length, content, stride)
-        if len(starts) == 1:
-            owner = [0] * n_words
-        else:
-            owner = []
-            for p in first_pos:
-                best, best_ctx = 0, -1
-                for k, s in enumerate(starts):
-                    e = min(s + content, length)
-                    if s <= p < e:
-                        ctx = min(p - s, e - 1 - p)
-                        if ctx > best_ctx:
-                            best, best_ctx = k, ctx
-                owner.append(best)
+        owner = _owners(first_pos, starts, length, content)
         tags = tag_rows[sid] if tag_rows is not None else None
         if tags is not None and len(tags) != n_words:
             raise ValueError(f"sentence {sid}: {len(tags)} tags for {n_words} words")
+        left, right = (neighbours[0][sid], neighbours[1][sid]) if neighbours is not None else ([], [])
         for k, s in enumerate(starts):
             e = min(s + content, length)
             windex = []
@@ -228,12 +266,16 @@ def _windows(
                     windex.append(-1)
                     labels.append(continuation[tags[w]] if (continuation is not None and own and tags is not None)
                                   else IGNORE)
-            out["input_ids"].append(prefix + list(ids[s:e]) + suffix)
-            out["word_index"].append(pre_pad + windex + suf_pad)
+            n_left, n_right = context_sizes(content - (e - s), len(left), len(right))
+            before, after = left[len(left) - n_left:], right[:n_right]
+            ctx_pad, ctx_ign = [-1] * n_left, [IGNORE] * n_left
+            out["input_ids"].append(prefix + before + list(ids[s:e]) + after + suffix)
+            out["word_index"].append(pre_pad + ctx_pad + windex + [-1] * n_right + suf_pad)
             out["sentence_id"].append(sid)
             out["num_words"].append(n_words)
+            out["context"].append((n_left, n_right))
             if tag_rows is not None:
-                out["labels"].append(pre_ign + labels + suf_ign)
+                out["labels"].append(pre_ign + ctx_ign + labels + [IGNORE] * n_right + suf_ign)
     return out
 
 

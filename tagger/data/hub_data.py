@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tagger.data.conll import Sentence
+from tagger.data.documents import DOCUMENT_COLUMN, DocumentIds
 from tagger.data.jsonl import TAG_COLUMNS, TOKEN_COLUMNS, pick_column
 from tagger.data.schemes import parse_tag
 from tagger.data.splits import SPLIT_OF_NAME
@@ -21,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 def from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, tags_column: str | None,
              label_list: Sequence[str] | None) -> dict[str, list[Sentence]]:
+    """The sentences of each split; a ``document_id`` column groups consecutive rows into documents
+    (:class:`~tagger.data.documents.DocumentIds`; a row's line is its 1-based index in its split)."""
     import datasets
 
     out: dict[str, list[Sentence]] = {}
@@ -38,6 +41,8 @@ def from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, tag
         if names is None and label_list is not None:
             names = list(label_list)
         rows: list[Sentence] = []
+        documents = DocumentIds(f"{where}[{split_name}]")
+        doc_col = ds[DOCUMENT_COLUMN] if DOCUMENT_COLUMN in ds.column_names else None
         for i, (tokens, tags) in enumerate(zip(ds[tok_col], ds[tag_col])):
             if tags and not isinstance(tags[0], str):
                 if names is None:
@@ -49,8 +54,9 @@ def from_hf(dd: datasets.DatasetDict, where: str, tokens_column: str | None, tag
                     parse_tag(t)
                 except ValueError as err:
                     raise InputError(str(err), path=f"{where}[{split_name}]", line=i + 1) from None
+            document = documents.number(doc_col[i], i + 1) if doc_col is not None else None
             if tokens:
-                rows.append((list(tokens), list(tags), i + 1))
+                rows.append(Sentence(list(tokens), list(tags), i + 1, document))
         out[split] = rows
     return out
 

@@ -1,4 +1,5 @@
-"""JSON-lines data: ``{"tokens": [...], "ner_tags": [...]}`` per line, tags as strings or ids."""
+"""JSON-lines data: ``{"tokens": [...], "ner_tags": [...]}`` per line, tags as strings or ids, and optionally
+``"document_id"`` naming each sentence's document (:mod:`tagger.data.documents`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tagger.data.conll import Sentence, utf8_lines
+from tagger.data.documents import DOCUMENT_COLUMN, DocumentIds
 from tagger.data.schemes import parse_tag
 from tagger.errors import InputError, missing_file
 
@@ -47,12 +49,14 @@ def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None
     """Sentences of a JSON-lines file: ``{"tokens": [...], "ner_tags": [...]}`` per line.
 
     Tags are strings, or ints indexing ``label_list`` (else a ``labels.json`` list next to the file).
+    A ``"document_id"`` on every line groups consecutive lines into documents (:class:`DocumentIds`).
     """
     if not os.path.isfile(path):
         raise InputError(missing_file(path), path=path)
     tok_key, tag_key = tokens_column or "tokens", tags_column or "ner_tags"
     names = list(label_list) if label_list is not None else None
     out: list[Sentence] = []
+    documents = DocumentIds(path)
     for obj, lineno in iter_json_lines(path):
         if not isinstance(obj, dict) or tok_key not in obj or tag_key not in obj:
             raise InputError(f"expected an object with {tok_key!r} and {tag_key!r}", path=path, line=lineno)
@@ -77,8 +81,9 @@ def read_jsonl(path: str | os.PathLike[str], *, tokens_column: str | None = None
                 parse_tag(t)
             except ValueError as err:
                 raise InputError(str(err), path=path, line=lineno) from None
+        document = documents.number(obj.get(DOCUMENT_COLUMN), lineno, DOCUMENT_COLUMN in obj)
         if tokens:
-            out.append((list(tokens), list(tags), lineno))
+            out.append(Sentence(list(tokens), list(tags), lineno, document))
     return out
 
 

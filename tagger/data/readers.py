@@ -4,7 +4,8 @@ Accepted inputs: CoNLL column files (:mod:`tagger.data.conll`) and JSON lines (:
 chosen by suffix (:mod:`tagger.data.formats`), a folder of such files named after their splits
 (:mod:`tagger.data.splits`), a saved ``DatasetDict`` folder, Hub data sets (:mod:`tagger.data.hub_data`),
 and the named sets ``conll2003`` / ``wnut17``. Tags are checked, converted to the training scheme (IOB2
-by default) and mapped to a deterministic label list.
+by default) and mapped to a deterministic label list; sentences keep their order and their document
+(:mod:`tagger.data.documents`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from tagger.catalog import DATASETS
 from tagger.catalog import hub_id as catalog_hub_id
 from tagger.data.conll import Sentence, read_conll
+from tagger.data.documents import DOCUMENT_COLUMN, number_documents
 from tagger.data.formats import file_format
 from tagger.data.hub_data import load_hub
 from tagger.data.jsonl import read_jsonl
@@ -44,7 +46,9 @@ logger = logging.getLogger(__name__)
 
 @dataclass
 class NerData:
-    """Splits with ``tokens`` (list of str) and ``ner_tags`` (ClassLabel ids over ``label_list``)."""
+    """Splits with ``tokens`` (list of str), ``ner_tags`` (ClassLabel ids over ``label_list``) and
+    ``document_id`` (each sentence's document number in its split, :func:`~tagger.data.documents.number_documents`:
+    consecutive sentences of one document share it; a sentence without a document has one of its own)."""
 
     splits: datasets.DatasetDict
     label_list: list[str]
@@ -173,10 +177,10 @@ def _convert_scheme(raw: _Raw, target: str) -> dict[str, list[Sentence]]:
     """Each split in ``target``, its scheme detected per split (CoNLL-2003 copies exist in IOB1 and IOB2)."""
     converted: dict[str, list[Sentence]] = {}
     for split, rows in raw.rows.items():
-        source = detect_scheme(tags for _, tags, _ in rows)
+        source = detect_scheme(tags for _, tags, _, _ in rows)
         if source != target:
             logger.info("%s: %s tags converted to %s", raw.where[split], source, target)
-            rows = [(toks, convert_tags(tags, source, target), line) for toks, tags, line in rows]
+            rows = [row._replace(tags=convert_tags(row.tags, source, target)) for row in rows]
         converted[split] = rows
     return converted
 
@@ -189,17 +193,19 @@ def _dataset_dict(rows_by_split: dict[str, list[Sentence]], labels: list[str]) -
     features = datasets.Features({
         "tokens": datasets.Sequence(datasets.Value("string")),
         "ner_tags": datasets.Sequence(datasets.ClassLabel(names=labels)),
+        DOCUMENT_COLUMN: datasets.Value("int64"),
     })
     splits = datasets.DatasetDict()
     for split in SPLITS:
         if split not in rows_by_split:
             continue
         rows = rows_by_split[split]
-        tokens = [toks for toks, _, _ in rows]
-        ids = [[label_index[t] for t in tags] for _, tags, _ in rows]
-        ds = datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": ids}, features=features,
-                                        split=datasets.NamedSplit(split))
-        ds._fingerprint = _deterministic_fingerprint([split, labels, tokens, ids])
+        tokens = [row.tokens for row in rows]
+        ids = [[label_index[t] for t in row.tags] for row in rows]
+        documents = number_documents([row.document for row in rows])
+        ds = datasets.Dataset.from_dict({"tokens": tokens, "ner_tags": ids, DOCUMENT_COLUMN: documents},
+                                        features=features, split=datasets.NamedSplit(split))
+        ds._fingerprint = _deterministic_fingerprint([split, labels, tokens, ids, documents])
         splits[split] = ds
     return splits
 
@@ -209,7 +215,7 @@ def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str,
     if forced is not None:
         allowed = set(forced)
         for split, rows in rows_by_split.items():
-            for _toks, tags, line in rows:
+            for _toks, tags, line, _doc in rows:
                 for t in tags:
                     if t not in allowed:
                         raise InputError(f"label {t!r} is not in the given label list ({', '.join(forced)})",
@@ -218,15 +224,15 @@ def _build_label_list(rows_by_split: dict[str, list[Sentence]], where: dict[str,
     # every label of the scheme for each type seen in training, so that e.g. I-X exists even if
     # training only had single-word X entities
     base = "train" if "train" in rows_by_split else next(iter(rows_by_split))
-    train_types = {parse_tag(t)[1] for _, tags, _ in rows_by_split[base] for t in tags} - {None}
+    train_types = {parse_tag(t)[1] for _, tags, _, _ in rows_by_split[base] for t in tags} - {None}
     labels = labels_for_types(sorted(train_types), scheme)  # type: ignore[arg-type]
     known = set(labels)
-    extra = {t for split, rows in rows_by_split.items() for _, tags, _ in rows for t in tags} - known
+    extra = {t for split, rows in rows_by_split.items() for _, tags, _, _ in rows for t in tags} - known
     if extra:
         extra_types = {parse_tag(t)[1] for t in extra} - {None}
         new = [lab for lab in labels_for_types(sorted(extra_types), scheme) if lab not in known]  # type: ignore[arg-type]
         new += sort_labels(extra - known - set(new))  # prefixes outside the scheme, kept as published
-        splits = [s for s in rows_by_split if s != base and any(t in extra for _, tags, _ in rows_by_split[s] for t in tags)]
+        splits = [s for s in rows_by_split if s != base and any(t in extra for _, tags, _, _ in rows_by_split[s] for t in tags)]
         logger.warning("labels not seen in %s, found in %s: %s (added to the label list so they are scored)",
                        base, ", ".join(splits), ", ".join(sort_labels(extra)))
         labels += new

@@ -18,6 +18,10 @@ pre_tokenizer="tokenizer")``; ``score`` is the mean over the entity's words of t
 word's tag, ``word`` the entity's text. The model runs inside the pipeline (its device, its
 ``batch_size``): one window is one model input.
 
+Document context is not supported: the pipeline takes texts one at a time, with no document around them,
+so a model trained with ``data.context`` > 0 tags each text alone, as ``Tagger`` does without documents,
+and the log says so once. ``Tagger.predict_text(texts, documents=...)`` uses the context.
+
 Seam: ``decoder`` maps the word probabilities of one text ``[N, C]`` to N label ids. The default is
 the decoding the model folder saved in ``tagger_run.json`` with its O bias, as ``Tagger`` applies it
 (:func:`folder_decoder`, :mod:`tagger.decoding`), else :func:`first_subword_argmax`.
@@ -26,6 +30,7 @@ the decoding the model folder saved in ``tagger_run.json`` with its O bias, as `
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -42,6 +47,8 @@ from tagger.decoding import Decoder, load_chain_scores
 from tagger.model_loading import check_max_length, check_model_folder
 from tagger.predict import Tagger, encode_like_pipeline, saved_decoding
 from tagger.train.evaluate import merge_window_predictions
+
+logger = logging.getLogger(__name__)
 
 #: the task name under which importing this module registers :class:`TaggerPipeline`
 TASK = "tagger-ner"
@@ -72,12 +79,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def run_windows(model_dir: str | Path | None) -> tuple[int, int]:
-    """(max_length, stride) of a model folder's training run, else :class:`~tagger.predict.Tagger`'s defaults."""
-    hp: dict[str, Any] = {}
+def _run_hyperparameters(model_dir: str | Path | None) -> dict[str, Any]:
     run_file = Path(model_dir) / "tagger_run.json" if model_dir else None
     if run_file is not None and run_file.is_file():
-        hp = json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+        return json.loads(run_file.read_text(encoding="utf-8")).get("hyperparameters", {})
+    return {}
+
+
+def run_windows(model_dir: str | Path | None) -> tuple[int, int]:
+    """(max_length, stride) of a model folder's training run, else :class:`~tagger.predict.Tagger`'s defaults."""
+    hp = _run_hyperparameters(model_dir)
     return int(hp.get("max_length", Tagger.max_length)), int(hp.get("stride", Tagger.stride))
 
 
@@ -102,6 +113,12 @@ class TaggerPipeline(TokenClassificationPipeline):
         if folder is not None:  # the checks of every other way a model folder loads (tagger.model_loading)
             check_model_folder(folder, labels, len(self.tokenizer))
             check_max_length(self.max_length, folder, "max_length")
+            context = int(_run_hyperparameters(folder).get("context", 0))
+            if context:
+                from tagger.console import info_once
+
+                info_once(logger, f"TaggerPipeline tags each text alone: this model's document context ({context} "
+                                  "subwords a side) is not used; Tagger.predict_text(texts, documents=...) uses it")
         self.decoder = decoder if decoder is not None else folder_decoder(folder, labels)
         if not getattr(self.tokenizer, "is_fast", False):
             raise ValueError("TaggerPipeline needs a fast tokenizer (character offsets of subwords)")

@@ -18,7 +18,9 @@ types as ``oversample_rare`` picks them: :func:`tagger.train.sampling.rarest_typ
 ``copies`` candidates; in each candidate every unit (mention of a target type, word, segment) is changed
 with probability ``rate`` and, when none was drawn, one unit chosen at random, so that a candidate
 differs from its sentence where the training split allows it. A candidate identical to its sentence is
-not added. Everything is drawn from ``random.Random(seed)`` with the run's seed.
+not added. Everything is drawn from ``random.Random(seed)`` with the run's seed. With document context
+(``data.context``) a new sentence gets the context of the sentence it was made from: it is encoded between
+that sentence's neighbours, as if it stood in its place (:func:`tagger.train.features.extend_split`).
 """
 
 from __future__ import annotations
@@ -216,9 +218,11 @@ def _no_op_reason(method: str, types: Sequence[str], used: int) -> str:
 
 def augment_split(train: SplitFeatures, method: str, seed: int, tokenizer: Any, *, label_list: list[str],
                   scheme: str, max_length: int, stride: int, label_all_subwords: bool,
-                  types: Sequence[str], copies: int, rate: float) -> tuple[SplitFeatures, AugmentReport]:
+                  types: Sequence[str], copies: int, rate: float,
+                  context: int = 0) -> tuple[SplitFeatures, AugmentReport]:
     """The training split with the augmented sentences appended, encoded into windows as the split was
-    (``max_length``, ``stride``, ``label_all_subwords``, ``tokenizer``), and the report of what was added.
+    (``max_length``, ``stride``, ``label_all_subwords``, ``context``, ``tokenizer``), and the report of what
+    was added.
 
     ``types``, ``copies`` and ``rate`` are ``data.augment_types``, ``data.augment_copies`` and
     ``data.augment_rate`` (their defaults live in :class:`tagger.config.DataConfig`)."""
@@ -230,7 +234,7 @@ def augment_split(train: SplitFeatures, method: str, seed: int, tokenizer: Any, 
                             copies=copies, rate=rate)
     extended = extend_split(train, [a.tokens for a in new], [a.tags for a in new], tokenizer,
                             label_list=label_list, max_length=max_length, stride=stride,
-                            label_all_subwords=label_all_subwords)
+                            label_all_subwords=label_all_subwords, context=context, sources=[a.source for a in new])
     used = sum(any(t in targets for t, _, _ in entities(tags)) for tags in train.gold_tags)
     n = len(train.gold_tags)
     report = AugmentReport(method=method, types=targets, copies=copies, rate=rate, sentences_before=n,

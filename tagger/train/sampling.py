@@ -118,7 +118,8 @@ def no_op_reason(gold_tags: Sequence[Sequence[str]], method: str, keep_empty: fl
 
 def resample(train: SplitFeatures, method: str, seed: int, keep_empty: float = 0.5,
              rare_share: float = 0.2) -> tuple[SplitFeatures, SamplingReport]:
-    """The training windows of the chosen sentences (every window of a sentence, repeats included)."""
+    """The training windows of the chosen sentences (every window of a sentence, repeats included; a repeat
+    keeps the document context its windows were encoded with)."""
     from tagger.train.features import SplitFeatures
     chosen = choose_sentences(train.gold_tags, method, seed, keep_empty, rare_share)
     windows_of: dict[int, list[int]] = {}
@@ -127,7 +128,7 @@ def resample(train: SplitFeatures, method: str, seed: int, keep_empty: float = 0
     rows = [w for s in chosen for w in windows_of.get(s, [])]
     columns = {k: [v[w] for w in rows] for k, v in train.columns.items()}
     resampled = SplitFeatures(name=train.name, columns=columns, num_words=train.num_words, tokens=train.tokens,
-                              gold_tags=train.gold_tags)
+                              gold_tags=train.gold_tags, documents=train.documents)
     report = SamplingReport(method=method, sentences_before=len(train.gold_tags), sentences_after=len(chosen),
                             tag_counts_before=tag_counts(train.gold_tags, range(len(train.gold_tags))),
                             tag_counts_after=tag_counts(train.gold_tags, chosen),
