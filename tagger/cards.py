@@ -317,11 +317,14 @@ def _default_scoring(info: Mapping[str, Any]) -> str | None:
     return f"{default}+threshold" if (decoding.get("o_bias") or {}).get(default) is not None else default
 
 
-def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], scoring: str | None) -> int | None:
-    """The row of this model: its loss, under the scoring it applies by default (else its plain decoding)."""
+def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], scoring: str | None,
+              levers: list[str]) -> int | None:
+    """The row of this model: its loss and levers (a row's label is ``loss + lever + ...``), under the
+    scoring it applies by default (else its plain decoding)."""
     mine = [i for i, row in enumerate(table)
             if not row.get("peer") and row.get("name", row.get("loss")) == loss.get("name")
-            and (row.get("params") or {}) == (loss.get("params") or {})]
+            and (row.get("params") or {}) == (loss.get("params") or {})
+            and str(row.get("loss") or "").split(" + ")[1:] == levers]
     plain = scoring.split("+")[0] if scoring else None
     for decoding in ([scoring, plain] if scoring else []) + [None]:
         hit = [i for i in mine if table[i].get("decoding") == decoding]
@@ -337,7 +340,7 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
     table = sweep["table"]
     types = sorted({t for row in table for t in (row.get("per_type_f1_mean") or {})})
     best = sweep.get("best")
-    this = _this_row(table, loss, _default_scoring(info))
+    this = _this_row(table, loss, _default_scoring(info), _levers(info))
     rows = []
     for i, row in enumerate(table):
         label = row.get("label") or row.get("loss") or row.get("name") or "?"
