@@ -211,9 +211,9 @@ def test_a_tuned_loss_on_the_tiny_model(tmp_path, tiny_encoder_dir, data_dir):
     lr = {"ce-learning_rate=1e-05-seed3": 1e-5, "ce-learning_rate=0.003-seed3": 3e-3}[best]
 
     summary = json.loads((out / "summary.json").read_text())
-    # tuned, ce is still the baseline; one row per decoding (argmax, viterbi, viterbi+threshold)
-    assert [row["loss"] for row in summary["table"]] == ["ce"] * 3 + ["focal(gamma=2.0)"] * 3
-    assert summary["table"][3]["vs_ce"]
+    # tuned, ce is still the baseline; one row per decoding (argmax, viterbi, +threshold, +type_thresholds)
+    assert [row["loss"] for row in summary["table"]] == ["ce"] * 4 + ["focal(gamma=2.0)"] * 4
+    assert summary["table"][4]["vs_ce"]
     final = out / "runs" / f"ce-learning_rate={lr}-seed1"
     card = json.loads((final / "model" / "tagger_run.json").read_text())
     assert card["hyperparameters"]["learning_rate"] == lr and card["hyperparameters"]["seed"] == 1

@@ -18,13 +18,13 @@ from tagger.decoding import (
     TYPE_BIAS_PRIOR_ENTITIES,
     ChainScores,
     Decoder,
+    allowed_transitions,
     chain_viterbi,
     check_decoding_entry,
     decode_split,
     decoding_entry,
     label_biases,
     rule_scores,
-    allowed_transitions,
     score_decodings,
     scorings_for,
     tune_type_bias,
@@ -149,7 +149,7 @@ def test_crf_emission_bias_is_viterbi_on_hand_shifted_emissions():
         lp = log_softmax(rng.normal(size=(4, 5)) * 2)
         shifted = lp + [-0.75, 1.5, 1.5, -0.5, -0.5]
         score = {seq: chain.start[seq[0]] + chain.end[seq[-1]] + sum(shifted[t, c] for t, c in enumerate(seq))
-                 + sum(chain.transitions[a, b] for a, b in zip(seq, seq[1:]))
+                 + sum(chain.transitions[a, b] for a, b in itertools.pairwise(seq))
                  for seq in itertools.product(range(5), repeat=4)}
         best = max(score, key=score.get)
         decoder = Decoder(LABELS, "viterbi", o_bias=0.75, chain=chain, type_bias={"A": 1.5, "B": -0.5})

@@ -24,7 +24,13 @@ from tagger.decoding.rules import (
     o_bias_grid,
     split_scoring,
 )
-from tagger.decoding.type_bias import TYPE_BIAS_GRID, TYPE_BIAS_PRIOR_ENTITIES, TYPE_BIAS_ROUNDS, TypeBiasFit, tune_type_bias
+from tagger.decoding.type_bias import (
+    TYPE_BIAS_GRID,
+    TYPE_BIAS_PRIOR_ENTITIES,
+    TYPE_BIAS_ROUNDS,
+    TypeBiasFit,
+    tune_type_bias,
+)
 from tagger.errors import InputError
 from tagger.metrics import chunk_counts, score_sequences
 
