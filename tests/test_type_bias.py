@@ -258,12 +258,15 @@ def test_bad_saved_type_biases_are_refused_naming_the_key(type_bias, message, tm
                              ["O", "B-person", "I-person"])
 
 
-def test_tagger_pipeline_cli_and_onnx_apply_the_same_type_biases(tmp_path, tiny_wnut_model_dir, onnx_extra):
-    """One folder with a saved O bias and per-type biases: Tagger (torch), the ONNX export, TaggerPipeline
-    and ``tagger predict`` find the same entities, and without the type biases different ones."""
+@pytest.mark.parametrize("head", ["linear", "crf"])
+def test_tagger_pipeline_cli_and_onnx_apply_the_same_type_biases(head, tmp_path, tiny_wnut_model_dir, onnx_extra):
+    """One folder with a saved O bias and per-type biases (and a CRF head with random scores): Tagger
+    (torch), the ONNX export, TaggerPipeline and ``tagger predict`` find the same entities, and without
+    the type biases different ones."""
     from recipe_runner import run_cli
     from transformers import pipeline
 
+    from tagger.decoding import write_crf
     from tagger.export import export_onnx
     from tagger.integrations.pipeline import TaggerPipeline
     from tagger.predict import Tagger
@@ -271,12 +274,18 @@ def test_tagger_pipeline_cli_and_onnx_apply_the_same_type_biases(tmp_path, tiny_
     decoding = {"default": "viterbi", "scheme": "IOB2", "o_bias": {"viterbi": 1.0},
                 "type_bias": {"viterbi": {"person": 3.0, "location": 2.0, "group": -2.0}}}
     folder = _with_decoding(tiny_wnut_model_dir, tmp_path / "m", decoding)
+    if head == "crf":
+        labels = [json.loads((folder / "config.json").read_text())["id2label"][str(i)] for i in range(13)]
+        rng = np.random.default_rng(0)
+        write_crf(folder, labels, "IOB2", {"transitions": rng.normal(size=(13, 13)), "start": rng.normal(size=13),
+                                           "end": rng.normal(size=13)})
     onnx_dir = export_onnx(folder, tmp_path / "onnx")
     texts = ["Anna met Bob in Paris today", "the new iPhone from Apple is out", " ".join(f"w{i}" for i in range(40))]
     torch_tagger = Tagger.from_pretrained(folder, device="cpu")
     want = [[(e["type"], e["start"], e["end"]) for e in ents] for ents in torch_tagger.predict_text(texts, "tokenizer")]
     onnx_tagger = Tagger.from_pretrained(onnx_dir)
     assert onnx_tagger.type_bias == torch_tagger.type_bias == decoding["type_bias"]["viterbi"]
+    assert (torch_tagger.crf is not None) == (onnx_tagger.crf is not None) == (head == "crf")
     assert [[(e["type"], e["start"], e["end"]) for e in ents]
             for ents in onnx_tagger.predict_text(texts, "tokenizer")] == want
     ner = pipeline("token-classification", model=str(folder), pipeline_class=TaggerPipeline, device="cpu")
@@ -288,7 +297,7 @@ def test_tagger_pipeline_cli_and_onnx_apply_the_same_type_biases(tmp_path, tiny_
         proc = run_cli(tmp_path, "predict", "--model", str(model), "--input", str(text_in), "--output", str(out),
                        "--pre-tokenizer", "tokenizer")
         assert proc.returncode == 0, proc.stderr
-        assert "person bias +3" in proc.stderr
+        assert "person bias +3" in proc.stderr and ("CRF head" in proc.stderr) == (head == "crf")
         got = [json.loads(line)["entities"] for line in out.read_text().splitlines()]
         assert [[(e["type"], e["start"], e["end"]) for e in ents] for ents in got] == want
     plain = Tagger.from_pretrained(folder, device="cpu", type_bias={}).predict_text(texts, "tokenizer")
