@@ -42,7 +42,7 @@ from tagger.config import RecipeConfig, check_window, help_text, load_config
 from tagger.console import get_logger, launch_logging
 from tagger.crf import CRF, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
-from tagger.decoding import decodable_variants, decoding_entry, score_decodings
+from tagger.decoding import decoding_entry, score_decodings, scorings_for
 from tagger.errors import ConfigError, InputError, TaggerError
 from tagger.hub import push_best_run
 from tagger.io import atomic_dir, atomic_write_json, ensure_output_dir, follow_umask
@@ -710,7 +710,7 @@ class TrainRun:
     def save_artifacts(self) -> dict[str, Any]:
         """The best epoch scores the test split; model + card, predictions and all_results.json are written.
 
-        Every decoding is scored on the same model (tagger.decoding: the O bias is tuned on validation
+        The same model is scored under every scoring (tagger.decoding: the biases are tuned on validation
         before test is decoded). all_results.json is written last: its presence marks the run done.
         Returns its content.
         """
@@ -725,21 +725,24 @@ class TrainRun:
         result = self.results(val_metrics, test_metrics)
         if self.accelerator.is_main_process:
             features, scheme = self.features, self.cfg.data.scheme
-            scored = {}
-            if self.crf is None:  # a CRF run decodes with its CRF only: one row of the summary
-                scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
-                                         (features["test"].gold_tags, test_lp), scheme=scheme,
-                                         mode=self.training_cfg.metric_mode, variants=decodable_variants(scheme))
-                result.update(decoding=self.training_cfg.decoding, decodings={k: v.to_json() for k, v in scored.items()})
-            else:  # the CRF's entity marginals, calibrated on test as every decoding's scores are
+            # every scoring of the linear head, the viterbi ones for a CRF (its emissions shifted by the biases)
+            chain = self.crf_module.chain_scores() if self.crf is not None else None
+            default = "viterbi" if chain is not None else self.training_cfg.decoding
+            scored = score_decodings(self.sweep.label_list, (features["validation"].gold_tags, val_lp),
+                                     (features["test"].gold_tags, test_lp), scheme=scheme,
+                                     mode=self.training_cfg.metric_mode, chain=chain,
+                                     scorings=scorings_for(scheme, crf=chain is not None,
+                                                           shown=self.cfg.sweep_decodings(), default=default))
+            result.update(decoding=default, decodings={k: v.to_json() for k, v in scored.items()})
+            if chain is not None:  # the CRF's entity marginals, calibrated on test as every scoring's are
                 result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
             if self.cfg.output.save_model:
-                self.save_model(result, decoding_entry(self.training_cfg.decoding, scheme, scored) if scored else None)
+                self.save_model(result, decoding_entry(default, scheme, scored))
             self.check_scores(test_tags, scored)
             test = features["test"]
             write_predictions(self.run_dir / predictions_name(None), test.tokens, test.gold_tags, test_tags)
-            for name, variant in scored.items():
-                write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, variant.test_tags)
+            for name, scoring in scored.items():
+                write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, scoring.test_tags)
             result["run_seconds"] = round(time.perf_counter() - self.started, 2)
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
@@ -749,8 +752,8 @@ class TrainRun:
         test split's entities alike under every decoding: a mismatch stops the run before its results exist."""
         gold = self.features["test"].gold_tags
         decoded = [("crf" if self.crf is not None else self.training_cfg.decoding, test_tags)]
-        for name, variant in scored.items():
-            decoded.append((name, variant.test_tags))
+        for name, scoring in scored.items():
+            decoded.append((name, scoring.test_tags))
         for name, tags in decoded:
             check_agreement(gold, tags, self.training_cfg.metric_mode, f"{self.run_dir.name}, test split, {name}")
 
@@ -784,9 +787,9 @@ class TrainRun:
             "hardware": hardware(),
         }
 
-    def save_model(self, result: dict[str, Any], decoding: dict[str, Any] | None) -> None:
+    def save_model(self, result: dict[str, Any], decoding: dict[str, Any]) -> None:
         """The model in HF format with its tokenizer (and its CRF head), tagger_run.json (with the decoding
-        Tagger applies by default; None for a CRF, which decodes itself) and model card (main process)."""
+        Tagger applies by default: its biases, and for a linear head its decoding) and model card (main process)."""
         info = sanitize_info(self.sweep.run_info)  # no local paths in what gets published
         info.update(
             loss={"name": self.spec["name"], "params": self.params, "formula": getattr(self.loss_fn, "formula", ""),

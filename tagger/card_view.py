@@ -167,21 +167,28 @@ def _metric_rows(info: Mapping[str, Any]) -> tuple[list[dict[str, str]], list[di
     return overall, per_type
 
 
-def _default_variant(info: Mapping[str, Any]) -> str | None:
-    """What ``Tagger`` applies by default to this model: its decoding, ``+threshold`` when a bias was tuned."""
+def _default_scoring(info: Mapping[str, Any]) -> str | None:
+    """What ``Tagger`` applies by default to this model: its decoding, ``+threshold`` when an O bias was tuned
+    for it, ``+type_thresholds`` when per-type biases were too."""
     decoding = info.get("decoding")
     if not isinstance(decoding, Mapping) or not decoding.get("default"):
         return None
     default = str(decoding["default"])
+    if (decoding.get("type_bias") or {}).get(default) is not None:
+        return f"{default}+type_thresholds"
     return f"{default}+threshold" if (decoding.get("o_bias") or {}).get(default) is not None else default
 
 
-def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], variant: str | None) -> int | None:
-    """The row of this model: its loss, under the decoding it applies by default (else its plain one)."""
+def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], scoring: str | None,
+              levers: list[str]) -> int | None:
+    """The row of this model: its loss and levers (a row's label is ``loss + lever + ...``), under the
+    scoring it applies by default (else its plain decoding)."""
     mine = [i for i, row in enumerate(table)
             if not row.get("peer") and row.get("name", row.get("loss")) == loss.get("name")
-            and (row.get("params") or {}) == (loss.get("params") or {})]
-    for decoding in ([variant, variant.removesuffix("+threshold")] if variant else []) + [None]:
+            and (row.get("params") or {}) == (loss.get("params") or {})
+            and str(row.get("loss") or "").split(" + ")[1:] == levers]
+    plain = scoring.split("+")[0] if scoring else None
+    for decoding in ([scoring, plain] if scoring else []) + [None]:
         hit = [i for i in mine if table[i].get("decoding") == decoding]
         if hit:
             return hit[0]
@@ -198,7 +205,7 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
     table = [current_result(row) for row in sweep["table"]]
     types = sorted({t for row in table for t in (row.get("per_type_f1_mean") or {})})
     best = current_label(sweep["best"]) if isinstance(sweep.get("best"), str) else sweep.get("best")
-    this = _this_row(table, loss, _default_variant(info))
+    this = _this_row(table, loss, _default_scoring(info), _levers(info))
     rows = []
     for i, row in enumerate(table):
         label = row.get("label") or row.get("loss") or row.get("name") or "?"
@@ -224,24 +231,41 @@ def _sweep_view(info: Mapping[str, Any], loss: Mapping[str, Any]) -> dict[str, A
             else None}
 
 
+def _type_bias_text(biases: Any) -> str:
+    """A scoring's per-type biases for the card: ``group +0.8, product -0.4``, ``–`` for none."""
+    if not isinstance(biases, Mapping):
+        return "–"
+    return ", ".join(f"{t} {b:+.2g}" for t, b in biases.items() if b) or "0"
+
+
 def _decoding_view(info: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The decodings this model was scored with (``tagger_run.json``'s ``decoding``) and its default."""
+    """The scorings this model was scored with (``tagger_run.json``'s ``decoding``; ``variants`` in folders
+    saved before per-type biases) and its default."""
     decoding = info.get("decoding")
-    if not isinstance(decoding, Mapping) or not isinstance(decoding.get("variants"), Mapping):
+    scorings = decoding.get("scorings", decoding.get("variants")) if isinstance(decoding, Mapping) else None
+    if not isinstance(scorings, Mapping):
         return None
-    variant = _default_variant(info)
+    scoring = _default_scoring(info)
     rows = []
-    for name, v in decoding["variants"].items():
+    for name, v in scorings.items():
         bias = v.get("o_bias")
-        rows.append({"name": f"`{name}`" + (" ← `tagger predict` default" if name == variant else ""),
-                     "o_bias": "–" if bias is None else f"{bias:g}", "val_f1": _pct(v.get("validation_f1")),
+        rows.append({"name": f"`{name}`" + (" ← `tagger predict` default" if name == scoring else ""),
+                     "o_bias": "–" if bias is None else f"{bias:g}", "type_bias": _type_bias_text(v.get("type_bias")),
+                     "val_f1": _pct(v.get("validation_f1")),
                      "test_f1": _pct(v.get("test_f1")), "precision": _pct(v.get("test_precision")),
                      "recall": _pct(v.get("test_recall")), "ece": _pct(v.get("ece"), 1)})
     grid = decoding.get("o_bias_grid") or []
+    tuning = decoding.get("type_bias_tuning") if isinstance(decoding.get("type_bias_tuning"), Mapping) else {}
+    type_grid = tuning.get("grid") or []
     default = decoding.get("default")
     bias = (decoding.get("o_bias") or {}).get(default)
-    return {"default": default, "variant": variant, "rows": rows, "o_bias": None if bias is None else f"{bias:g}",
-            "grid": f"{grid[0]:g} to {grid[1]:g} in steps of {grid[2]:g}" if len(grid) == 3 else "a grid"}
+    types = (decoding.get("type_bias") or {}).get(default)
+    return {"default": default, "scoring": scoring, "rows": rows, "o_bias": None if bias is None else f"{bias:g}",
+            "type_bias": None if types is None else _type_bias_text(types),
+            "typed": any(r["type_bias"] != "–" for r in rows),
+            "grid": f"{grid[0]:g} to {grid[1]:g} in steps of {grid[2]:g}" if len(grid) == 3 else "a grid",
+            "type_grid": f"{type_grid[0]:g} to {type_grid[1]:g} in steps of {type_grid[2]:g}"
+            if len(type_grid) == 3 else "a grid", "prior": tuning.get("prior_entities")}
 
 
 def _weak_types(info: Mapping[str, Any], n: int = 3) -> list[str]:

@@ -23,7 +23,7 @@ from typing import Any
 from tagger.catalog import PACKAGED_ENCODER
 from tagger.console import LOG_LEVELS
 from tagger.crf import HEADS
-from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, VARIANTS, split_variant
+from tagger.decoding import DECODABLE_SCHEMES, DECODINGS, DEFAULT_SWEEP_DECODINGS, SCORINGS, split_scoring
 from tagger.errors import ConfigError
 from tagger.losses.labels import current_spec, lever_error, split_spec
 from tagger.metrics import MODES
@@ -324,9 +324,10 @@ class SweepConfig:
     )
     decodings: list[str] = field(
         default_factory=lambda: list(DEFAULT_SWEEP_DECODINGS),
-        metadata={"help": "Decodings the summary compares, one row per (loss, decoding); '+threshold': with the "
-                          "O bias tuned on validation. Empty: training.decoding only.",
-                  "choices": VARIANTS, "unique": True},
+        metadata={"help": "Scorings the summary compares, one row per (loss, scoring): a decoding, '+threshold' "
+                          "with the O bias tuned on validation, '+type_thresholds' with a bias per entity type on "
+                          "top (docs/decoding.md). Empty: training.decoding only.",
+                  "choices": SCORINGS, "unique": True},
     )
     search: SearchConfig = field(default_factory=SearchConfig)
 
@@ -503,7 +504,7 @@ def _check_decodings(cfg: RecipeConfig) -> None:
     wanted = [("training.decoding", cfg.training.decoding)]
     wanted += [(f"sweep.decodings[{i}]", d) for i, d in enumerate(cfg.sweep.decodings)]
     for key, name in wanted:
-        if split_variant(name)[0] == "viterbi":
+        if split_scoring(name).decoding == "viterbi":
             raise ConfigError(f"{key}: viterbi decodes {', '.join(DECODABLE_SCHEMES)} tags, not data.scheme "
                               f"{cfg.data.scheme}; use argmax decodings or data.scheme=IOB2")
 

@@ -23,7 +23,7 @@ A trained CRF is saved beside the token classifier: :data:`CRF_WEIGHTS` (the thr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,10 +37,10 @@ from tagger.decoding import (
     CRF_TENSORS,
     ChainScores,
     allowed_transitions,
-    apply_o_bias,
+    apply_label_bias,
     calibration,
     chain_viterbi_many,
-    finite_o_bias,
+    label_biases,
     read_crf,
     span_scores,
     write_crf,
@@ -173,17 +173,16 @@ def _sequence_score(em: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor, st
 class CRFDecoder:
     """Tags from per-word log-probabilities by a CRF head: what :class:`tagger.decoding.Decoder` does for
     the token classifier alone (``adjust``, ``decode``, ``tags`` of one sentence's ``log_probs [T, C]``),
-    with the CRF's Viterbi, after the same O bias (subtracted from each word's ``O`` log-probability)."""
+    with the CRF's Viterbi, after the same biases on its emissions (the O bias subtracted from each word's
+    ``O`` log-probability, a type's bias added to each of its labels: :func:`tagger.decoding.label_biases`)."""
 
-    def __init__(self, crf: CRF, o_bias: float = 0.0) -> None:
-        if finite_o_bias(o_bias) is None:
-            raise ValueError(f"the O bias must be a finite number, got {o_bias!r}")
-        self.crf, self.labels, self.o_bias = crf, crf.labels, o_bias
+    def __init__(self, crf: CRF, o_bias: float = 0.0, type_bias: Mapping[str, float] | None = None) -> None:
+        self.crf, self.labels, self.o_bias, self.type_bias = crf, crf.labels, o_bias, type_bias
+        self.bias = label_biases(self.labels, o_bias, type_bias)  # ValueError for a bias that is not finite
         self.chain = crf.chain_scores()  # for entity marginals: read once, not per sentence
-        self.o_index = self.labels.index("O") if "O" in self.labels else None
 
     def adjust(self, log_probs: np.ndarray) -> np.ndarray:
-        return apply_o_bias(log_probs, self.o_index, self.o_bias)
+        return apply_label_bias(log_probs, self.bias)
 
     def decode(self, log_probs: np.ndarray) -> list[int]:
         """One label id per word."""

@@ -249,7 +249,7 @@ def check_model_folder(path: str | Path, labels: list[str], tokenizer_size: int)
         return None
     check_tokenizer_files(folder)
     check_tokenizer_fits(folder, tokenizer_size)
-    check_decoding_entry(read_run_info(folder).get("decoding"), folder / RUN_INFO_NAME)
+    check_decoding_entry(read_run_info(folder).get("decoding"), folder / RUN_INFO_NAME, labels)
     return read_crf(folder, labels)
 
 

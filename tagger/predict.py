@@ -35,10 +35,10 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, get_args
 
 import numpy as np
 
@@ -201,16 +201,29 @@ def word_entities(spans: Sequence[Entity] | Sequence[ScoredEntity]) -> list[dict
     return [{"type": t, "start": s, "end": e + 1, **({"score": score[0]} if score else {})} for t, s, e, *score in spans]
 
 
-def saved_decoding(model_dir: str | Path, decoding: str | None = None,
-                   o_bias: float | None = None) -> tuple[str, float, str | None]:
-    """(decoding, O bias, scheme): the arguments, else what the folder's ``tagger_run.json`` saved, else
-    argmax without bias. The saved bias is the one tuned for the decoding in use."""
+class SavedDecoding(NamedTuple):
+    """What a model folder's decoding settings say, after the caller's overrides (:func:`saved_decoding`)."""
+
+    decoding: str
+    o_bias: float
+    scheme: str | None
+    type_bias: dict[str, float]
+
+
+def saved_decoding(model_dir: str | Path, decoding: str | None = None, o_bias: float | None = None,
+                   type_bias: Mapping[str, float] | None = None) -> SavedDecoding:
+    """The decoding, O bias, scheme and per-type biases to apply: the arguments, else what the folder's
+    ``tagger_run.json`` saved, else argmax without bias. The saved biases are those tuned for the decoding
+    in use; the saved per-type biases apply on top of the saved O bias only (they were tuned on top of it):
+    an ``o_bias`` given without ``type_bias`` drops them. ``type_bias={}`` turns them off."""
     saved = check_decoding_entry(read_run_info(model_dir).get("decoding"), Path(model_dir) / RUN_INFO_NAME)
     name = check_decoding(decoding if decoding is not None else saved.get("default", "argmax"))
     if o_bias is not None and finite_o_bias(o_bias) is None:
         raise InputError(f"o_bias must be a finite number, got {o_bias!r}")
     bias = o_bias if o_bias is not None else (saved.get("o_bias") or {}).get(name) or 0.0
-    return name, float(bias), saved.get("scheme")
+    if type_bias is None:
+        type_bias = ((saved.get("type_bias") or {}).get(name) or {}) if o_bias is None else {}
+    return SavedDecoding(name, float(bias), saved.get("scheme"), {t: float(b) for t, b in type_bias.items()})
 
 
 def config_labels(model_dir: str | Path) -> list[str]:
@@ -237,10 +250,11 @@ class Tagger:
     ``model``: a torch token classifier, or a :class:`~tagger.train.evaluate.LogitsBackend` such as
     :class:`tagger.runtime.OnnxBackend` (then ``device`` is unused). ``decoding``
     (:data:`tagger.decoding.DECODINGS`) turns each word's probabilities into tags after subtracting
-    ``o_bias`` from the ``O`` log-probability; ``scheme`` is the tagging scheme viterbi decodes in
-    (None: :func:`tagger.decoding.label_scheme` of the labels). ``crf``: a CRF head, which then decodes
-    instead (its Viterbi over each sentence, after the same O bias): a :class:`tagger.crf.CRF` on the torch
-    path, its :class:`~tagger.decoding.ChainScores` on the ONNX path (read without torch).
+    ``o_bias`` from the ``O`` log-probability and adding ``type_bias[X]`` to every label of type ``X``;
+    ``scheme`` is the tagging scheme viterbi decodes in (None: :func:`tagger.decoding.label_scheme` of the
+    labels). ``crf``: a CRF head, which then decodes instead (its Viterbi over each sentence, after the same
+    biases): a :class:`tagger.crf.CRF` on the torch path, its :class:`~tagger.decoding.ChainScores` on the
+    ONNX path (read without torch).
     """
 
     model: torch.nn.Module | Any
@@ -256,6 +270,7 @@ class Tagger:
     scheme: str | None = None
     crf: CRF | ChainScores | None = None
     context: int = 0  # subwords of document context a side, used when predict is given documents
+    type_bias: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         check_pre_tokenizer(self.pre_tokenizer)
@@ -266,16 +281,16 @@ class Tagger:
     def decoder(self) -> Decoder | CRFDecoder:
         """The :class:`~tagger.decoding.Decoder` of the current settings, or the CRF's when there is one."""
         labels = [self.id2label[i] for i in range(len(self.id2label))]
-        if isinstance(self.crf, ChainScores):
-            return Decoder(labels, "viterbi", o_bias=self.o_bias, chain=self.crf)
-        if self.crf is not None:
-            from tagger.crf import CRFDecoder
-
-            return CRFDecoder(self.crf, o_bias=self.o_bias)
         try:
-            return Decoder(labels, self.decoding, o_bias=self.o_bias, scheme=self.scheme)
+            if isinstance(self.crf, ChainScores):
+                return Decoder(labels, "viterbi", o_bias=self.o_bias, chain=self.crf, type_bias=self.type_bias)
+            if self.crf is not None:
+                from tagger.crf import CRFDecoder
+
+                return CRFDecoder(self.crf, o_bias=self.o_bias, type_bias=self.type_bias)
+            return Decoder(labels, self.decoding, o_bias=self.o_bias, scheme=self.scheme, type_bias=self.type_bias)
         except ValueError as err:
-            raise InputError(f"decoding {self.decoding}: {err}") from None
+            raise InputError(f"decoding {'crf' if self.crf is not None else self.decoding}: {err}") from None
 
     @classmethod
     def from_pretrained(
@@ -291,6 +306,7 @@ class Tagger:
         pre_tokenizer: PreTokenizer = "words",
         decoding: str | None = None,
         o_bias: float | None = None,
+        type_bias: Mapping[str, float] | None = None,
         context: int | None = None,
     ) -> Tagger:
         """Load a model folder saved by the recipe (or any HF token classifier with a fast tokenizer).
@@ -300,8 +316,9 @@ class Tagger:
         ``pre_tokenizer`` is the default of :meth:`predict_text` (one of :data:`PRE_TOKENIZERS`).
         A folder holding an ``.onnx`` file (``tagger export --onnx``) runs on ONNX Runtime, with the
         tokenizer read by the ``tokenizers`` package: neither torch nor transformers is imported.
-        ``decoding`` and ``o_bias`` default to what the run saved in ``tagger_run.json`` (its decoding
-        and the O bias tuned for it on validation), else ``argmax`` and 0; ``o_bias=0`` turns the bias off.
+        ``decoding``, ``o_bias`` and ``type_bias`` (a bias per entity type) default to what the run saved in
+        ``tagger_run.json`` (its decoding and the biases tuned for it on validation), else ``argmax`` and no
+        bias; ``o_bias=0`` turns the biases off, ``type_bias={}`` the per-type ones (:func:`saved_decoding`).
         ``context`` defaults to the run's document context (else 0); it applies where documents are given.
         A folder with a CRF head (:data:`tagger.crf.CRF_WEIGHTS`) decodes with it instead.
         """
@@ -309,13 +326,13 @@ class Tagger:
         model_dir = str(model_dir)
         run = read_run_info(model_dir)
         hp: dict[str, Any] = run.get("hyperparameters") if isinstance(run.get("hyperparameters"), dict) else {}
-        name, bias, scheme = saved_decoding(model_dir, decoding, o_bias)
+        name, bias, scheme, types = saved_decoding(model_dir, decoding, o_bias, type_bias)
         length = max_length or hp.get("max_length", 128)
         check_max_length(length, model_dir, "max_length")  # before any weight is read
         settings = dict(max_length=length, stride=stride or hp.get("stride", 32),
                         batch_tokens=batch_tokens or PREDICT_BATCH_TOKENS, pre_tokenizer=pre_tokenizer,
-                        decoding=name, o_bias=bias,
-                        scheme=scheme, context=int(hp.get("context", 0) if context is None else context))
+                        decoding=name, o_bias=bias, scheme=scheme, type_bias=types or None,
+                        context=int(hp.get("context", 0) if context is None else context))
         from tagger.runtime import find_onnx_file
 
         if find_onnx_file(model_dir) is not None:

@@ -182,6 +182,8 @@ def _table_row(label: str, decoding: str | None, group: Sequence[dict[str, Any]]
         row["test_ece_mean"], row["test_ece_std"] = _mean_std(eces)
     if any("o_bias" in r for r in views):
         row["o_bias"] = [r.get("o_bias") for r in views]
+    if any("type_bias" in r for r in views):
+        row["type_bias"] = [r.get("type_bias") for r in views]
     return row
 
 

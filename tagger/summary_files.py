@@ -84,9 +84,10 @@ def format_table(summary: dict[str, Any]) -> str:
     lines.append("")
     lines.append(f"F1 in %, mean ± std over seeds (seqeval at word level, {summary.get('metric_mode', 'conlleval')} mode); best = highest {summary['best_by']}. "
                  "'vs ce': paired bootstrap over test sentences, per seed (p < 0.05 on every seed, same sign)"
-                 + (" against ce · argmax, run for run. Decodings (docs/decoding.md): argmax, viterbi, "
-                    "'+threshold' with the O bias tuned on validation (so its validation F1 is the one it was "
-                    "tuned on); test ECE: expected calibration error of the entity scores, in %."
+                 + (" against ce · argmax, run for run. Decodings (docs/decoding.md): argmax, viterbi (a CRF "
+                    "head's own), '+threshold' with the O bias tuned on validation, '+type_thresholds' with a "
+                    "bias per entity type on top (so their validation F1 is the one they were tuned on); test "
+                    "ECE: expected calibration error of the entity scores, in %."
                     if decoded else "."))
     notes = lever_notes(summary.get("runs", []))
     if notes:

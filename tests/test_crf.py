@@ -485,30 +485,42 @@ def test_recipe_trains_a_crf_head_and_tagger_decodes_as_the_evaluation_did(tmp_p
     assert crf_run.name == "ce_crf-seed1"
     crf_result = json.loads((crf_run / "all_results.json").read_text())
     assert crf_result["levers"] == {"head": "crf"}
-    # the CRF decodes itself: one row of the summary, not one per decoding of the token classifier
-    assert "decodings" not in crf_result and "decodings" in runs["ce"]
+    # the CRF decodes itself: its Viterbi, with the O bias and the per-type biases on its emissions
+    assert set(crf_result["decodings"]) == {"viterbi", "viterbi+threshold", "viterbi+type_thresholds"}
+    assert crf_result["decodings"]["viterbi"]["test"] == crf_result["test"]
     rows = json.loads((out / "summary.json").read_text())["table"]
-    assert [r["decoding"] for r in rows if r["loss"] == "ce + crf"] == [None]
+    assert [r["decoding"] for r in rows if r["loss"] == "ce + crf"] == [
+        "viterbi", "viterbi+threshold", "viterbi+type_thresholds"]
     # its entity scores are the CRF's marginals, calibrated on test like every decoding's
     calib = crf_result["calibration"]
     assert calib["entities"] == sum(b["count"] for b in calib["bins"]) > 0
-    assert [r["test_ece_mean"] for r in rows if r["loss"] == "ce + crf"] == [calib["ece"]]
+    assert [r["test_ece_mean"] for r in rows if r["label"] == "ce + crf · viterbi"] == [calib["ece"]]
     model_dir = crf_run / "model"
     assert {CRF_WEIGHTS, CRF_CONFIG, "model.safetensors", "tagger_run.json"} <= {p.name for p in model_dir.iterdir()}
     run_info = json.loads((model_dir / "tagger_run.json").read_text())
     assert run_info["crf"] == {"scheme": "IOB2", "token_weight": 1.0, "learning_rate": 0.01}
-    assert run_info["decoding"] is None and run_info["hyperparameters"]["head"] == "crf"
+    typed = crf_result["decodings"]["viterbi+type_thresholds"]
+    assert run_info["decoding"]["o_bias"] == {"viterbi": typed["o_bias"]}
+    assert run_info["decoding"]["type_bias"] == {"viterbi": typed["type_bias"]}
+    assert run_info["hyperparameters"]["head"] == "crf"
     card = (model_dir / "README.md").read_text()
-    assert "This model has a CRF head" in card
-    assert [line for line in card.splitlines() if "← this model" in line][0].startswith("| `ce + crf`")
+    assert "This model has a CRF head" in card and "apply `viterbi+type_thresholds` by default" in card
+    assert [line for line in card.splitlines() if "← this model" in line][0].startswith(
+        "| `ce + crf · viterbi+type_thresholds`")
     linear_dir = out / "runs" / runs["ce"]["run"] / "model"
     assert not (linear_dir / CRF_WEIGHTS).exists() and "CRF head" not in (linear_dir / "README.md").read_text()
 
-    tagger = Tagger.from_pretrained(model_dir, device="cpu")
+    def predictions(name: str) -> tuple[list[list[str]], list[list[str]]]:
+        blocks = [b for b in (crf_run / name).read_text().split("\n\n") if b.strip()]
+        rows = [[line.split(" ") for line in b.splitlines()] for b in blocks]
+        return [[r[0] for r in sent] for sent in rows], [[r[2] for r in sent] for sent in rows]
+
+    tagger = Tagger.from_pretrained(model_dir, device="cpu")  # the saved biases on the CRF's emissions
     assert tagger.crf is not None and tagger.crf.transitions.abs().max() > 0  # it learned
-    blocks = [b for b in (crf_run / "test_predictions.conll").read_text().split("\n\n") if b.strip()]
-    rows = [[line.split(" ") for line in b.splitlines()] for b in blocks]
-    assert tagger.predict([[r[0] for r in sent] for sent in rows]) == [[r[2] for r in sent] for sent in rows]
+    words, tags = predictions("test_predictions.viterbi+type_thresholds.conll")
+    assert tagger.predict(words) == tags
+    words, tags = predictions("test_predictions.conll")
+    assert Tagger.from_pretrained(model_dir, device="cpu", o_bias=0).predict(words) == tags
 
 
 def test_interrupted_crf_run_resumes_bit_identical(tmp_path, probe_workspace):

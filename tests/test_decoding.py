@@ -14,7 +14,7 @@ import pytest
 
 from tagger.data.schemes import convert_tags, entities
 from tagger.decoding import (
-    VARIANTS,
+    SCORINGS,
     Decoder,
     allowed_transitions,
     apply_o_bias,
@@ -27,8 +27,9 @@ from tagger.decoding import (
     o_bias_grid,
     score_decodings,
     span_marginal,
-    split_variant,
+    split_scoring,
     tune_o_bias,
+    tune_type_bias,
     viterbi,
 )
 from tagger.metrics import score_sequences
@@ -232,28 +233,49 @@ def test_tune_o_bias_hand_worked():
 
 
 def test_the_bias_never_sees_test():
-    """A poisoned test split (its best bias differs) leaves the chosen biases and validation scores unchanged."""
-    labels = ["O", "B-A", "I-A"]
+    """A poisoned test split (its best O bias and per-type biases differ) leaves the chosen biases, their
+    tuning and the validation scores of every scoring unchanged."""
+    labels = ["O", "B-A", "I-A", "B-B", "I-B"]
     rng = np.random.default_rng(5)
-    val_lp = [random_log_probs(rng, 6, 3) for _ in range(40)]
-    val_gold = [Decoder(labels, "viterbi").tags(random_log_probs(rng, 6, 3)) for _ in val_lp]
-    test_lp = [random_log_probs(rng, 6, 3) for _ in range(30)]
-    clean = [["O"] * 6 for _ in test_lp]  # its best bias is 0
-    poisoned = [["B-A"] + ["I-A"] * 5 for _ in test_lp]  # its best bias is large
+
+    def split(n: int) -> tuple[list[list[str]], list[np.ndarray]]:
+        """Gold tags and log-probabilities that favour them, type B's labels 2.5 lower (under-predicted)."""
+        gold = [Decoder(labels, "viterbi").tags(random_log_probs(rng, 6, 5)) for _ in range(n)]
+        logits = [np.eye(5)[[labels.index(t) for t in g]] * 3 + rng.normal(size=(6, 5)) - [0, 0, 0, 2.5, 2.5]
+                  for g in gold]
+        return gold, [x - np.log(np.exp(x).sum(axis=1, keepdims=True)) for x in logits]
+
+    val_gold, val_lp = split(40)
+    clean, test_lp = split(30)
+    poisoned = [["O"] * 6 for _ in test_lp]  # its best biases: 0 for O, the lowest offsets for A and B
     a = score_decodings(labels, (val_gold, val_lp), (clean, test_lp))
     b = score_decodings(labels, (val_gold, val_lp), (poisoned, test_lp))
-    assert set(a) == set(VARIANTS)
-    for name in VARIANTS:
+    # validation wants type B's under-predicted labels up; the poison would move the choice if it reached
+    # it: tuned on test, the biases differ
+    assert a["viterbi+type_thresholds"].type_bias.raw["B"] > 0
+    assert tune_o_bias(test_lp, poisoned, labels, "viterbi")[0] != a["viterbi+threshold"].o_bias
+    assert tune_type_bias(test_lp, poisoned, labels, "viterbi", o_bias=a["viterbi+threshold"].o_bias).raw != \
+        a["viterbi+type_thresholds"].type_bias.raw
+    assert set(a) == set(SCORINGS)
+    for name in SCORINGS:
         assert a[name].o_bias == b[name].o_bias and a[name].validation == b[name].validation
+        assert a[name].to_json().get("type_bias") == b[name].to_json().get("type_bias")
+        assert a[name].to_json().get("type_bias_tuning") == b[name].to_json().get("type_bias_tuning")
         assert a[name].test_tags == b[name].test_tags
     assert a["viterbi"].o_bias is None and a["viterbi+threshold"].o_bias is not None
-    # the threshold rows are the bias the validation split chose
+    assert a["viterbi+threshold"].type_bias is None and a["viterbi+type_thresholds"].type_bias is not None
+    # the threshold rows are the biases the validation split chose
     for method in ("argmax", "viterbi"):
         bias, scores = tune_o_bias(val_lp, val_gold, labels, method)
         assert a[f"{method}+threshold"].o_bias == bias and a[f"{method}+threshold"].validation == scores
-    assert split_variant("viterbi+threshold") == ("viterbi", True)
+        fit = tune_type_bias(val_lp, val_gold, labels, method, o_bias=bias)
+        typed = a[f"{method}+type_thresholds"]
+        assert typed.o_bias == bias and typed.type_bias == fit and typed.validation == fit.validation
+    assert split_scoring("viterbi+threshold") == ("viterbi", "threshold")
+    assert split_scoring("argmax+type_thresholds") == ("argmax", "type_thresholds")
+    assert split_scoring("viterbi") == ("viterbi", "none")
     with pytest.raises(ValueError, match="unknown decoding"):
-        split_variant("beam")
+        split_scoring("beam")
 
 
 # ------------------------------------------------------------------------------------------ calibration
@@ -279,7 +301,8 @@ def test_config_keys_and_rules():
     from tagger.errors import ConfigError
 
     cfg = load_config(None)
-    assert cfg.training.decoding == "viterbi" and cfg.sweep.decodings == ["argmax", "viterbi", "viterbi+threshold"]
+    assert cfg.training.decoding == "viterbi"
+    assert cfg.sweep.decodings == ["argmax", "viterbi", "viterbi+threshold", "viterbi+type_thresholds"]
     assert load_config(None, ["sweep.decodings=[]", "training.decoding=argmax"]).sweep_decodings() == ["argmax"]
     for override, message in [
         ("training.decoding=beam", "training.decoding: 'beam' is not one of argmax, viterbi"),
@@ -295,7 +318,8 @@ def test_config_keys_and_rules():
     assert iob1.sweep_decodings() == ["argmax", "argmax+threshold"]
     text = help_text()
     assert "training.decoding (str, default 'viterbi') [one of argmax, viterbi]" in text
-    assert "sweep.decodings (list, default ['argmax', 'viterbi', 'viterbi+threshold']) [each one of argmax" in text
+    assert ("sweep.decodings (list, default ['argmax', 'viterbi', 'viterbi+threshold', 'viterbi+type_thresholds']) "
+            "[each one of argmax") in text
 
 
 # ------------------------------------------------------------------------------------------ windows

@@ -74,11 +74,13 @@ def check_decodings(out: Path, summary: dict) -> None:
     from tagger.run_files import read_predictions
 
     assert [(r["loss"], r["decoding"]) for r in summary["table"]] == [
-        (loss, d) for loss in ("ce", "focal(gamma=2.0)") for d in ("argmax", "viterbi", "viterbi+threshold")]
+        (loss, d) for loss in ("ce", "focal(gamma=2.0)")
+        for d in ("argmax", "viterbi", "viterbi+threshold", "viterbi+type_thresholds")]
     for run in summary["runs"]:
         run_dir = out / "runs" / run["run"]
+        # argmax+type_thresholds is neither shown nor the default decoding: not tuned
         assert run["decoding"] == "viterbi" and set(run["decodings"]) == {
-            "argmax", "viterbi", "argmax+threshold", "viterbi+threshold"}
+            "argmax", "viterbi", "argmax+threshold", "viterbi+threshold", "viterbi+type_thresholds"}
         assert run["test"] == run["decodings"]["viterbi"]["test"]
         assert (run_dir / "test_predictions.conll").read_text() == (run_dir / "test_predictions.viterbi.conll").read_text()
         for name, scores in run["decodings"].items():
@@ -95,6 +97,11 @@ def check_decodings(out: Path, summary: dict) -> None:
         assert info["decoding"]["default"] == "viterbi" and info["decoding"]["scheme"] == "IOB2"
         assert info["decoding"]["o_bias"] == {m: run["decodings"][f"{m}+threshold"]["o_bias"]
                                               for m in ("argmax", "viterbi")}
+        typed = run["decodings"]["viterbi+type_thresholds"]
+        assert typed["o_bias"] == run["decodings"]["viterbi+threshold"]["o_bias"]
+        assert info["decoding"]["type_bias"] == {"viterbi": typed["type_bias"]}
+        assert set(typed["type_bias"]) == set(typed["type_bias_tuning"]["raw"]) == set(summary["types"]) | set(
+            typed["type_bias_tuning"]["validation_entities"])
         assert "## Decoding" in (run_dir / "model" / "README.md").read_text()
     row = next(r for r in summary["table"] if r["label"] == summary["best"])
     assert row["validation_f1_mean"] == max(r["validation_f1_mean"] for r in summary["table"])

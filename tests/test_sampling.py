@@ -146,4 +146,5 @@ def test_the_shipped_default_sweep_adds_the_levers_one_at_a_time(tmp_path: Path,
     assert (out / "runs" / results[labels[3]]["run"] / "model" / "crf.safetensors").is_file()
     rows = json.loads((out / "summary.json").read_text())["table"]
     assert [(r["loss"], r["decoding"]) for r in rows] == [
-        (label, d) for label in labels[:3] for d in ("argmax", "viterbi", "viterbi+threshold")] + [(labels[3], None)]
+        (label, d) for label in labels[:3] for d in ("argmax", "viterbi", "viterbi+threshold", "viterbi+type_thresholds")
+    ] + [(labels[3], d) for d in ("viterbi", "viterbi+threshold", "viterbi+type_thresholds")]  # a CRF: its Viterbi

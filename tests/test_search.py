@@ -211,9 +211,9 @@ def test_a_tuned_loss_on_the_tiny_model(tmp_path, tiny_encoder_dir, data_dir):
     lr = {"ce-learning_rate=1e-05-seed3": 1e-5, "ce-learning_rate=0.003-seed3": 3e-3}[best]
 
     summary = json.loads((out / "summary.json").read_text())
-    # tuned, ce is still the baseline; one row per decoding (argmax, viterbi, viterbi+threshold)
-    assert [row["loss"] for row in summary["table"]] == ["ce"] * 3 + ["focal(gamma=2.0)"] * 3
-    assert summary["table"][3]["vs_ce"]
+    # tuned, ce is still the baseline; one row per decoding (argmax, viterbi, +threshold, +type_thresholds)
+    assert [row["loss"] for row in summary["table"]] == ["ce"] * 4 + ["focal(gamma=2.0)"] * 4
+    assert summary["table"][4]["vs_ce"]
     final = out / "runs" / f"ce-learning_rate={lr}-seed1"
     card = json.loads((final / "model" / "tagger_run.json").read_text())
     assert card["hyperparameters"]["learning_rate"] == lr and card["hyperparameters"]["seed"] == 1
@@ -221,7 +221,7 @@ def test_a_tuned_loss_on_the_tiny_model(tmp_path, tiny_encoder_dir, data_dir):
     assert search["chosen"] == {"learning_rate": lr} and search["complete"]
     assert [p["validation_f1_mean"] for p in search["points"]] == [trials["ce-learning_rate=1e-05-seed3"]["validation"]["f1"],
                                                                  trials["ce-learning_rate=0.003-seed3"]["validation"]["f1"]]
-    assert summary["table"][0]["tuned"]["over"] == {"learning_rate": [1e-5, 3e-3]} and summary["table"][3]["tuned"] is None
+    assert summary["table"][0]["tuned"]["over"] == {"learning_rate": [1e-5, 3e-3]} and summary["table"][4]["tuned"] is None
     costs = summary["cost"]
     assert costs["search"]["runs"] == 2 and costs["final"]["runs"] == 2
     assert costs["search"]["train_seconds"] == pytest.approx(sum(t["train_seconds"] for t in trials.values()), abs=0.02)
@@ -258,4 +258,4 @@ def test_two_shards_share_the_search_and_the_sweep(tmp_path, tiny_encoder_dir, d
     choices = {re.search(r"search ce: chose (\S+)", log).group(1) for log in logs}
     assert len(choices) == 1  # both shards trained the same choice
     summary = json.loads((out / "summary.json").read_text())
-    assert [len(row["seeds"]) for row in summary["table"]] == [2] * 6 and summary["search"][0]["complete"]
+    assert [len(row["seeds"]) for row in summary["table"]] == [2] * 8 and summary["search"][0]["complete"]

@@ -238,7 +238,8 @@ def test_two_shards_train_every_run_once_and_summarize_as_one_process(tmp_path, 
     proc = run_cli(tmp_path, "summarize", str(out), "--no-report")
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = json.loads((out / "summary.json").read_text())
-    assert [r["loss"] for r in got["table"]] == ["ce"] * 3 + ["focal(gamma=2.0)"] * 3  # argmax, viterbi, +threshold
+    # argmax, viterbi, +threshold, +type_thresholds
+    assert [r["loss"] for r in got["table"]] == ["ce"] * 4 + ["focal(gamma=2.0)"] * 4
     assert _table(got) == _table(expected)
     assert got["best"] == expected["best"] and got["metric_mode"] == expected["metric_mode"]
     assert got["cost"]["final"]["runs"] == 4 and got["cost"]["final"]["train_seconds"] > 0

@@ -27,6 +27,25 @@ def finite_float(text: str) -> float:
     return value
 
 
+def type_bias_item(text: str) -> tuple[str, float] | None:
+    """One ``--type-bias`` item: ``TYPE=B`` (B a finite number), or ``none`` (no per-type bias: None)."""
+    if text == "none":
+        return None
+    typ, sep, value = text.rpartition("=")
+    if not sep or not typ:
+        raise argparse.ArgumentTypeError(f"TYPE=B or none, got {text!r}")
+    return typ, finite_float(value)
+
+
+def _type_biases(items: list[tuple[str, float] | None] | None) -> dict[str, float] | None:
+    """``--type-bias`` as Tagger's ``type_bias``: None (the folder's), ``{}`` for ``none``, else the mapping."""
+    if items is None:
+        return None
+    if None in items and len(items) > 1:
+        raise InputError("--type-bias: 'none' stands alone")
+    return dict(i for i in items if i is not None)
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
@@ -50,9 +69,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "             aggregation_strategy=\"first\") sees them (BERT: split at every punctuation mark);\n"
             "             gives the pipeline's entities exactly (up to its truncation at 512 subwords)\n"
             "\n"
-            "Decoding (docs/decoding.md): a model folder the recipe saved names its decoding and the O bias\n"
-            "tuned on validation in tagger_run.json, and they apply unless --decoding / --o-bias say otherwise;\n"
-            "other folders: argmax, no bias. The pipeline's tags: --decoding argmax --o-bias 0\n"
+            "Decoding (docs/decoding.md): a model folder the recipe saved names its decoding, the O bias and\n"
+            "the per-type biases tuned on validation in tagger_run.json, and they apply unless --decoding /\n"
+            "--o-bias / --type-bias say otherwise (--o-bias alone drops the saved per-type biases, which were\n"
+            "tuned on top of the saved O bias); other folders: argmax, no bias. The pipeline's tags:\n"
+            "--decoding argmax --o-bias 0\n"
             "\n"
             "Document context (docs/predict.md): a model trained with data.context > 0 reads each sentence\n"
             "with its neighbours in the same document, as in its evaluation; input without documents (conll\n"
@@ -73,6 +94,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--o-bias", type=finite_float, default=None, metavar="B",
                    help="subtract B from every word's O log-probability before decoding (B > 0: more entities); "
                         "default: the bias tuned on validation for the decoding, else 0; 0 turns it off")
+    p.add_argument("--type-bias", type=type_bias_item, nargs="+", default=None, metavar="TYPE=B",
+                   help="add B to every log-probability of the labels of TYPE (B-/I-/E-/S-/L-/U-) before decoding, "
+                        "for each TYPE=B given; 'none': no per-type bias; default: the biases tuned on validation "
+                        "with the saved O bias (none with --o-bias)")
     p.add_argument("--scores", action="store_true",
                    help="add each entity's probability (\"score\") to jsonl and text output")
     p.add_argument("--batch-tokens", type=int, default=None,
@@ -205,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
                                     trust_remote_code=args.trust_remote_code, max_length=args.max_length,
                                     stride=args.stride, batch_tokens=args.batch_tokens,
                                     pre_tokenizer=args.pre_tokenizer or "words", decoding=args.decoding,
-                                    o_bias=args.o_bias)
+                                    o_bias=args.o_bias, type_bias=_type_biases(args.type_bias))
     bar = tqdm(unit="sent", desc="predict", disable=None, file=sys.stderr)
     with atomic_open(args.output) as out:
         if fmt == "conll":
@@ -222,6 +247,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.update(1)
     bar.close()
     decoding = ("CRF head" if tagger.crf is not None else tagger.decoding) + (
-        f", O bias {tagger.o_bias:g}" if tagger.o_bias else "")
+        f", O bias {tagger.o_bias:g}" if tagger.o_bias else "") + "".join(
+        f", {t} bias {b:+.3g}" for t, b in (tagger.type_bias or {}).items() if b)
     sys.stderr.write(f"tagger predict: {n} sentences -> {args.output} ({decoding})\n")
     return 0

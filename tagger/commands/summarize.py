@@ -27,7 +27,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-report", action="store_true", help="do not write report.html (nor errors.json)")
     p.add_argument("--decodings", nargs="+", metavar="DECODING",
                    help="the rows per loss, as sweep.decodings: argmax, viterbi, argmax+threshold, "
-                        "viterbi+threshold (default: sweep.decodings' default, argmax viterbi viterbi+threshold)")
+                        "viterbi+threshold, argmax+type_thresholds, viterbi+type_thresholds (default: "
+                        "sweep.decodings' default, argmax viterbi viterbi+threshold viterbi+type_thresholds)")
     p.set_defaults(func=run)
 
 
@@ -39,11 +40,11 @@ def run(args: argparse.Namespace) -> int:
     if not out_dir.is_dir():
         raise InputError("no such folder", path=out_dir)
     if args.decodings:
-        from tagger.decoding import split_variant
+        from tagger.decoding import split_scoring
 
         for name in args.decodings:
             try:
-                split_variant(name)
+                split_scoring(name)
             except ValueError as err:
                 raise InputError(f"--decodings: {err}") from None
     summary = summarize_folder(out_dir, decodings=args.decodings, report=not args.no_report)

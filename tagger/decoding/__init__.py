@@ -25,13 +25,18 @@ folder with numpy alone, so the ONNX path and the pipeline decode a CRF model wi
 
 The O bias ``b`` (:data:`O_BIAS_GRID`, :func:`tune_o_bias`) is subtracted from every word's ``O``
 log-probability, and each word's distribution is renormalised, before decoding and scoring: ``b > 0``
-trades precision for recall. It is chosen on validation data only; :func:`score_decodings` scores
-the variants (:data:`VARIANTS`) a run reports.
+trades precision for recall. On top of it, a bias per entity type (:func:`tune_type_bias`,
+:mod:`~tagger.decoding.type_bias`) is added to each of the type's labels, tuned by coordinate ascent and
+shrunk toward ``b`` by the type's number of validation entities. Both are chosen on validation data only
+and shift a CRF head's emissions alike; :func:`score_decodings` scores the scorings (:data:`SCORINGS`: a
+decoding, alone, ``+threshold`` or ``+type_thresholds``) a run reports.
 
 The package has one module per concern: :mod:`~tagger.decoding.rules` (the decodings' names, the
 scheme's transition rules as chain scores), :mod:`~tagger.decoding.search` (the one Viterbi and
 forward-backward), :mod:`~tagger.decoding.marginals` (entity scores, calibration),
-:mod:`~tagger.decoding.scoring` (the decoder, the O bias, scoring a run under every decoding) and
+:mod:`~tagger.decoding.decoder` (the decoder, the biases applied), :mod:`~tagger.decoding.type_bias`
+(the per-type biases tuned), :mod:`~tagger.decoding.scoring` (the O bias, scoring a run under every
+scoring, the settings a model folder keeps) and
 :mod:`~tagger.decoding.crf_files` (a CRF head's files, read with numpy alone). Their public names are
 importable from ``tagger.decoding``.
 """
@@ -48,6 +53,7 @@ from tagger.decoding.crf_files import (
     read_crf_config,
     write_crf,
 )
+from tagger.decoding.decoder import Decoder, decode_split, entity_types, finite_o_bias, label_biases
 from tagger.decoding.marginals import (
     CALIBRATION_BINS,
     ScoredEntity,
@@ -62,29 +68,30 @@ from tagger.decoding.rules import (
     DECODINGS,
     DEFAULT_SWEEP_DECODINGS,
     O_BIAS_GRID,
+    SCORINGS,
     THRESHOLD_SUFFIX,
-    VARIANTS,
+    THRESHOLDS,
+    TYPE_THRESHOLDS_SUFFIX,
     Allowed,
     ChainScores,
+    Scoring,
     allowed_transitions,
     check_decoding,
-    decodable_variants,
     label_scheme,
     o_bias_grid,
     rule_scores,
-    split_variant,
+    scorings_for,
+    split_scoring,
 )
 from tagger.decoding.scoring import (
-    Decoder,
     DecodingScores,
     check_decoding_entry,
-    decode_split,
     decoding_entry,
-    finite_o_bias,
     score_decodings,
     tune_o_bias,
 )
 from tagger.decoding.search import (
+    apply_label_bias,
     apply_o_bias,
     chain_forward_backward,
     chain_viterbi,
@@ -93,5 +100,14 @@ from tagger.decoding.search import (
     logsumexp,
     viterbi,
 )
+from tagger.decoding.type_bias import (
+    TYPE_BIAS_GRID,
+    TYPE_BIAS_PRIOR_ENTITIES,
+    TYPE_BIAS_ROUNDS,
+    TypeBiasFit,
+    shrink_type_bias,
+    tune_type_bias,
+    type_bias_grid,
+)
 
-__all__ = ['Allowed', 'CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'ChainScores', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'Decoder', 'O_BIAS_GRID', 'DecodingScores', 'ScoredEntity', 'THRESHOLD_SUFFIX', 'VARIANTS', 'allowed_transitions', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decodable_variants', 'decode_split', 'decoding_entry', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'span_marginal', 'span_scores', 'span_tags', 'split_variant', 'tune_o_bias', 'viterbi', 'write_crf']
+__all__ = ['CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'O_BIAS_GRID', 'SCORINGS', 'THRESHOLDS', 'THRESHOLD_SUFFIX', 'TYPE_BIAS_GRID', 'TYPE_BIAS_PRIOR_ENTITIES', 'TYPE_BIAS_ROUNDS', 'TYPE_THRESHOLDS_SUFFIX', 'Allowed', 'ChainScores', 'Decoder', 'DecodingScores', 'ScoredEntity', 'Scoring', 'TypeBiasFit', 'allowed_transitions', 'apply_label_bias', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decode_split', 'decoding_entry', 'entity_types', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_biases', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'scorings_for', 'shrink_type_bias', 'span_marginal', 'span_scores', 'span_tags', 'split_scoring', 'tune_o_bias', 'tune_type_bias', 'type_bias_grid', 'viterbi', 'write_crf']

@@ -17,16 +17,28 @@ logger = logging.getLogger(__name__)
 DECODINGS: tuple[str, ...] = ("argmax", "viterbi")
 
 
-#: Suffix of a decoding whose O bias was tuned on validation.
+#: Suffix of a scoring whose one O bias was tuned on validation.
 THRESHOLD_SUFFIX = "+threshold"
 
 
-#: What one trained model is scored with (``sweep.decodings`` picks the summary's rows among them).
-VARIANTS: tuple[str, ...] = ("argmax", "viterbi", "argmax+threshold", "viterbi+threshold")
+#: Suffix of a scoring with a bias per entity type on top of that O bias, tuned on validation
+#: (:mod:`tagger.decoding.type_bias`).
+TYPE_THRESHOLDS_SUFFIX = "+type_thresholds"
+
+
+#: The thresholds a scoring applies before its decoding: none, the one O bias, or the O bias and a bias
+#: per entity type (the name's suffix: "", :data:`THRESHOLD_SUFFIX`, :data:`TYPE_THRESHOLDS_SUFFIX`).
+THRESHOLDS: tuple[str, ...] = ("none", "threshold", "type_thresholds")
+
+
+#: Scorings: how one trained model is scored, a decoding and the thresholds tuned for it on validation
+#: (``sweep.decodings`` picks the summary's rows among them; a run's ``decodings`` holds their scores).
+SCORINGS: tuple[str, ...] = ("argmax", "viterbi", "argmax+threshold", "viterbi+threshold",
+                             "argmax+type_thresholds", "viterbi+type_thresholds")
 
 
 #: The summary's rows unless ``sweep.decodings`` says otherwise.
-DEFAULT_SWEEP_DECODINGS: tuple[str, ...] = ("argmax", "viterbi", "viterbi+threshold")
+DEFAULT_SWEEP_DECODINGS: tuple[str, ...] = ("argmax", "viterbi", "viterbi+threshold", "viterbi+type_thresholds")
 
 
 #: Schemes whose chunks :func:`allowed_transitions` knows (IOB1 opens chunks with ``I-``: not these rules).
@@ -57,12 +69,22 @@ class ChainScores(NamedTuple):
     end: np.ndarray
 
 
-def split_variant(name: str) -> tuple[str, bool]:
-    """``"viterbi+threshold"`` -> ``("viterbi", True)``; ValueError for a name outside :data:`VARIANTS`."""
-    if name not in VARIANTS:
-        raise ValueError(f"unknown decoding {name!r}: choose from {', '.join(VARIANTS)}")
-    method = name.removesuffix(THRESHOLD_SUFFIX)
-    return method, method != name
+class Scoring(NamedTuple):
+    """A scoring's parts: ``decoding`` (one of :data:`DECODINGS`) and ``thresholds`` (one of :data:`THRESHOLDS`)."""
+
+    decoding: str
+    thresholds: str
+
+
+def split_scoring(name: str) -> Scoring:
+    """``"viterbi+type_thresholds"`` -> ``Scoring("viterbi", "type_thresholds")``, ``"argmax"`` ->
+    ``Scoring("argmax", "none")``; ValueError for a name outside :data:`SCORINGS`."""
+    if name not in SCORINGS:
+        raise ValueError(f"unknown decoding {name!r}: choose from {', '.join(SCORINGS)}")
+    for suffix, thresholds in ((TYPE_THRESHOLDS_SUFFIX, "type_thresholds"), (THRESHOLD_SUFFIX, "threshold")):
+        if name.endswith(suffix):
+            return Scoring(name.removesuffix(suffix), thresholds)
+    return Scoring(name, "none")
 
 
 def check_decoding(name: str) -> str:
@@ -125,8 +147,17 @@ def rule_scores(allowed: Allowed) -> ChainScores:
     return ChainScores(start, trans, end)
 
 
-def decodable_variants(scheme: str) -> tuple[str, ...]:
-    """The variants a model trained on ``scheme`` can be scored with (argmax only for IOB1)."""
-    if normalize_scheme(scheme) in DECODABLE_SCHEMES:
-        return VARIANTS
-    return tuple(v for v in VARIANTS if split_variant(v)[0] == "argmax")
+def scorings_for(scheme: str, crf: bool = False, shown: Sequence[str] | None = None,
+                 default: str | None = None) -> tuple[str, ...]:
+    """The scorings a model trained on ``scheme`` is scored with: those of :data:`SCORINGS` its decodings
+    allow (argmax ones only for IOB1; for a CRF head (``crf``) the viterbi ones, its Viterbi being its only
+    decoding). With ``shown`` (``sweep.decodings``), a ``+type_thresholds`` scoring, the costly one to tune,
+    only where ``shown`` names it or its decoding is ``default`` (the one a saved model applies)."""
+    keep = {"viterbi"} if crf else {"argmax", "viterbi"} if normalize_scheme(scheme) in DECODABLE_SCHEMES else {"argmax"}
+    out = []
+    for name in SCORINGS:
+        method, thresholds = split_scoring(name)
+        wanted = shown is None or thresholds != "type_thresholds" or name in shown or method == default
+        if method in keep and wanted:
+            out.append(name)
+    return tuple(out)

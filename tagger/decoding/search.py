@@ -21,15 +21,26 @@ def logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
         return np.log(np.sum(np.exp(x - m), axis=axis)) + np.squeeze(m, axis=axis)
 
 
+def apply_label_bias(log_probs: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
+    """``log_probs: [T, C]`` plus ``bias: [C]`` on every word, each row renormalised (float64); the
+    values unchanged (as float64) for no bias. The O bias is ``-b`` at ``O`` (:func:`apply_o_bias`), a
+    type's bias ``+d`` at each of its labels (:func:`tagger.decoding.decoder.label_biases`); on a CRF's
+    emissions the renormalisation changes neither the best path nor the marginals (one constant per word)."""
+    lp = np.asarray(log_probs, dtype=np.float64)
+    if bias is None or not np.any(bias) or lp.size == 0:
+        return lp
+    lp = lp + bias
+    return lp - logsumexp(lp, axis=1)[:, None]
+
+
 def apply_o_bias(log_probs: np.ndarray, o_index: int | None, bias: float) -> np.ndarray:
     """``log_probs: [T, C]`` with ``bias`` subtracted from column ``o_index`` and each row renormalised
     (float64); unchanged values (as float64) when the bias is 0 or there is no O label."""
-    lp = np.asarray(log_probs, dtype=np.float64)
-    if not bias or o_index is None or lp.size == 0:
-        return lp
-    lp = lp.copy()
-    lp[:, o_index] -= bias
-    return lp - logsumexp(lp, axis=1)[:, None]
+    if not bias or o_index is None:
+        return np.asarray(log_probs, dtype=np.float64)
+    vector = np.zeros(np.shape(log_probs)[-1])
+    vector[o_index] = -bias
+    return apply_label_bias(log_probs, vector)
 
 
 def viterbi(log_probs: np.ndarray, allowed: Allowed) -> list[int]:

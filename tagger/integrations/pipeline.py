@@ -23,7 +23,8 @@ so a model trained with ``data.context`` > 0 tags each text alone, as ``Tagger``
 and the log says so once. ``Tagger.predict_text(texts, documents=...)`` uses the context.
 
 Seam: ``decoder`` maps the word probabilities of one text ``[N, C]`` to N label ids. The default is
-the decoding the model folder saved in ``tagger_run.json`` with its O bias, as ``Tagger`` applies it
+the decoding the model folder saved in ``tagger_run.json`` with its O bias and per-type biases, as ``Tagger``
+applies them
 (:func:`folder_decoder`, :mod:`tagger.decoding`), else :func:`first_subword_argmax`.
 """
 
@@ -62,15 +63,15 @@ def first_subword_argmax(word_probs: np.ndarray) -> list[int]:
 
 
 def folder_decoder(model_dir: str | Path | None, labels: list[str]) -> WordDecoder:
-    """The decoding a model folder saved (``tagger_run.json``: decoding and O bias; a CRF head's Viterbi
-    when the folder has one, as :class:`~tagger.predict.Tagger`), as a word decoder;
+    """The decoding a model folder saved (``tagger_run.json``: decoding, O bias and per-type biases; a CRF
+    head's Viterbi when the folder has one, as :class:`~tagger.predict.Tagger`), as a word decoder;
     :func:`first_subword_argmax` for a folder without either."""
-    name, bias, scheme = saved_decoding(model_dir) if model_dir else ("argmax", 0.0, None)
+    name, bias, scheme, types = saved_decoding(model_dir) if model_dir else ("argmax", 0.0, None, {})
     chain = load_chain_scores(model_dir, labels) if model_dir else None
-    if chain is None and name == "argmax" and not bias:
+    if chain is None and name == "argmax" and not bias and not any(types.values()):
         return first_subword_argmax
-    decoder = (Decoder(labels, "viterbi", o_bias=bias, chain=chain[0]) if chain is not None
-               else Decoder(labels, name, o_bias=bias, scheme=scheme))
+    decoder = (Decoder(labels, "viterbi", o_bias=bias, chain=chain[0], type_bias=types) if chain is not None
+               else Decoder(labels, name, o_bias=bias, scheme=scheme, type_bias=types))
     return lambda word_probs: decoder.decode(np.log(word_probs.astype(np.float64)))
 
 
