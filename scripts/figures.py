@@ -146,8 +146,8 @@ def readme_cost(summary: dict[str, Any]) -> str:
     cost = summary["cost"]["final"]
     hardware = sorted({str(r.get("hardware")) for r in summary["runs"] if r.get("hardware")})
     return (f"Its {cost['runs']} runs took {_minutes(cost['run_seconds'])} together ({_minutes(cost['train_seconds'])} of "
-            f"it in the training loops; summary.json's `cost`), on {' / '.join(hardware) or 'an unrecorded machine'}, "
-            f"in fp32 (the CPU has no native bf16); installing and loading the data come on top.\n")
+            f"it in the training loops; summary.json's `cost`) on {' / '.join(hardware) or 'an unrecorded machine'}; "
+            f"installing and loading the data come on top.\n")
 
 
 def readme_levers(summary: dict[str, Any]) -> str:
@@ -319,7 +319,7 @@ def decoding_crf_notes(summary: dict[str, Any]) -> str:
     linear = [r["test_ece_mean"] * 100 for r in summary["table"] if not r.get("peer") and r["label"] != CRF]
     return (f"On top of focal loss and oversampling the CRF head adds {_gap(crf, under):.1f} test and "
             f"{(crf['validation_f1_mean'] - under['validation_f1_mean']) * 100:.1f} validation F1 over Viterbi with "
-            f"the fixed rules{'; that setting is the default sweep' + chr(39) + 's best' if summary['best'] == CRF else ''}. "
+            f"the fixed rules{'; that setting is the lever sweep' + chr(39) + 's best' if summary['best'] == CRF else ''}. "
             f"The CRF's entity marginals are the best calibrated of the sweep (test ECE {_pct(crf['test_ece_mean'])}% "
             f"against {_span(linear, '%')} for the token classifier's decodings).\n")
 
