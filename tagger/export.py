@@ -89,7 +89,7 @@ def _load(model_dir: Path, allow_pickle_weights: bool) -> tuple[Any, Any]:
     """The model and tokenizer, after the checks ``tagger predict`` makes: a folder it would refuse
     (no tokenizer of its own, a broken CRF head, bad decoding settings) is not exported."""
     from tagger.model_loading import check_loadable, check_model_folder, load_model, load_tokenizer
-    from tagger.predict import config_labels, saved_decoding
+    from tagger.saved_settings import config_labels, saved_decoding
 
     if not model_dir.is_dir():
         raise InputError("model folder not found", path=model_dir)
@@ -145,7 +145,7 @@ def _check_tokenizer(tokenizer: Any, folder: Path) -> None:
     """The saved ``tokenizer.json``, read by the ``tokenizers`` package as serving reads it, must give the
     windows and pipeline words that the model's transformers tokenizer gives."""
     from tagger.data.align import encode_sentences
-    from tagger.predict import encode_like_pipeline
+    from tagger.text_words import encode_like_pipeline
 
     served = TokenizerFile.from_dir(folder)
     words = [list(w) for w in CHECK_TEXTS]

@@ -108,6 +108,18 @@ def probe_workspace(tmp_path_factory: pytest.TempPathFactory, tiny_encoder_dir: 
 
 
 @pytest.fixture(scope="session")
+def tiny_wnut_onnx_export(tmp_path_factory: pytest.TempPathFactory, tiny_wnut_model_dir: Path, onnx_extra: None):
+    """One real ``tagger export MODEL --onnx --out DIR`` of ``tiny_wnut_model_dir`` (a few seconds), run in this
+    process and shared by the session: what it returned (``recipe_runner.Completed``) and the folder. Tests
+    read the folder and never write into it."""
+    from recipe_runner import run_cli
+
+    root = tmp_path_factory.mktemp("cli-export")
+    out = root / "exported"
+    return run_cli(root, "export", str(tiny_wnut_model_dir), "--onnx", "--out", str(out)), out
+
+
+@pytest.fixture(scope="session")
 def onnx_extra() -> None:
     """onnx, onnxruntime and onnxscript (the ``onnx`` extra): skipped without them, failed under CI=true."""
     import importlib

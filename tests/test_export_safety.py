@@ -93,15 +93,10 @@ def test_a_recipe_output_folder_is_not_an_export(run_dir: Path, tmp_path: Path) 
 
 
 @pytest.fixture(scope="module")
-def cli_export(tmp_path_factory: pytest.TempPathFactory, tiny_wnut_model_dir: Path,
-               onnx_extra: None) -> tuple[Completed, Path]:
-    """One real `tagger export MODEL --onnx --out DIR` of the tiny model (a few seconds), shared by the module;
+def cli_export(tiny_wnut_onnx_export: tuple[Completed, Path]) -> tuple[Completed, Path]:
+    """The session's one real `tagger export MODEL --onnx --out DIR` of the tiny model (tests/conftest.py);
     skipped without the ``onnx`` extra, failed under CI=true as tests/test_onnx.py does."""
-    from recipe_runner import run_cli
-
-    root = tmp_path_factory.mktemp("cli-export")
-    out = root / "exported"
-    return run_cli(root, "export", str(tiny_wnut_model_dir), "--onnx", "--out", str(out)), out
+    return tiny_wnut_onnx_export
 
 
 def test_an_export_writes_its_marker_and_a_second_export_may_replace_it(cli_export: tuple[Completed, Path],

@@ -25,10 +25,11 @@ def model_dir(tiny_wnut_model_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def onnx_dir(model_dir, tmp_path_factory) -> Path:
-    from tagger.export import export_onnx
-
-    return export_onnx(model_dir, tmp_path_factory.mktemp("export") / "onnx")
+def onnx_dir(tiny_wnut_onnx_export) -> Path:
+    """``model_dir`` exported by ``tagger export --onnx`` (once per session, tests/conftest.py)."""
+    done, out = tiny_wnut_onnx_export
+    assert done.returncode == 0, done.stderr
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -159,12 +160,9 @@ def _run(*code: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", "\n".join(code)], capture_output=True, text=True, env=env, timeout=600)
 
 
-def test_cli_export_then_predict_without_torch(model_dir, tmp_path):
+def test_cli_export_then_predict_without_torch(tiny_wnut_onnx_export, tmp_path):
     """`tagger export` writes the folder; `tagger predict` on it never imports torch or transformers."""
-    from recipe_runner import run_cli
-
-    out = tmp_path / "exp"
-    done = run_cli(tmp_path, "export", str(model_dir), "--onnx", "--out", str(out))  # here: the export needs torch
+    done, out = tiny_wnut_onnx_export  # in this process: the export needs torch
     assert done.returncode == 0, done.stderr
     (tmp_path / "in.conll").write_text("Paul\nWalker\nvisited\nNew\nYork\n\nhello\n", encoding="utf-8")
     (tmp_path / "in.txt").write_text("Paul Walker visited New York\n", encoding="utf-8")

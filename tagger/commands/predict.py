@@ -15,7 +15,7 @@ from typing import Any
 from tagger.data.formats import PREDICT_FORMATS, describe, file_format
 from tagger.errors import InputError
 
-PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.predict.PRE_TOKENIZERS (not imported here: it loads torch)
+PRE_TOKENIZERS = ("words", "tokenizer")  # tagger.text_words.PRE_TOKENIZERS (it loads numpy)
 DECODINGS = ("argmax", "viterbi")  # tagger.decoding.DECODINGS (not imported here: it loads numpy)
 
 

@@ -10,7 +10,7 @@ Importing this module also registers the task ``"tagger-ner"`` (``PIPELINE_REGIS
 so ``pipeline("tagger-ner", model=DIR)`` works too; no ``trust_remote_code`` is involved.
 
 What differs from the stock pipeline is the decoding, which is ``tagger predict --pre-tokenizer
-tokenizer``'s: the same words (:func:`tagger.predict.encode_like_pipeline`), long texts cut into
+tokenizer``'s: the same words (:func:`tagger.text_words.encode_like_pipeline`), long texts cut into
 tagger's overlapping windows (``max_length``/``stride`` from the folder's ``tagger_run.json``; the
 stock pipeline truncates), each word tagged from its first subword in the window that owns it, and
 words chunked into entities like conlleval. The entities are those of ``Tagger.predict_text(texts,
@@ -46,7 +46,9 @@ from tagger.data.running_text import words_as_in_running_text
 from tagger.data.schemes import entities
 from tagger.decoding import Decoder, load_chain_scores
 from tagger.model_loading import check_max_length, check_model_folder
-from tagger.predict import Tagger, encode_like_pipeline, saved_decoding
+from tagger.predict import Tagger
+from tagger.saved_settings import saved_decoding
+from tagger.text_words import encode_like_pipeline
 from tagger.train.evaluate import merge_window_predictions
 
 logger = logging.getLogger(__name__)
@@ -193,7 +195,7 @@ class TaggerPipeline(TokenClassificationPipeline):
         id2label = self.model.config.id2label
         tags = [id2label[i] for i in ids]
         out = []
-        # chunked and placed as tagger predict's text output (tagger.predict._char_entities)
+        # chunked and placed as tagger predict's text output (tagger.text_words.char_entities)
         for typ, first, last in entities(tags):
             start, end = offsets[first][0], offsets[last][1]
             score = float(np.mean([word_probs[w, ids[w]] for w in range(first, last + 1)]))

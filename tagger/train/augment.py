@@ -225,7 +225,7 @@ def augment_split(train: SplitFeatures, method: str, seed: int, tokenizer: Any, 
     was added.
 
     ``types``, ``copies`` and ``rate`` are ``data.augment_types``, ``data.augment_copies`` and
-    ``data.augment_rate`` (their defaults live in :class:`tagger.config.DataConfig`)."""
+    ``data.augment_rate`` (their defaults live in :class:`tagger.config_schema.DataConfig`)."""
     from tagger.train.features import extend_split
 
     known = sorted({t for t in (parse_tag(label)[1] for label in label_list) if t is not None})
