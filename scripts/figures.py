@@ -136,16 +136,13 @@ def readme_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _minutes(seconds: float) -> str:
-    whole = int(round(seconds))
-    return f"{whole // 60} min {whole % 60:02d} s"
-
-
 def readme_cost(summary: dict[str, Any]) -> str:
     """README's sentence on what the main job costs: its runs' wall time summed (summary.json's ``cost``)."""
+    from tagger.train.clock import format_duration
+
     cost = summary["cost"]["final"]
     hardware = sorted({str(r.get("hardware")) for r in summary["runs"] if r.get("hardware")})
-    return (f"Its {cost['runs']} runs took {_minutes(cost['run_seconds'])} together ({_minutes(cost['train_seconds'])} of "
+    return (f"Its {cost['runs']} runs took {format_duration(cost['run_seconds'])} together ({format_duration(cost['train_seconds'])} of "
             f"it in the training loops; summary.json's `cost`) on {' / '.join(hardware) or 'an unrecorded machine'}; "
             f"installing and loading the data come on top.\n")
 

@@ -16,6 +16,7 @@ Entities are counted in the sweep's metric mode, as its scores are. The result i
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Sequence
@@ -97,8 +98,6 @@ def compare_rows(out_dir: Path, a: str, b: str, samples: int = 1000) -> dict[str
     path = out_dir / "summary.json"
     if not path.is_file():
         raise InputError("no summary.json: run `tagger summarize` on the folder first", path=path)
-    import json
-
     summary = json.loads(path.read_text(encoding="utf-8"))
     mode = summary.get("metric_mode") or MODES[0]
     row_a, row_b = _row(summary, a, path), _row(summary, b, path)
