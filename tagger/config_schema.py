@@ -381,9 +381,10 @@ class RecipeConfig:
         return list(self.sweep.seeds or [self.training.seed])
 
     def run_specs(self) -> list[tuple[dict[str, Any], int]]:
-        """Every (loss spec, seed) pair of the sweep, losses outermost; a tuned loss with the values its
+        """Every (loss spec, seed) pair of the sweep, seeds outermost (a launch stopped early has every
+        setting on its first seeds, which the summary can compare); a tuned loss with the values its
         entry gives (the search's choice replaces them: tagger.search.sweep_jobs)."""
-        return [(split_search(entry)[0], seed) for entry in self.sweep_entries() for seed in self.sweep_seeds()]
+        return [(split_search(entry)[0], seed) for seed in self.sweep_seeds() for entry in self.sweep_entries()]
 
 
 def help_text() -> str:

@@ -115,7 +115,7 @@ def test_the_shipped_default_sweep_runs_the_losses_and_the_best_stack(tmp_path: 
     labels = ["ce", "soft_truncation(form=one_minus_softmax, k=1.0)", "focal(gamma=2.0)",
               "focal(gamma=2.0) + oversample_rare + crf"]
     shipped = load_config(REPO / "recipes" / "configs" / "default.yaml")
-    assert [loss_label(spec) for spec, _ in shipped.run_specs()] == [x for x in labels for _ in range(3)]
+    assert [loss_label(spec) for spec, _ in shipped.run_specs()] == labels * 3  # seeds outermost
     out = tmp_path / "out"
     proc = run_recipe(["--config", str(REPO / "recipes" / "configs" / "default.yaml"),
                        f"model.name_or_path={tiny_encoder_dir}", f"data.data_dir={data_dir}",
