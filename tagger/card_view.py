@@ -179,6 +179,21 @@ def _default_scoring(info: Mapping[str, Any]) -> str | None:
     return f"{default}+threshold" if (decoding.get("o_bias") or {}).get(default) is not None else default
 
 
+def applied_scores(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The scores of the scoring ``Tagger`` applies by default (:func:`_default_scoring`), from
+    ``tagger_run.json``'s ``decoding.scorings``: ``{"scoring", "plain", "validation_f1", "test_f1",
+    "test_precision", "test_recall"}`` (fractions), or None when the run recorded no such scoring. ``plain``
+    is the decoding the run's own scores (``validation``/``test``) were taken with."""
+    scoring = _default_scoring(info)
+    decoding = info.get("decoding")
+    scorings = decoding.get("scorings", decoding.get("variants")) if isinstance(decoding, Mapping) else None
+    entry = scorings.get(scoring) if isinstance(scorings, Mapping) and scoring else None
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("test_f1"), (int, float)):
+        return None
+    return {"scoring": scoring, "plain": str(decoding["default"]),
+            **{k: entry.get(k) for k in ("validation_f1", "test_f1", "test_precision", "test_recall")}}
+
+
 def _this_row(table: list[Mapping[str, Any]], loss: Mapping[str, Any], scoring: str | None,
               levers: list[str]) -> int | None:
     """The row of this model: its loss and levers (a row's label is ``loss + lever + ...``), under the
@@ -306,6 +321,15 @@ def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Datas
     return out
 
 
+def _applied_view(info: Mapping[str, Any]) -> dict[str, str] | None:
+    """The headline's scores when the default scoring adds thresholds to the plain decoding."""
+    applied = applied_scores(info)
+    if applied is None or applied["scoring"] == applied["plain"]:
+        return None
+    return {"scoring": applied["scoring"], "plain": applied["plain"], "f1": _pct(applied["test_f1"]),
+            "precision": _pct(applied["test_precision"]), "recall": _pct(applied["test_recall"])}
+
+
 def card_view(info: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the template shows, pre-formatted so the template stays about layout."""
     from tagger.losses.labels import current_params  # imported here, as in _loss_facts
@@ -355,6 +379,7 @@ def card_view(info: Mapping[str, Any]) -> dict[str, Any]:
         "per_type": per_type,
         "sweep": sweep,
         "decoding": _decoding_view(info),
+        "applied": _applied_view(info),
         "train_time": _duration(info.get("train_seconds")),
         "hardware": info.get("hardware") or "not recorded",
         "command": info.get("command"),

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tagger.card_safety import CardSafetyError, assert_card_clean, card_problems, is_abs_path, sanitize_info
-from tagger.card_view import card_view, dataset_entry, looks_like_hub_id
+from tagger.card_view import applied_scores, card_view, dataset_entry, looks_like_hub_id
 from tagger.errors import TaggerError
 from tagger.io import atomic_write_text
 
@@ -38,21 +38,38 @@ RUN_INFO_NAME = "tagger_run.json"
 
 
 def _eval_results(info: Mapping[str, Any], model_ds_type: str, ds_pretty: str) -> list[Any]:
+    """The model-index: F1, precision and recall of the scoring ``Tagger`` applies by default (named in the
+    metric, e.g. ``Test F1 (viterbi+type_thresholds)``) where the run recorded it, else of the run's own
+    decoding; token accuracy always of the run's own decoding (thresholds are not scored per token)."""
     from huggingface_hub import EvalResult
 
+    applied = applied_scores(info)
     results = []
     for split, label in (("validation", "Validation"), ("test", "Test")):
         metrics = info.get(split)
         if not isinstance(metrics, Mapping):
             continue
+        values = {key: metrics.get(key) for key in ("f1", "precision", "recall", "accuracy")}
+        suffix = {key: "" for key in values}
+        if applied is not None and applied["scoring"] != applied["plain"]:
+            # precision and recall of the thresholded scoring are recorded on test only
+            replaced = {"f1": applied[f"{split}_f1"], "precision": applied.get(f"{split}_precision"),
+                        "recall": applied.get(f"{split}_recall")}
+            for key, value in replaced.items():
+                if value is not None:
+                    values[key], suffix[key] = value, applied["scoring"]
+                else:
+                    suffix[key] = applied["plain"]
+            suffix["accuracy"] = applied["plain"]
         for key, name in (("f1", "F1"), ("precision", "Precision"), ("recall", "Recall"), ("accuracy", "Accuracy")):
-            value = metrics.get(key)
+            value = values[key]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
                 continue
             results.append(EvalResult(
                 task_type="token-classification", task_name="Named Entity Recognition",
-                dataset_type=model_ds_type, dataset_name=ds_pretty, dataset_split=split,
-                metric_type="seqeval", metric_name=f"{label} {name}", metric_value=round(float(value), 6),
+                dataset_type=model_ds_type, dataset_name=ds_pretty, dataset_split=split, metric_type="seqeval",
+                metric_name=f"{label} {name}" + (f" ({suffix[key]})" if suffix[key] else ""),
+                metric_value=round(float(value), 6),
             ))
     return results
 
