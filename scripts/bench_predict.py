@@ -418,12 +418,9 @@ def checks(result: dict[str, Any]) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ the report
 
 
-def verdicts(result: dict[str, Any], prefix: str) -> None:
+def verdicts(result: dict[str, Any], prefix: str) -> list[str]:
     found = [c for c in result["checks"] if c["key"].startswith(prefix)]
-    if found:
-        print()
-    for c in found:
-        print(f"  {c['text']}   {'PASS' if c['pass'] else 'FAIL'}")
+    return ([""] if found else []) + [f"  {c['text']}   {'PASS' if c['pass'] else 'FAIL'}" for c in found]
 
 
 def runtimes(args: argparse.Namespace) -> dict[str, Any]:
@@ -433,70 +430,73 @@ def runtimes(args: argparse.Namespace) -> dict[str, Any]:
     return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "onnxruntime": ort}
 
 
-def print_speed(result: dict[str, Any], args: argparse.Namespace) -> None:
-    rt = runtimes(args)
-    print(f"\nbench_predict: {common.DATA_SETS[result['data']]} test, {result['sentences']:,} sentences, "
-          f"{result['words']:,} words, model {result['model']}; CPU, torch {rt['torch'].split('+')[0]}, "
-          f"{rt['torch_threads']} threads" + (f", onnxruntime {rt['onnxruntime']}" if rt["onnxruntime"] else "")
-          + f"; median of {args.rounds} round(s)")
+def report_text(result: dict[str, Any], meta: dict[str, Any]) -> str:
+    """One data set's tables as the script prints them, from its figures (``--json``'s ``results[NAME]``)
+    and the run's settings (the JSON's top level: rounds, batch_size, torch, torch_threads, onnxruntime);
+    docs render the committed JSON through this function (scripts/figures.py)."""
+    lines = format_speed(result, meta) + format_quality(result, meta)
+    if result.get("cli"):
+        lines += format_cli(result)
+    return "\n".join(lines + format_entities(result, result["sentences"])) + "\n"
+
+
+def format_speed(result: dict[str, Any], meta: dict[str, Any]) -> list[str]:
+    lines = [f"bench_predict: {common.DATA_SETS[result['data']]} test, {result['sentences']:,} sentences, "
+             f"{result['words']:,} words, model {result['model']}; CPU, torch {meta['torch'].split('+')[0]}, "
+             f"{meta['torch_threads']} threads" + (f", onnxruntime {meta['onnxruntime']}" if meta["onnxruntime"] else "")
+             + f"; median of {meta['rounds']} round(s)"]
     for key, e in result["exports"].items():
         how = "reused" if e["reused"] else f"exported here in {e['seconds']:.1f} s"
         diff = e["max_abs_logit_diff_vs_torch"]
-        print(f"  {NAMES[key]}: {e['folder']} ({how}; {e['file']}, {e['megabytes']:.1f} MB"
-              + ("" if diff is None else f", max |logit diff| vs PyTorch at export {diff:.2g}") + ")")
-    names = labels(args.batch_size)
+        lines.append(f"  {NAMES[key]}: {e['folder']} ({how}; {e['file']}, {e['megabytes']:.1f} MB"
+                     + ("" if diff is None else f", max |logit diff| vs PyTorch at export {diff:.2g}") + ")")
+    names = labels(meta["batch_size"])
     head = f"{'setup':<52} {'seconds':>8} {'words/s':>9} {'sent/s':>8} {'x pipeline':>10}"
-    print(head)
-    print("-" * len(head))
+    lines += [head, "-" * len(head)]
     for k, r in result["rows"].items():
         failed = f"  FAILED rc={r['returncode']}" if r.get("returncode") else ""
-        print(f"{names[k]:<52} {r['seconds']:>8.2f} {r['words_per_second']:>9,.0f} {r['sentences_per_second']:>8,.1f} "
-              f"{r['ratio_to_pipeline']:>9.2f}x{failed}")
-    verdicts(result, "words_per_second_")
-    verdicts(result, "seconds_viterbi")
+        lines.append(f"{names[k]:<52} {r['seconds']:>8.2f} {r['words_per_second']:>9,.0f} "
+                     f"{r['sentences_per_second']:>8,.1f} {r['ratio_to_pipeline']:>9.2f}x{failed}")
+    return lines + verdicts(result, "words_per_second_") + verdicts(result, "seconds_viterbi")
 
 
-def print_quality(result: dict[str, Any], args: argparse.Namespace) -> None:
+def format_quality(result: dict[str, Any], meta: dict[str, Any]) -> list[str]:
     q = result["quality"]
-    print(f"\nQuality against tagger PyTorch on the same {result['words']:,} words "
-          "(sentences: identical entities; test F1: conlleval)")
     head = f"{'setup':<52} {'tags identical':>14} {'sentences':>10} {'test F1':>8}"
-    print(head)
-    print("-" * len(head))
-    names = labels(args.batch_size)
+    lines = ["", f"Quality against tagger PyTorch on the same {result['words']:,} words "
+             "(sentences: identical entities; test F1: conlleval)", head, "-" * len(head)]
+    names = labels(meta["batch_size"])
 
     def pct(x: float | None, width: int) -> str:
         return f"{100 * x:>{width - 1}.2f}%" if x is not None else f"{'-':>{width}}"
 
     for key, v in q["setups"].items():
         f1 = f"{100 * v['test_f1']:>8.2f}" if v["test_f1"] is not None else f"{'-':>8}"
-        print(f"{names[key]:<52} {pct(v['tags_identical'], 14)} {pct(v['sentences_identical'], 10)} {f1}")
+        lines.append(f"{names[key]:<52} {pct(v['tags_identical'], 14)} {pct(v['sentences_identical'], 10)} {f1}")
     if q["f1_not_scored"]:
-        print(f"  test F1 not scored: {q['f1_not_scored']}")
-    verdicts(result, "test_f1_")
+        lines.append(f"  test F1 not scored: {q['f1_not_scored']}")
+    return lines + verdicts(result, "test_f1_")
 
 
-def print_cli(result: dict[str, Any]) -> None:
+def format_cli(result: dict[str, Any]) -> list[str]:
     starts = result["cli"]["one_line"]
-    print(f"\n`tagger predict` on a one-line text file, process start included (median of {CLI_REPEATS}):")
+    lines = ["", f"`tagger predict` on a one-line text file, process start included (median of {CLI_REPEATS}):"]
     for key, s in starts.items():
         runs = ", ".join(f"{x:.2f}" for x in s["all_seconds"])
         failed = f"  FAILED rc={s['returncode']}" if s["returncode"] else ""
-        print(f"  {NAMES[key] + ' (' + s['folder'] + ')':<70} {s['seconds']:>6.2f} s   ({runs}){failed}")
-    verdicts(result, "cli_")
+        lines.append(f"  {NAMES[key] + ' (' + s['folder'] + ')':<70} {s['seconds']:>6.2f} s   ({runs}){failed}")
+    return lines + verdicts(result, "cli_")
 
 
-def print_entities(check: dict[str, Any], sentences: int) -> None:
-    print(f"\nEntities: tagger {check['entities_tagger']:,}, pipeline {check['entities_pipeline']:,}; sentences with "
-          f"identical entities {sentences - check['differing_sentences']:,} / {sentences:,}")
-    print(f"  sentences where every data word is one pipeline word: {check['one_word_each']:,}; differing sentences "
-          "by cause:")
-    for why, n in sorted(check["differ_by_cause"].items(), key=lambda kv: -kv[1]):
-        print(f"    {n:>5}  {why}")
-    print("  identical on every sentence where each data word is one pipeline word: "
-          f"{'yes' if check['same_on_clean'] else 'NO'}")
-    for ex in check["examples"]:
-        print(f"  unexplained: {ex}")
+def format_entities(check: dict[str, Any], sentences: int) -> list[str]:
+    lines = ["", f"Entities: tagger {check['entities_tagger']:,}, pipeline {check['entities_pipeline']:,}; "
+             f"sentences with identical entities {sentences - check['differing_sentences']:,} / {sentences:,}",
+             f"  sentences where every data word is one pipeline word: {check['one_word_each']:,}; differing "
+             "sentences by cause:"]
+    lines += [f"    {n:>5}  {why}" for why, n in sorted(check["differ_by_cause"].items(), key=lambda kv: -kv[1])]
+    lines.append("  identical on every sentence where each data word is one pipeline word: "
+                 f"{'yes' if check['same_on_clean'] else 'NO'}")
+    return lines + [f"  unexplained: {ex}" for ex in check.get("examples", [])]
 
 
 # ------------------------------------------------------------------------------------------------ the run
@@ -530,12 +530,32 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
         "quality": quality(test, outputs, check, list(taggers[TORCH].id2label.values())),
         **{k: v for k, v in check.items() if k != "examples"}}
     result["checks"] = checks(result)
-    print_speed(result, args)
-    print_quality(result, args)
-    if cli:
-        print_cli(result)
-    print_entities(check, len(words))
+    meta = {"rounds": args.rounds, "batch_size": args.batch_size, **runtimes(args)}
+    print("\n" + report_text({**result, "examples": check["examples"]}, meta), end="", flush=True)
     return result
+
+
+def portable(result: dict[str, Any], work: Path) -> dict[str, Any]:
+    """``result`` with its folders as a committed JSON may name them: relative to the repository, or to the
+    temporary work folder (``work/...``), never an absolute path of the machine that measured."""
+    from _bench_report import portable_path
+
+    def name(folder: str) -> str:
+        path = Path(folder).resolve()
+        if path.is_relative_to(work.resolve()):
+            return "work/" + path.relative_to(work.resolve()).as_posix()
+        return portable_path(folder)
+
+    def quiet(entry: dict[str, Any]) -> dict[str, Any]:  # a process's stderr only where it failed
+        return {k: v for k, v in entry.items() if k != "stderr_tail" or entry.get("returncode")}
+
+    out = {**result, "model": name(result["model"]),
+           "exports": {k: {**e, "folder": name(e["folder"])} for k, e in result["exports"].items()},
+           "rows": {k: quiet(r) for k, r in result["rows"].items()}}
+    if result.get("cli"):
+        out["cli"] = {"one_line": {k: quiet({**s, "folder": name(s["folder"])})
+                                   for k, s in result["cli"]["one_line"].items()}}
+    return out
 
 
 def bench(args: argparse.Namespace, work: Path) -> int:
@@ -548,6 +568,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     one_line_cache: dict[str, dict[str, Any]] = {}
     results = {name: bench_data_set(args, name, work, made, one_line_cache) for name in args.data_sets}
     if args.json:
+        results = {name: portable(result, work) for name, result in results.items()}
         Path(args.json).write_text(json.dumps({
             "data": args.data_sets, "rounds": args.rounds, "batch_size": args.batch_size,
             "batch_tokens": args.batch_tokens or PREDICT_BATCH_TOKENS,

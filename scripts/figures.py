@@ -121,10 +121,20 @@ def _shown(label: str) -> str:
 
 
 def readme_table(summary: dict[str, Any]) -> str:
-    """README's WNUT-17 table: ``ce · argmax`` (the pipeline's rule), then each setting of the sweep under its
-    scoring chosen on validation: test F1, precision, recall, every type's F1, the verdict."""
+    """README's WNUT-17 table (:func:`settings_table`)."""
+    return settings_table(summary, "WNUT-17")
+
+
+def conll_table(summary: dict[str, Any]) -> str:
+    """docs/results.md's CoNLL-2003 table (:func:`settings_table`)."""
+    return settings_table(summary, "CoNLL-2003")
+
+
+def settings_table(summary: dict[str, Any], data: str) -> str:
+    """``ce · argmax`` (the pipeline's rule), then each setting of the sweep under its scoring chosen on
+    validation: test F1, precision, recall, every type's F1, the verdict."""
     types = list(summary["types"])
-    head = ["WNUT-17", "test F1", "P", "R", *types, "vs `ce` · argmax"]
+    head = [data, "test F1", "P", "R", *types, "vs `ce` · argmax"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     for row in [_row(summary, BASELINE), *_setting_rows(summary)]:
         shown, f1 = _shown(row["label"]), _pm(row, "test_f1")
@@ -347,7 +357,73 @@ def comparison_line(result: dict[str, Any]) -> str:
     return text + ".\n"
 
 
+def _runs_of(summary: dict[str, Any], setting: str) -> list[dict[str, Any]]:
+    """summary.json's runs of one trained setting (a row label without its decoding)."""
+    runs = [r for r in summary["runs"] if r.get("label") == setting]
+    if not runs:
+        raise KeyError(f"summary.json has no runs labelled {setting!r}")
+    return runs
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def context_cost(summary: dict[str, Any]) -> str:
+    """docs/levers.md's sentence on what document context cost in a sweep with ``ce`` and ``ce + context=N``:
+    subwords per epoch, training and whole-run wall time, throughput, from the runs' own records."""
+    from tagger.train.clock import format_duration
+
+    plain = _runs_of(summary, "ce")
+    settings = sorted({r["label"] for r in summary["runs"] if (r.get("context") or {}).get("context")})
+    parts = []
+    for setting in settings:
+        runs = _runs_of(summary, setting)
+        report = runs[0]["context"]
+        share = report["context_subwords"] / report["subwords"]
+        ratio = _mean([r["train_tokens"] for r in runs]) / _mean([r["train_tokens"] for r in plain])
+        train = _mean([r["train_seconds"] for r in runs]) / _mean([r["train_seconds"] for r in plain])
+        whole = _mean([r["run_seconds"] for r in runs]) / _mean([r["run_seconds"] for r in plain])
+        speed = _mean([r["train_tokens_per_second"] for r in runs]) / _mean([r["train_tokens_per_second"] for r in plain])
+        parts.append(
+            f"`{setting}` gave context to {report['windows_with_context']:,} of {report['windows']:,} training "
+            f"windows; {share * 100:.0f}% of the subwords it trained on were context, {ratio:.2f}x the subwords of "
+            f"`ce`, so its training loop took {train:.2f}x as long "
+            f"({format_duration(_mean([r['train_seconds'] for r in runs]))} a run against "
+            f"{format_duration(_mean([r['train_seconds'] for r in plain]))}, at {speed:.2f}x the subwords per "
+            f"second) and a whole run, evaluation with context included, {whole:.2f}x")
+    hardware = sorted({str(r.get("hardware")) for r in summary["runs"] if r.get("hardware")})
+    return "; ".join(parts) + f" (means over seeds, {' / '.join(hardware) or 'an unrecorded machine'}).\n"
+
+
+def epochs_line(summary: dict[str, Any]) -> str:
+    """docs/results.md's sentence on ``ce``'s validation F1 per epoch (did it reach its plateau?)."""
+    runs = _runs_of(summary, "ce")
+    epochs = max(len(r["history"]) for r in runs)
+    per_epoch = [[h["validation_f1"] * 100 for r in runs for h in r["history"] if h["epoch"] == e]
+                 for e in range(1, epochs + 1)]
+    text = ", ".join(f"{_mean(v):.1f} after epoch {e}" for e, v in enumerate(per_epoch, 1))
+    return (f"`ce`'s validation F1 (its training decoding, mean over {len(runs)} seeds): {text}; the best epoch "
+            f"was the last in {sum(r['best_epoch'] == epochs for r in runs)} of {len(runs)} runs.\n")
+
+
+def ce_decodings(summary: dict[str, Any]) -> str:
+    """docs/decoding.md's sentence on what each decoding gives ``ce`` (a sweep where ``ce`` was scored with each)."""
+    names = {"argmax": "argmax", "viterbi": "Viterbi", "viterbi+threshold": "Viterbi with the O threshold",
+             "viterbi+type_thresholds": "Viterbi with per-type thresholds"}
+    rows = [(name, _row(summary, f"ce · {d}")) for d, name in names.items()
+            if any(r.get("label") == f"ce · {d}" for r in summary["table"])]
+    seeds = len(rows[0][1]["seeds"])
+    test = ", ".join(f"{_pm(row, 'test_f1')} under {name}" for name, row in rows)
+    val = ", ".join(f"{_pct(row['validation_f1_mean'])}" for _, row in rows)
+    return f"`ce` over {seeds} seeds: test F1 {test} (validation {val}, in the same order).\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "ce-decodings": ce_decodings,
+    "conll": conll_table,
+    "context-cost": context_cost,
+    "epochs-line": epochs_line,
     "comparison": comparison_table,
     "comparison-line": comparison_line,
     "readme": readme_table,

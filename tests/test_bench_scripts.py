@@ -459,3 +459,46 @@ def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Pa
     assert two["optimizer_steps"] < one["optimizer_steps"]
     processes_mod.print_processes(check)
     assert f"{check['ratio']:.2f}x tokens/s" in capsys.readouterr().out
+
+
+def _predict_result(model: str, export: str) -> dict:
+    """One data set's figures as bench_predict's --json holds them (hand-made, two setups and the CLI)."""
+    row = {"seconds": 2.0, "words_per_second": 500.0, "sentences_per_second": 25.0, "ratio_to_pipeline": 1.0}
+    return {
+        "data": "wnut17", "sentences": 50, "words": 1000, "model": model,
+        "exports": {"onnx_int8": {"folder": export, "file": "model.int8.onnx", "megabytes": 23.4, "reused": False,
+                                  "seconds": 4.0, "quantization": "int8-dynamic-per-channel",
+                                  "max_abs_logit_diff_vs_torch": 0.01}},
+        "rows": {"pipeline": row, "torch": {**row, "seconds": 0.8, "words_per_second": 1250.0,
+                                            "sentences_per_second": 62.5, "ratio_to_pipeline": 2.5},
+                 "cli_torch": {**row, "returncode": 0, "stderr_tail": f"warning from {model}"}},
+        "cli": {"one_line": {"torch": {"folder": model, "seconds": 7.0, "all_seconds": [6.9, 7.0, 7.2],
+                                       "returncode": 0, "stderr_tail": ""}}},
+        "quality": {"setups": {"torch": {"tags_identical": 1.0, "sentences_identical": 1.0, "test_f1": 0.4321}},
+                    "f1_change_int8_points": None, "f1_not_scored": None},
+        "entities_tagger": 40, "entities_pipeline": 42, "differing_sentences": 2, "one_word_each": 30,
+        "differ_by_cause": {"several pipeline words": 2}, "same_on_clean": True,
+        "checks": [{"key": "words_per_second_torch_over_pipeline", "value": 2.5, "target": 1.5, "pass": True,
+                    "text": "words/s tagger PyTorch / pipeline = 2.50x   target >= 1.5x"}],
+    }
+
+
+def test_bench_predict_report_renders_from_its_json_and_the_json_names_no_machine_path(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    result = _predict_result(str(REPO / "outputs" / "m" / "model"), str(work / "exports" / "0-onnx_int8"))
+    kept = bench_predict.portable(result, work)
+    assert kept["model"] == "outputs/m/model" and kept["exports"]["onnx_int8"]["folder"] == "work/exports/0-onnx_int8"
+    assert kept["cli"]["one_line"]["torch"]["folder"] == "outputs/m/model"
+    assert "stderr_tail" not in kept["rows"]["cli_torch"]  # it succeeded: its warnings are not kept
+    assert str(tmp_path) not in json.dumps(kept) and str(REPO) not in json.dumps(kept)
+    meta = {"rounds": 3, "batch_size": 32, "torch": "2.13.0+cpu", "torch_threads": 2, "onnxruntime": "1.20.0"}
+    text = bench_predict.report_text(kept, meta)
+    lines = text.splitlines()
+    assert lines[0] == ("bench_predict: WNUT-17 test, 50 sentences, 1,000 words, model outputs/m/model; CPU, torch "
+                        "2.13.0, 2 threads, onnxruntime 1.20.0; median of 3 round(s)")
+    assert "tagger PyTorch (Tagger.predict, word lists)              0.80     1,250     62.5      2.50x" in lines
+    assert "  words/s tagger PyTorch / pipeline = 2.50x   target >= 1.5x   PASS" in lines
+    assert any(line.startswith("tagger PyTorch (Tagger.predict") and line.endswith("43.21") for line in lines)
+    assert "  PyTorch (outputs/m/model)" in text and "7.00 s   (6.90, 7.00, 7.20)" in text
+    assert "Entities: tagger 40, pipeline 42; sentences with identical entities 48 / 50" in lines
+    assert text.endswith("identical on every sentence where each data word is one pipeline word: yes\n")
