@@ -385,10 +385,15 @@ def context_cost(summary: dict[str, Any]) -> str:
         train = _mean([r["train_seconds"] for r in runs]) / _mean([r["train_seconds"] for r in plain])
         whole = _mean([r["run_seconds"] for r in runs]) / _mean([r["run_seconds"] for r in plain])
         speed = _mean([r["train_tokens_per_second"] for r in runs]) / _mean([r["train_tokens_per_second"] for r in plain])
+        steps, plain_steps = _mean([r["optimizer_steps"] for r in runs]), _mean([r["optimizer_steps"] for r in plain])
+        per_step = _mean([r["train_tokens"] / r["optimizer_steps"] for r in runs])
+        plain_per_step = _mean([r["train_tokens"] / r["optimizer_steps"] for r in plain])
         parts.append(
             f"`{setting}` gave context to {report['windows_with_context']:,} of {report['windows']:,} training "
             f"windows; {share * 100:.0f}% of the subwords it trained on were context, {ratio:.2f}x the subwords of "
-            f"`ce`, so its training loop took {train:.2f}x as long "
+            f"`ce`, in {steps:,.0f} optimizer steps against {plain_steps:,.0f} ({per_step:,.0f} subwords a step "
+            f"against {plain_per_step:,.0f}: batches are cut by a token budget), so its training loop "
+            f"took {train:.2f}x as long "
             f"({format_duration(_mean([r['train_seconds'] for r in runs]))} a run against "
             f"{format_duration(_mean([r['train_seconds'] for r in plain]))}, at {speed:.2f}x the subwords per "
             f"second) and a whole run, evaluation with context included, {whole:.2f}x")

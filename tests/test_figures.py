@@ -49,3 +49,29 @@ def test_readme_results_state_numbers_only_in_rendered_blocks() -> None:
     rendered = "".join(body for _, _, body in figures.blocks(section))
     for number in ("38.9 ± 3.4", "46.0 ± 1.5"):
         assert number in rendered
+
+
+def _run(label: str, seed: int, tokens: int, steps: int, train_s: float, run_s: float, context: int = 0) -> dict:
+    report = {"context": context, "windows": 100, "windows_with_context": 90, "context_subwords": 3000,
+              "subwords": 5000} if context else {"context": 0}
+    return {"label": label, "seed": seed, "train_tokens": tokens, "optimizer_steps": steps, "train_seconds": train_s,
+            "run_seconds": run_s, "train_tokens_per_second": tokens / train_s, "context": report,
+            "hardware": "CPU: 2 cores", "best_epoch": 2,
+            "history": [{"epoch": 1, "validation_f1": 0.80 + seed / 100}, {"epoch": 2, "validation_f1": 0.85}]}
+
+
+def test_context_cost_and_epochs_lines_are_the_runs_records_hand_computed() -> None:
+    summary = {"runs": [_run("ce", 1, 2000, 10, 100.0, 150.0), _run("ce", 2, 2000, 10, 120.0, 170.0),
+                        _run("ce + context=16", 1, 5000, 25, 250.0, 330.0, 16),
+                        _run("ce + context=16", 2, 5000, 25, 270.0, 350.0, 16)]}
+    text = figures.context_cost(summary)
+    # 3000 of 5000 subwords context; 5000/2000 = 2.50x; 200 subwords a step in both; 260/110 = 2.36x the
+    # training time, 340/160 = 2.12x a whole run; tokens/s (20+18.5)/2 over (20+16.67)/2 = 1.05x
+    assert text == ("`ce + context=16` gave context to 90 of 100 training windows; 60% of the subwords it trained "
+                    "on were context, 2.50x the subwords of `ce`, in 25 optimizer steps against 10 (200 subwords a step "
+                    "against 200: batches are cut by a token budget), so its training loop took "
+                    "2.36x as long (4 min 20 s a run against 1 min 50 s, at 1.05x the subwords per second) and a "
+                    "whole run, evaluation with context included, 2.12x (means over seeds, CPU: 2 cores).\n")
+    assert figures.epochs_line(summary) == ("`ce`'s validation F1 (its training decoding, mean over 2 seeds): 81.5 "
+                                            "after epoch 1, 85.0 after epoch 2; the best epoch was the last in 2 of "
+                                            "2 runs.\n")
