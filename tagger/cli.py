@@ -1,4 +1,4 @@
-"""The ``tagger`` command: ``tagger score | data-stats | predict | push | error-analysis | report | export | summarize``.
+"""The ``tagger`` command: score, data-stats, predict, push, error-analysis, report, export, summarize, compare.
 
 Each subcommand lives in ``tagger/commands/<name>.py`` and exposes ``add_parser(subparsers)``
 (which registers its arguments and sets ``func``) so the subcommands stay independent.

@@ -203,7 +203,8 @@ class TrainingConfig:
                           "epoch with it; all_results.json's validation/test, test_predictions.conll): 'viterbi' "
                           "(the best sequence the tagging scheme allows, always well-formed) or 'argmax' (each word "
                           "its most probable tag, as the transformers pipeline). Every run also scores the other "
-                          "decodings and a tuned O bias (docs/decoding.md).",
+                          "decodings, with the O bias and per-type biases tuned on validation "
+                          "(docs/decoding.md).",
                   "choices": DECODINGS},
     )
     checkpointing: str = field(

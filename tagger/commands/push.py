@@ -21,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "Another Hub (a mirror, a test server) is selected with HF_ENDPOINT. A file holding a\n"
             "string shaped like a Hub token (hf_...) is refused unless --allow-token-like-strings."
         ),
-        epilog="example: tagger push --model outputs/wnut17-minilm/runs/focal-gamma2-seed1/model "
+        epilog="example: tagger push --model outputs/wnut17-minilm/runs/focal-gamma=2.0-seed1/model "
                "--repo-id me/wnut17-minilm-focal --private",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
