@@ -18,6 +18,7 @@ from tagger.decoding import DECODINGS, DEFAULT_SWEEP_DECODINGS, SCORINGS
 from tagger.losses.labels import split_spec
 from tagger.metrics import MODES
 from tagger.search import split_search
+from tagger.search.space import sweep_order
 from tagger.train.augment import AUGMENTATION
 from tagger.train.precision import PRECISIONS
 from tagger.train.sampling import SAMPLING
@@ -382,10 +383,11 @@ class RecipeConfig:
         return list(self.sweep.seeds or [self.training.seed])
 
     def run_specs(self) -> list[tuple[dict[str, Any], int]]:
-        """Every (loss spec, seed) pair of the sweep, seeds outermost (a launch stopped early has every
-        setting on its first seeds, which the summary can compare); a tuned loss with the values its
-        entry gives (the search's choice replaces them: tagger.search.sweep_jobs)."""
-        return [(split_search(entry)[0], seed) for seed in self.sweep_seeds() for entry in self.sweep_entries()]
+        """Every (loss spec, seed) pair of the sweep, in the order the runs train
+        (:func:`tagger.search.space.sweep_order`); a tuned loss with the values its entry gives (the
+        search's choice replaces them: tagger.search.sweep_jobs)."""
+        entries = self.sweep_entries()
+        return [(split_search(entries[i])[0], seed) for i, seed in sweep_order(len(entries), self.sweep_seeds())]
 
 
 def help_text() -> str:

@@ -259,3 +259,11 @@ def test_two_shards_share_the_search_and_the_sweep(tmp_path, tiny_encoder_dir, d
     assert len(choices) == 1  # both shards trained the same choice
     summary = json.loads((out / "summary.json").read_text())
     assert [len(row["seeds"]) for row in summary["table"]] == [2] * 8 and summary["search"][0]["complete"]
+
+
+def test_the_sweep_trains_seeds_outermost_and_run_specs_lists_that_order(tmp_path: Path) -> None:
+    # a launch stopped early must have every setting on its first seeds
+    cfg = load_config(None, ["sweep.losses=[{name: ce}, {name: focal, gamma: 2.0}]", "sweep.seeds=[1, 2]"])
+    jobs = sweep_jobs(cfg.sweep_entries(), cfg.sweep_seeds(), tmp_path, {})
+    assert [(j.label, j.seed) for j in jobs] == [("ce", 1), ("focal(gamma=2.0)", 1), ("ce", 2), ("focal(gamma=2.0)", 2)]
+    assert [(j.spec, j.seed) for j in jobs] == cfg.run_specs()

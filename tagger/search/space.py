@@ -119,7 +119,7 @@ def search_spaces(entries: Sequence[Mapping[str, Any]], *, learning_rates: Seque
 
 def sweep_jobs(entries: Sequence[Mapping[str, Any]], seeds: Sequence[int], runs_dir: Path,
                chosen: Mapping[int, tuple[dict[str, Any], dict[str, Any]]]) -> list[RunJob]:
-    """The sweep's runs in its order (losses outermost): a tuned entry with its chosen setting.
+    """The sweep's runs in its order (:func:`sweep_order`): a tuned entry with its chosen setting.
 
     A row is named by its loss spec (``ce``, ``focal(gamma=2)``: a tuned ``ce`` stays the baseline the
     bootstrap compares with); its chosen training keys join the name only where two rows would
@@ -130,11 +130,18 @@ def sweep_jobs(entries: Sequence[Mapping[str, Any]], seeds: Sequence[int], runs_
     for spec, training in settings:
         names.setdefault(loss_label(spec), set()).add(setting_label(spec, training))
     jobs = []
-    for spec, training in settings:
+    for i, seed in sweep_order(len(settings), seeds):
+        spec, training = settings[i]
         label = loss_label(spec) if len(names[loss_label(spec)]) == 1 else setting_label(spec, training)
-        jobs += [RunJob(spec=spec, seed=seed, run_dir=find_run_dir(runs_dir, {**spec, **training}, seed),
-                        label=label, training=dict(training)) for seed in seeds]
+        jobs.append(RunJob(spec=spec, seed=seed, run_dir=find_run_dir(runs_dir, {**spec, **training}, seed),
+                           label=label, training=dict(training)))
     return jobs
+
+
+def sweep_order(entries: int, seeds: Sequence[int]) -> list[tuple[int, int]]:
+    """(entry index, seed) of every run of a sweep, in the order they train: seeds outermost, so that a
+    launch stopped early has every setting on its first seeds, which the summary can already compare."""
+    return [(i, seed) for seed in seeds for i in range(entries)]
 
 
 def point_score(results: Sequence[Mapping[str, Any]]) -> float:

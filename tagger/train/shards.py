@@ -2,8 +2,8 @@
 
 ``recipes/ner.py --shard I/N`` (or ``sweep.shard: "I/N"``) makes a launch one of N shards. The rule:
 
-1. The sweep's runs are listed in the sweep's order (losses outermost, then seeds: the order of
-   ``summary.md``). A run is *pending* when its folder has no ``all_results.json``; with
+1. The sweep's runs are listed in the sweep's order (seeds outermost, then the settings:
+   :func:`tagger.search.space.sweep_order`). A run is *pending* when its folder has no ``all_results.json``; with
    ``output.overwrite=true`` every run is pending.
 2. The pending runs are numbered 0, 1, 2, ... in that order; shard I trains those whose number
    modulo N is I. N shards started together on the same folder see the same pending runs, so they
