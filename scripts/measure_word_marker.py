@@ -9,8 +9,8 @@ space-joined sentence alone and after a preceding sentence (as a sentence sits i
 the subwords per word:
 
 * ``none``: each word alone without its marker (``is_split_into_words`` with ``add_prefix_space=False``,
-  what tagger did before);
-* ``all``: the marker on every word (``add_prefix_space=True``, what tagger does now);
+  the tokenizer's own setting);
+* ``all``: the marker on every word (``add_prefix_space=True``, what tagger does);
 * ``all-but-first``: the space-joined sentence, words read back by character offsets.
 """
 
