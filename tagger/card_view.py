@@ -321,6 +321,20 @@ def _citations(info: Mapping[str, Any], loss: Mapping[str, Any], ds_entry: Datas
     return out
 
 
+def _scheme_view(info: Mapping[str, Any]) -> dict[str, str]:
+    """The tagging scheme of the model's labels (``decoding.scheme`` of tagger_run.json; IOB2 when a run
+    did not record one) and what its tags mean."""
+    from tagger.data.schemes import SCHEME_TEXT, normalize_scheme
+
+    decoding = info.get("decoding")
+    name = decoding.get("scheme") if isinstance(decoding, Mapping) else None
+    try:
+        name = normalize_scheme(str(name)) if name else "IOB2"
+    except ValueError:
+        name = "IOB2"
+    return {"name": name, "text": SCHEME_TEXT[name]}
+
+
 def _applied_view(info: Mapping[str, Any]) -> dict[str, str] | None:
     """The headline's scores when the default scoring adds thresholds to the plain decoding."""
     applied = applied_scores(info)
@@ -362,6 +376,7 @@ def card_view(info: Mapping[str, Any]) -> dict[str, Any]:
         "sources": {k: v for k, v in (ds.get("sources") or {}).items() if isinstance(v, str)},
         "domain": ds_entry.domain if ds_entry else _GENERIC_DOMAIN,
         "entity_types": _entity_types(info),
+        "scheme": _scheme_view(info),
         "labels": list(info.get("label_list") or []),
         "loss_name": loss.get("name") or "ce",
         "levers": _levers(info),

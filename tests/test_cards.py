@@ -304,3 +304,20 @@ def test_a_model_with_tuned_type_biases_reports_the_scores_tagger_applies(tmp_pa
     assert ("with `viterbi+type_thresholds`, the decoding `tagger predict` and `Tagger` apply to this model by "
             "default: **41.23** (precision 44.00, recall 38.77); with `viterbi` alone, as in the evaluation tables "
             "below: 39.37.") in card.text
+
+
+def test_the_card_names_the_tagging_scheme_of_the_model(tmp_path: Path) -> None:
+    (tmp_path / "tagger_run.json").write_text(json.dumps(info(decoding={"default": "viterbi", "scheme": "BIOES"})))
+    text = ModelCard.load(write_model_card(tmp_path)).text
+    assert ("(tags in the IOBES scheme: `B-TYPE` begins an entity of several words, `I-TYPE` continues it, "
+            "`E-TYPE` ends it, `S-TYPE` is an entity of one word, `O` is outside)") in text
+    assert "cannot be represented by IOBES tags" in text and "IOB2" not in text
+    assert "(tags in the IOB2 scheme: `B-TYPE` begins an entity, `I-TYPE` continues it" in card_path_text(
+        _written(tmp_path / "plain", info()))
+
+
+def _written(folder: Path, run: dict) -> Path:
+    folder.mkdir()
+    (folder / "tagger_run.json").write_text(json.dumps(run))
+    write_model_card(folder)
+    return folder

@@ -19,6 +19,16 @@ SCHEMES: dict[str, tuple[str, ...]] = {
     "IOBES": ("B", "I", "E", "S"),
     "BILOU": ("B", "I", "L", "U"),
 }
+#: What the tags of each scheme mean, in words (model cards, docs).
+SCHEME_TEXT: dict[str, str] = {
+    "IOB1": "`I-TYPE` marks a word inside an entity, `B-TYPE` only the first word of an entity that directly "
+            "follows another of its type, `O` is outside",
+    "IOB2": "`B-TYPE` begins an entity, `I-TYPE` continues it, `O` is outside",
+    "IOBES": "`B-TYPE` begins an entity of several words, `I-TYPE` continues it, `E-TYPE` ends it, `S-TYPE` is an "
+             "entity of one word, `O` is outside",
+    "BILOU": "`B-TYPE` begins an entity of several words, `I-TYPE` continues it, `L-TYPE` is its last word, "
+             "`U-TYPE` is an entity of one word, `O` is outside",
+}
 _ALIASES = {"IOB": "IOB2", "BIO": "IOB2", "BIOES": "IOBES", "IOBES": "IOBES", "BILOU": "BILOU", "IOB1": "IOB1",
             "IOB2": "IOB2"}
 # order of prefixes inside one type: B before I, then the closing tags
