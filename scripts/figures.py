@@ -15,8 +15,9 @@ summary.json as ``recipes/ner.py`` and ``scripts/reference_card.py`` write it) a
 The reference cards are whole documents: each ``model_cards/<name>.md`` with a ``<name>.card.json`` is
 compared with what ``scripts/reference_card.py --rerender <name>`` writes (its code, not a copy).
 
-Only figures whose JSON is committed are rendered here; a figure without one (timings, CoNLL-2003) is
-stated once, on the page that owns it, with the command that measures it.
+Only figures whose JSON is committed are rendered here; a figure without one (the training and loss
+timings of performance.md) is stated once, on the page that owns it, with the command that
+measures it.
 """
 
 from __future__ import annotations
@@ -35,7 +36,8 @@ sys.path.insert(0, str(REPO / "scripts"))  # reference_card is a sibling script,
 import reference_card  # noqa: E402
 
 #: Pages that may hold figure blocks.
-PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md")
+PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md", "docs/performance.md",
+         "docs/integrations.md")
 
 BLOCK = re.compile(r"(<!-- figures: (?P<json>\S+) table=(?P<table>[\w-]+) -->\n)(?P<body>.*?)(<!-- /figures -->)",
                    re.DOTALL)
@@ -424,7 +426,79 @@ def ce_decodings(summary: dict[str, Any]) -> str:
     return f"`ce` over {seeds} seeds: test F1 {test} (validation {val}, in the same order).\n"
 
 
+def _bench_predict() -> Any:
+    import bench_predict  # a sibling script, imported only where a page renders its JSON
+
+    return bench_predict
+
+
+def _predict_report(bench: dict[str, Any], data: str) -> str:
+    """One data set's tables of ``scripts/bench_predict.py --json``, as the script prints them."""
+    meta = {k: bench[k] for k in ("rounds", "batch_size", "torch", "torch_threads", "onnxruntime")}
+    return "```\n" + _bench_predict().report_text(bench["results"][data], meta) + "```\n"
+
+
+def predict_wnut17(bench: dict[str, Any]) -> str:
+    return _predict_report(bench, "wnut17")
+
+
+def predict_conll2003(bench: dict[str, Any]) -> str:
+    return _predict_report(bench, "conll2003")
+
+
+def predict_summary(bench: dict[str, Any]) -> str:
+    """performance.md's summary of prediction speed: per data set, tagger and int8 against the pipeline,
+    Viterbi's cost over argmax, int8's test F1 change, and the one-line start-up."""
+    bp = _bench_predict()
+    parts, starts = [], {}
+    for data, res in bench["results"].items():
+        rows, quality = res["rows"], res["quality"]
+        text = (f"{bp.common.DATA_SETS[data]}: `Tagger.predict` **{rows[bp.TORCH]['ratio_to_pipeline']:.2f}x** the "
+                f"pipeline's words per second, Viterbi {rows[bp.VITERBI]['seconds'] / rows[bp.TORCH]['seconds']:.2f}x "
+                f"argmax's time")
+        if bp.INT8 in rows:
+            text += f", ONNX int8 {rows[bp.INT8]['ratio_to_pipeline']:.2f}x the pipeline"
+            if quality["f1_change_int8_points"] is not None:
+                text += f" at {quality['f1_change_int8_points']:+.2f} test F1 points against PyTorch"
+        parts.append(text)
+        for key, start in ((res.get("cli") or {}).get("one_line") or {}).items():
+            starts.setdefault(key, []).append(start["seconds"])
+    line = "; ".join(parts) + f" (median of {bench['rounds']} rounds, {bench['torch_threads']} threads)."
+    if starts:
+        line += (" A one-line `tagger predict`, process start included, takes "
+                 + " and ".join(f"{_span(v, ' s')} with {'an ONNX int8 export' if k == bp.INT8 else 'a PyTorch folder'}"
+                                for k, v in starts.items()) + ".")
+    return line + "\n"
+
+
+def predict_table(bench: dict[str, Any]) -> str:
+    """integrations.md's table: words per second, ratio to the pipeline and test F1 of each setup, one
+    column group per data set of the run."""
+    bp = _bench_predict()
+    names = {bp.PIPELINE: f"`pipeline(batch_size={bench['batch_size']})`", bp.TORCH: "tagger PyTorch",
+             bp.VITERBI: "tagger PyTorch, Viterbi", bp.ONNX: "tagger ONNX fp32", bp.INT8: "tagger ONNX int8",
+             bp.CLI_INT8: "`tagger predict` CLI, ONNX int8 (start included)"}
+    results = bench["results"]
+    head = ["setup"] + [f"{bp.common.DATA_SETS[d]} {c}" if c == "words/s" else c
+                        for d in results for c in ("words/s", "x pipeline", "test F1")]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    for key, name in names.items():
+        if not any(key in res["rows"] for res in results.values()):
+            continue
+        cells = [name]
+        for res in results.values():
+            row, f1 = res["rows"].get(key), (res["quality"]["setups"].get(key) or {}).get("test_f1")
+            cells += [f"{row['words_per_second']:,.0f}" if row else "", f"{row['ratio_to_pipeline']:.2f}x" if row else "",
+                      f"{f1 * 100:.2f}" if f1 is not None else ""]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "predict-table": predict_table,
+    "predict-wnut17": predict_wnut17,
+    "predict-conll2003": predict_conll2003,
+    "predict-summary": predict_summary,
     "ce-decodings": ce_decodings,
     "conll": conll_table,
     "context-cost": context_cost,

@@ -77,3 +77,26 @@ def test_context_cost_and_epochs_lines_are_the_runs_records_hand_computed() -> N
     assert figures.epochs_line(summary) == ("`ce`'s validation F1 (its training decoding, mean over 2 seeds): 81.5 "
                                             "after epoch 1, 85.0 after epoch 2; the best epoch was the last in 2 of "
                                             "2 runs.\n")
+
+
+def test_prediction_lines_are_the_bench_figures_hand_computed() -> None:
+    def row(seconds: float, ratio: float) -> dict:
+        return {"seconds": seconds, "words_per_second": 1000 * ratio, "sentences_per_second": 1.0,
+                "ratio_to_pipeline": ratio}
+
+    result = {"rows": {"pipeline": row(10.0, 1.0), "torch": row(4.0, 2.5), "torch_viterbi": row(4.2, 2.38),
+                       "onnx_int8": row(3.0, 3.33)},
+              "quality": {"setups": {"torch": {"test_f1": 0.4}, "onnx_int8": {"test_f1": 0.4032}},
+                          "f1_change_int8_points": 0.32},
+              "cli": {"one_line": {"torch": {"seconds": 7.04}, "onnx_int8": {"seconds": 0.72}}}}
+    bench = {"rounds": 2, "batch_size": 32, "torch_threads": 2, "results": {"wnut17": result}}
+    # 4.2 / 4.0 = 1.05x; one-line starts as measured, one decimal
+    assert figures.predict_summary(bench) == (
+        "WNUT-17: `Tagger.predict` **2.50x** the pipeline's words per second, Viterbi 1.05x argmax's time, "
+        "ONNX int8 3.33x the pipeline at +0.32 test F1 points against PyTorch (median of 2 rounds, 2 threads). "
+        "A one-line `tagger predict`, process start included, takes 7.0 s with a PyTorch folder and 0.7 s with "
+        "an ONNX int8 export.\n")
+    table = figures.predict_table(bench).splitlines()
+    assert table[0] == "| setup | WNUT-17 words/s | x pipeline | test F1 |"
+    assert "| tagger PyTorch | 2,500 | 2.50x | 40.00 |" in table and "| tagger ONNX int8 | 3,330 | 3.33x | 40.32 |" in table
+    assert not any(line.startswith("| tagger ONNX fp32") for line in table)  # a setup that did not run
