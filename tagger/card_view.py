@@ -180,14 +180,17 @@ def _default_scoring(info: Mapping[str, Any]) -> str | None:
 
 
 def applied_scores(info: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The scores of the scoring ``Tagger`` applies by default (:func:`_default_scoring`), from
-    ``tagger_run.json``'s ``decoding.scorings``: ``{"scoring", "plain", "validation_f1", "test_f1",
-    "test_precision", "test_recall"}`` (fractions), or None when the run recorded no such scoring. ``plain``
-    is the decoding the run's own scores (``validation``/``test``) were taken with."""
-    scoring = _default_scoring(info)
+    """The scores of the scoring ``Tagger`` applies by default (:func:`_default_scoring`) where it adds
+    thresholds to the run's own decoding, from ``tagger_run.json``'s ``decoding.scorings``: ``{"scoring",
+    "plain", "validation_f1", "test_f1", "test_precision", "test_recall"}`` (fractions); None when it adds
+    none (the run's own ``validation``/``test`` scores are then the applied ones) or the run recorded no
+    such scoring. ``plain`` is the decoding the run's own scores were taken with."""
+    scoring = _default_scoring(info)  # None unless decoding is a mapping with a default
     decoding = info.get("decoding")
-    scorings = decoding.get("scorings", decoding.get("variants")) if isinstance(decoding, Mapping) else None
-    entry = scorings.get(scoring) if isinstance(scorings, Mapping) and scoring else None
+    if scoring is None or scoring == str(decoding["default"]):
+        return None
+    scorings = decoding.get("scorings", decoding.get("variants"))
+    entry = scorings.get(scoring) if isinstance(scorings, Mapping) else None
     if not isinstance(entry, Mapping) or not isinstance(entry.get("test_f1"), (int, float)):
         return None
     return {"scoring": scoring, "plain": str(decoding["default"]),
@@ -338,7 +341,7 @@ def _scheme_view(info: Mapping[str, Any]) -> dict[str, str]:
 def _applied_view(info: Mapping[str, Any]) -> dict[str, str] | None:
     """The headline's scores when the default scoring adds thresholds to the plain decoding."""
     applied = applied_scores(info)
-    if applied is None or applied["scoring"] == applied["plain"]:
+    if applied is None:
         return None
     return {"scoring": applied["scoring"], "plain": applied["plain"], "f1": _pct(applied["test_f1"]),
             "precision": _pct(applied["test_precision"]), "recall": _pct(applied["test_recall"])}

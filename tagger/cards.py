@@ -51,11 +51,10 @@ def _eval_results(info: Mapping[str, Any], model_ds_type: str, ds_pretty: str) -
             continue
         values = {key: metrics.get(key) for key in ("f1", "precision", "recall", "accuracy")}
         suffix = {key: "" for key in values}
-        if applied is not None and applied["scoring"] != applied["plain"]:
-            # precision and recall of the thresholded scoring are recorded on test only
-            replaced = {"f1": applied[f"{split}_f1"], "precision": applied.get(f"{split}_precision"),
-                        "recall": applied.get(f"{split}_recall")}
-            for key, value in replaced.items():
+        if applied is not None:
+            # the thresholded scoring's precision and recall are recorded on test only
+            for key in ("f1", "precision", "recall"):
+                value = applied.get(f"{split}_{key}")
                 if value is not None:
                     values[key], suffix[key] = value, applied["scoring"]
                 else:
