@@ -199,16 +199,21 @@ class CRFDecoder:
     def scored(self, log_probs: np.ndarray) -> tuple[list[str], list[Any]]:
         """Tags, and their entities each with its marginal probability under the CRF (forward-backward
         over the CRF's chain, :func:`tagger.decoding.span_scores`)."""
-        ids = self.decode(log_probs)
-        return ([self.labels[i] for i in ids],
-                span_scores(self.adjust(log_probs), self.labels, ids, self.chain))
+        return self.scored_many([log_probs])[0]
+
+    def scored_many(self, log_probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[Any]]]:
+        """:meth:`scored` of every sentence of a split, the paths found together (one Viterbi per block)."""
+        adjusted = [self.adjust(lp) for lp in log_probs]
+        paths = self.crf.decode(adjusted)
+        return [([self.labels[i] for i in ids], span_scores(lp, self.labels, ids, self.chain))
+                for lp, ids in zip(adjusted, paths)]
 
 
 def crf_calibration(crf: CRF, gold: Sequence[Sequence[str]], log_probs: Sequence[np.ndarray]) -> dict[str, Any]:
     """:func:`tagger.decoding.calibration` of the CRF's entity marginals on a split (``log_probs``: one
     ``[T_s, C]`` array per sentence), as a run's ``calibration`` entry."""
     decoder = CRFDecoder(crf)
-    return calibration(gold, [decoder.scored(lp)[1] for lp in log_probs])
+    return calibration(gold, [ents for _, ents in decoder.scored_many(log_probs)])
 
 
 # ------------------------------------------------------------------------------------------ windows

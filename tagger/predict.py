@@ -262,12 +262,12 @@ class Tagger:
         consecutive sentences of a document), which gives the model's document context."""
         decoder = self.decoder()
         for chunk, numbers in self._chunks(sentences, documents):
-            for lp in self._predict_chunk(chunk, numbers):
-                if scores:
-                    tags, scored = decoder.scored(lp)
+            log_probs = self._predict_chunk(chunk, numbers)
+            if scores:  # the chunk's sentences decoded together: one Viterbi pass per block of sentences
+                for tags, scored in decoder.scored_many(log_probs):
                     yield {"tags": tags, "entities": word_entities(scored)}
-                else:
-                    yield decoder.tags(lp)
+            else:
+                yield from decoder.split_tags(log_probs)
 
     def predict(self, sentences: Sequence[Sequence[str]] | Sequence[str], scores: bool = False,
                 documents: Sequence[Any] | None = None
@@ -318,5 +318,7 @@ class Tagger:
                                           self.tokenizer, max_length=self.max_length, stride=self.stride,
                                           **self._context(numbers))
                 log_probs = self._predict_windows(windows, num_words)
-            for text, offs, lp in zip(chunk, offsets, log_probs):
-                yield char_entities(text, offs, decoder.scored(lp)[1] if scores else entities(decoder.tags(lp)))
+            spans = ([ents for _, ents in decoder.scored_many(log_probs)] if scores
+                     else [entities(tags) for tags in decoder.split_tags(log_probs)])
+            for text, offs, found in zip(chunk, offsets, spans):
+                yield char_entities(text, offs, found)

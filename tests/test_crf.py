@@ -364,6 +364,12 @@ def test_crf_entity_scores_are_brute_force_span_marginals(scheme):
             checked += 1
         assert [(t, s, e) for t, s, e, _ in scored] == entities(tags)
     assert checked >= 3
+    # a split decoded together (ragged lengths, an empty sentence) scores each sentence as it alone would
+    rows = [np.log(g.dirichlet(np.ones(len(labels)) * 0.5, size=n)) for n in (3, 0, 7, 1, 5, 12)]
+    biased = CRFDecoder(crf, o_bias=0.8)
+    for dec in (decoder, biased):
+        assert dec.scored_many(rows) == [dec.scored(lp) for lp in rows]
+        assert [tags for tags, _ in dec.scored_many(rows)] == dec.split_tags(rows)
 
 
 def test_numpy_chain_scores_decode_as_the_torch_crf(tmp_path):

@@ -135,6 +135,11 @@ def test_viterbi_of_many_sentences_is_each_sentences_viterbi(scheme: str):
         one_by_one = [decoder.decode(lp) for lp in rows]
         assert chain_viterbi_many([decoder.adjust(lp) for lp in rows], decoder.chain, block=37) == one_by_one
         assert decode_split(decoder, rows) == [decoder.tags(lp) for lp in rows]
+        # tags and entity scores of a split decoded together: exactly each sentence's (the same float64 steps)
+        assert decoder.scored_many(rows) == [decoder.scored(lp) for lp in rows]
+    argmax = Decoder(labels, o_bias=0.7, type_bias={labels[1][2:]: 0.4})
+    assert argmax.scored_many(rows) == [argmax.scored(lp) for lp in rows]
+    assert argmax.split_tags(rows) == [argmax.tags(lp) for lp in rows]
     impossible = ChainScores(np.full(5, -np.inf), np.zeros((5, 5)), np.zeros(5))
     with pytest.raises(ValueError, match="allows no tag sequence of 3 words"):
         chain_viterbi_many([rows[0][:3]], impossible)

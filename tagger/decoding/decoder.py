@@ -100,11 +100,29 @@ class Decoder:
     def tags(self, log_probs: np.ndarray) -> list[str]:
         return [self.labels[i] for i in self.decode(log_probs)]
 
+    def split_tags(self, log_probs: Sequence[np.ndarray]) -> list[list[str]]:
+        """:meth:`tags` of every sentence (``log_probs``: one ``[T_s, C]`` array each), decoded together
+        (:func:`decode_split`)."""
+        return decode_split(self, log_probs)
+
     def scored(self, log_probs: np.ndarray) -> tuple[list[str], list[ScoredEntity]]:
         """Tags, and the entities they chunk into (conlleval reading) each with its probability:
         viterbi's span marginal, or under argmax the smallest probability of the span's predicted tags."""
         lp = self.adjust(log_probs)
-        ids = self._path(lp)
+        return self._scored(lp, self._path(lp))
+
+    def scored_many(self, log_probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[ScoredEntity]]]:
+        """:meth:`scored` of every sentence (``log_probs``: one ``[T_s, C]`` array each) with the paths found
+        together (:func:`chain_viterbi_many`, one pass per block of sentences): the same tags and entities."""
+        adjusted = [self.adjust(lp) for lp in log_probs]
+        if self.chain is None:
+            paths = [self._path(lp) for lp in adjusted]  # argmax: already one array op per sentence
+        else:
+            paths = chain_viterbi_many(adjusted, self.chain)
+        return [self._scored(lp, ids) for lp, ids in zip(adjusted, paths)]
+
+    def _scored(self, lp: np.ndarray, ids: Sequence[int]) -> tuple[list[str], list[ScoredEntity]]:
+        """Tags and scored entities of the path ``ids`` over ``lp: [T, C]`` (the biases already applied)."""
         tags = [self.labels[i] for i in ids]
         if self.chain is not None:
             return tags, span_scores(lp, self.labels, ids, self.chain)

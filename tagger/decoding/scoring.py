@@ -172,7 +172,7 @@ def score_decodings(labels: Sequence[str], validation: tuple[Sequence[Sequence[s
                           type_bias=fit.type_bias if fit is not None else None)
         if val is None:
             val = score_sequences(validation[0], decode_split(decoder, validation[1]), mode=mode)
-        tags, ents = zip(*(decoder.scored(lp) for lp in test[1])) if test[1] else ((), ())
+        tags, ents = zip(*decoder.scored_many(test[1])) if test[1] else ((), ())
         out[name] = DecodingScores(name, bias, val, score_sequences(test[0], list(tags), mode=mode),
                                    [list(t) for t in tags], calibration(test[0], ents), fit)
     return out
