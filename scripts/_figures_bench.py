@@ -75,8 +75,9 @@ def _loss_row(report: dict[str, Any]) -> list[str]:
     paired = [r["ratio_median_paired"] for r in rows]
     limit = 1 + TARGETS["loss_overhead"]
     failed = sum(p > limit for p in paired)
-    return [f"| every loss, one training step / CE's (paired median, {len(rows)} losses) | "
-            f"{min(paired):.3f}-{max(paired):.3f} | <= {limit:.2f} | "
+    low, high = f"{min(paired):.3f}", f"{max(paired):.3f}"
+    return [f"| every loss, one training step / CE's (paired median, {len(rows)} loss{'es' if len(rows) > 1 else ''}) | "
+            f"{low if low == high else f'{low}-{high}'} | <= {limit:.2f} | "
             + ("PASS" if not failed else f"FAIL ({failed} of {len(rows)})") + " |"]
 
 
