@@ -30,6 +30,12 @@ def _code(body: str) -> str:
     return f"```\n{body}```\n" if body else ""
 
 
+def _excerpt(body: str, report: dict[str, Any]) -> str:
+    """A part of bench_train's report as a fenced block, under the machine it ran on (the report's headline
+    is not part of it)."""
+    return _code(f"machine: {text.machine_text(report)}\n\n{body}") if body else ""
+
+
 def train_table(report: dict[str, Any]) -> str:
     """The training benchmark as ``bench_train.py`` prints it: the runs, the means, the checks, the padding."""
     return _code(text.training_text(report))
@@ -37,17 +43,17 @@ def train_table(report: dict[str, Any]) -> str:
 
 def train_checks(report: dict[str, Any]) -> str:
     """The in-process A/B timings of the run that ran (threads, precision, dropout, the CRF head, compile)."""
-    return _code(text.step_check_text(report))
+    return _excerpt(text.step_check_text(report), report)
 
 
 def train_processes(report: dict[str, Any]) -> str:
     """1 process x 2 threads against 2 processes x 1 thread (``--processes-check``)."""
-    return _code(text.processes_text(report))
+    return _excerpt(text.processes_text(report), report)
 
 
 def loss_steps(report: dict[str, Any]) -> str:
     """Each loss's training step against CE's, as ``bench_train.py`` prints it."""
-    return _code(text.loss_cost_text(report))
+    return _excerpt(text.loss_cost_text(report), report)
 
 
 def losses_alone(record: dict[str, Any]) -> str:

@@ -183,12 +183,12 @@ def test_train_summary_is_the_checks_with_targets_and_verdicts() -> None:
 
 def test_loss_steps_are_the_printed_per_loss_table() -> None:
     lines = figures.RENDERERS["loss-steps"](_train_report()).splitlines()
-    assert lines[0] == "```" and lines[-1] == "```"
-    assert lines[1].startswith("Loss cost end to end: one training step") and "over 16 rounds" in lines[1]
-    assert "batches of 32 sentences" in lines[1]
-    assert lines[2] == "  loss" + " " * 42 + "  step ms    x CE  paired  target <= 1.03"
-    assert lines[3] == "  ce" + " " * 44 + "    300.0   1.000   1.000"  # no verdict for CE itself, no trailing blank
-    assert lines[4] == "  focal(gamma=2.0)" + " " * 30 + "    310.3   1.034   1.012  PASS"
+    assert lines[:3] == ["```", "machine: torch 2.13.0, 2 threads, 2 CPUs", ""] and lines[-1] == "```"
+    assert lines[3].startswith("Loss cost end to end: one training step") and "over 16 rounds" in lines[3]
+    assert "batches of 32 sentences" in lines[3]
+    assert lines[4] == "  loss" + " " * 42 + "  step ms    x CE  paired  target <= 1.03"
+    assert lines[5] == "  ce" + " " * 44 + "    300.0   1.000   1.000"  # no verdict for CE itself, no trailing blank
+    assert lines[6] == "  focal(gamma=2.0)" + " " * 30 + "    310.3   1.034   1.012  PASS"
 
 
 def test_train_checks_render_what_ran_and_nothing_for_what_did_not() -> None:
@@ -199,6 +199,8 @@ def test_train_checks_render_what_ran_and_nothing_for_what_did_not() -> None:
                 "speedup": 0.9756, "speedup_median_paired": 0.981, "shapes": [[32, 32]]}
     assert figures.RENDERERS["train-checks"](_train_report(threads=threads, compile=compiled, processes=None)) == (
         "```\n"
+        "machine: torch 2.13.0, 2 threads, 2 CPUs\n"
+        "\n"
         "Threads (default 2): 1 thread(s) 657 ms/step (1,460 tok/s), 2 thread(s) 404 ms/step (2,376 tok/s)\n"
         "\n"
         "torch.compile (inductor, CPU), batches [[32, 32]] interleaved: eager 400 ms/step (2,400 tok/s), compiled "
@@ -216,6 +218,8 @@ def test_train_processes_is_the_printed_layout_table() -> None:
     report["settings"].update(train_sentences=1000, epochs=1)
     assert figures.RENDERERS["train-processes"](report) == (
         "```\n"
+        "machine: torch 2.13.0, 2 threads, 2 CPUs\n"
+        "\n"
         "Processes on this machine (the recipe on WNUT-17 train (1000 sentences), 1 epoch(s), (a)'s settings, seed 1):\n"
         "  layout                       tokens/s   train s  steps  val F1\n"
         "  1 process x 2 threads             942      32.8     34   30.12\n"
