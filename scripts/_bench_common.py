@@ -124,6 +124,31 @@ def wnut(split: str) -> list[tuple[list[str], list[str]]]:
     return read_split("wnut17", split)
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name as /proc/cpuinfo gives it (None where there is no such file or line)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and value.strip():
+            return value.strip()
+    return None
+
+
+def machine() -> dict[str, Any]:
+    """What a benchmark's JSON records about the machine: the CPU's model name, the instruction set torch's
+    kernels use (``torch.backends.cpu.get_cpu_capability()``: "AVX2", "AVX512", ...), and whether it
+    multiplies bf16 in hardware (what ``training.mixed_precision: auto`` reads)."""
+    import torch
+
+    from tagger.train.precision import cpu_has_native_bf16
+
+    return {"cpu_model": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": cpu_has_native_bf16()}
+
+
 def peak_rss_mb() -> float:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024

@@ -54,14 +54,3 @@ def processes_check(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     print(f"  processes check: {LAYOUTS['1x2']} vs {LAYOUTS['2x1']} (seed {args.seed}) ...", flush=True)
     one, two = (_run(layout, args, work) for layout in LAYOUTS)
     return {"runs": [one, two], "ratio": two["tokens_per_second"] / max(one["tokens_per_second"], 1e-9)}
-
-
-def print_processes(check: dict[str, Any] | None) -> None:
-    if not check:
-        return
-    print("\nProcesses on this machine (the recipe, same data and settings):")
-    print(f"  {'layout':<26} {'tokens/s':>10} {'train s':>9} {'steps':>6} {'val F1':>7}")
-    for r in check["runs"]:
-        print(f"  {r['name']:<26} {r['tokens_per_second']:>10,.0f} {r['train_seconds']:>9.1f} "
-              f"{r['optimizer_steps']:>6} {100 * r['validation_f1']:>7.2f}")
-    print(f"  2 processes x 1 thread / 1 process x 2 threads: {check['ratio']:.2f}x tokens/s")

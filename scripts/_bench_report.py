@@ -1,5 +1,6 @@
 """The report of ``scripts/bench_train.py``: per-setup summaries over seeds, the checks against the
-targets, the printed tables, the JSON figures and the peer row for tagger's sweep card.
+targets, the JSON figures and the peer row for tagger's sweep card (the printed text is ``_bench_text.py``'s,
+rendered from the JSON).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import _bench_common as common
-from _bench_runs import NAMES, SETUPS
+from _bench_runs import SETUPS
 
 from tagger.catalog import PACKAGED_ENCODER
 
@@ -198,6 +199,12 @@ def peer_record(report: dict[str, Any], args: argparse.Namespace) -> PeerRecord:
     )
 
 
+def as_json(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as its JSON file holds it (keys as strings, values JSON can write), so what is printed
+    from it is what ``scripts/figures.py`` renders from the file."""
+    return json.loads(json.dumps(report, default=str))
+
+
 def write_outputs(report: dict[str, Any], args: argparse.Namespace, peer: PeerRecord | None) -> None:
     """The JSON figures (--json) and the peer file (--peer-json), where asked for."""
     if args.json:
@@ -209,147 +216,8 @@ def write_outputs(report: dict[str, Any], args: argparse.Namespace, peer: PeerRe
         print(f"peer row (setup b): {args.peer_json}\n  reproduce: {peer.command}")
 
 
-# ------------------------------------------------------------------------------------------------ printed report
+# ------------------------------------------------------------------------------------------------ verdicts
 
 
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
-
-
-def _pct(x: float | None, width: int = 6) -> str:
-    return f"{100 * x:>{width}.2f}" if x is not None else f"{'-':>{width}}"
-
-
-def _print_runs(report: dict[str, Any], args: argparse.Namespace) -> None:
-    """One row per (setup, seed), then the notes on the fastest epochs, own evaluations and load."""
-    runs, var = report["runs"], report["setups"]
-    title = common.DATA_SETS[args.data]
-    print(f"\nTraining: {title} train ({args.train_sentences or 'all'} sentences), {args.epochs} epoch(s); "
-          f"tokens = non-padding subwords seen by the model; F1 = seqeval conlleval on {title} validation / test "
-          f"({args.eval_sentences or 'all'} sentences each)")
-    head = (f"{'setup':<38} {'seed':>4} {'prec':>4} {'tokens/s':>9} {'padding':>8} {'train s':>8} {'steps':>6} "
-            f"{'peak RSS MB':>11} {'val F1 all':>10} {'test F1 all':>11} {'own eval':>8} {'FLOP/s':>8} {'util':>6}")
-    print(head)
-    print("-" * len(head))
-    for r in runs:
-        v = r["setup"]
-        own = r.get("validation", {}).get("f1") if v == "a" else r.get("validation_f1_truncated")
-        print(f"{NAMES[v]:<38} {r['seed']:>4} {r.get('precision', 'no'):>4} {r['train_tokens_per_second']:>9,.0f} "
-              f"{100 * r['padding_share']:>7.1f}% "
-              f"{r['train_seconds']:>8.1f} {r['optimizer_steps']:>6} {r['peak_rss_mb']:>11,.0f} "
-              f"{_pct(r['validation_f1_all_words'], 10)} {_pct(r['test_f1_all_words'], 11)} {_pct(own or 0, 8)} "
-              f"{r['achieved_flops'] / 1e9:>7.1f}G {100 * r['utilisation']:>5.1f}%")
-    print("  fastest epoch, non-padding tokens/s: " + ", ".join(
-        f"({r['setup']}, seed {r['seed']}) {r['fastest_epoch_tokens_per_second']:,.0f}"
-        for r in runs if r.get("fastest_epoch_tokens_per_second")))
-    own_note = []
-    if "a" in var:
-        own_note.append("the recipe's (best epoch by validation F1: %s)" % ", ".join(
-            f"seed {r['seed']} epoch {r.get('best_epoch')}" for r in runs if r["setup"] == "a"))
-    if set(var) & {"b", "c"}:
-        own_note.append(f"the Trainer's evaluate() (truncated at {args.max_length}, first subwords)")
-    print("  'F1 all': every word of the split predicted by tagger.predict.Tagger on the saved model; "
-          "'own eval': validation F1 by " + " / ".join(own_note))
-    loads = [r for r in runs if r.get("load_average")]
-    if loads:
-        print("  1-minute load average before/after each run (%d CPUs): " % (report["cpu_count"] or 0)
-              + ", ".join(f"({r['setup']}, {r['seed']}) {r['load_average'][0]:.1f}/{r['load_average'][1]:.1f}"
-                          for r in loads))
-
-
-def _print_setups(var: dict[str, dict[str, Any]]) -> None:
-    """One row per setup over its seeds, then the per-type test F1."""
-    print("\nPer setup over its seeds (mean +- sample std; speed ratios below compare these mean tokens/s):")
-    head = (f"{'setup':<38} {'seeds':<10} {'tokens/s':>9} {'train s':>8} {'val F1 all':>16} {'test F1 all':>16}")
-    print(head)
-    print("-" * len(head))
-    for v, s in var.items():
-        def f1(split: str) -> str:
-            m, sd = s[f"{split}_f1_mean"], s[f"{split}_f1_std"]
-            return f"{100 * m:6.2f} +- {100 * sd:5.2f}" if sd is not None else f"{100 * m:6.2f}         "
-        print(f"{NAMES[v]:<38} {' '.join(map(str, s['seeds'])):<10} {s['train_tokens_per_second_mean']:>9,.0f} "
-              f"{s['train_seconds_mean']:>8.1f} {f1('validation'):>16} {f1('test'):>16}")
-    types = sorted({t for s in var.values() for t in s["test_per_type_f1_mean"]})
-    if types:
-        print("  test F1 per type (mean over seeds): " + "; ".join(
-            f"({v}) " + ", ".join(f"{t} {_pct(s['test_per_type_f1_mean'].get(t), 0).strip()}" for t in types)
-            for v, s in var.items()))
-
-
-def _print_checks_and_efficiency(report: dict[str, Any]) -> None:
-    if report["checks"]:
-        print()
-    for c in report["checks"]:
-        print(f"  {c['text']:<78} target {c['target']:<10} {'' if c['ok'] is None else verdict(c['ok'])}")
-    eff = report["efficiency"]
-    print(f"\nEfficiency: {common.FLOP_FORMULA}; P = {eff['non_embedding_params']:,}, L = {eff['layers']}, "
-          f"H = {eff['hidden']}; {eff['train_flops_per_epoch'] / 1e12:.2f} TFLOP per epoch; matmul peak = best of "
-          + "; ".join(f"{'fp32' if k == 'no' else k} {', '.join(f'{m[k] / 1e9:.0f}' for m in eff['matmul_measurements'])}"
-                      for k in eff["matmul_measurements"][0])
-          + f" GFLOP/s (start, end) at {report['torch_threads']} threads; each run's utilisation is against the "
-          f"peak of its precision")
-    print("\nPadding share of one epoch by batching scheme (shapes only):")
-    for k, v in report["padding_by_batching"].items():
-        print(f"  {k:<46} {100 * v:5.1f}%")
-
-
-def _print_loss_costs(report: dict[str, Any], args: argparse.Namespace) -> None:
-    if not report.get("loss_costs"):
-        return
-    print("\nLoss cost end to end: one training step (forward + loss + backward + clip + AdamW) on the same real "
-          f"batches of {args.batch_size} sentences, losses interleaved in random order over {args.loss_rounds} "
-          "rounds; x CE = min step time / CE's min on the same batch; paired = median over rounds of the step "
-          "time / CE's step on the same batch in the same round (the verdict: back-to-back pairs cancel the "
-          "machine's drift, a ratio of two minima does not)")
-    print(f"  {'loss':<46} {'step ms':>8} {'x CE':>7} {'paired':>7}  target <= {1 + TARGETS['loss_overhead']:.2f}")
-    for row in report["loss_costs"]:
-        ok = "" if row["loss"] == "ce" else verdict(row["ratio_median_paired"] <= 1 + TARGETS["loss_overhead"])
-        print(f"  {row['loss']:<46} {row['step_ms']:>8.1f} {row['ratio']:>7.3f} {row['ratio_median_paired']:>7.3f}  {ok}")
-
-
-def _print_step_checks(report: dict[str, Any]) -> None:
-    """The optional A/B timings: threads, precision, dropout, the CRF head, torch.compile."""
-    if report.get("threads"):
-        t = report["threads"]
-        print(f"\nThreads (default {t['default_threads']}): " + ", ".join(
-            f"{n} thread(s) {ms:.0f} ms/step ({t['tokens_per_second'][n]:,.0f} tok/s)" for n, ms in t["step_ms"].items()))
-    if report.get("precision"):
-        pc = report["precision"]
-        print(f"\nPrecision (training.mixed_precision), batches {pc['shapes']} interleaved over {pc['rounds']} rounds: "
-              f"fp32 {pc['step_ms_min']['fp32']:.0f} ms/step, bf16 autocast {pc['step_ms_min']['bf16']:.0f} ms/step = "
-              f"{pc['speedup']:.3f}x (paired median {pc['speedup_median_paired']:.3f}x)")
-    if report.get("dropout"):
-        d = report["dropout"]
-        print(f"\nDropout (training.fast_dropout), batches {d['shapes']} interleaved over {d['rounds']} rounds: "
-              f"PyTorch {d['step_ms_min']['torch']:.0f} ms/step, tagger's {d['step_ms_min']['fast']:.0f} ms/step = "
-              f"{d['speedup']:.3f}x (paired median {d['speedup_median_paired']:.3f}x); swapped: {d['swapped']}")
-    if report.get("crf"):
-        c = report["crf"]
-        print(f"\nCRF head (model.head: crf), batches {c['shapes']} interleaved over {c['rounds']} rounds: linear "
-              f"{c['step_ms_min']['linear']:.0f} ms/step, CRF {c['step_ms_min']['crf']:.0f} ms/step = "
-              f"{c['step_ratio']:.3f}x the step time (paired median {c['step_ratio_median_paired']:.3f}x; "
-              f"target <= {1 + TARGETS['crf_overhead']:.2f}: {verdict(c['step_ratio_median_paired'] <= 1 + TARGETS['crf_overhead'])}); "
-              f"the CRF loss alone (forward + backward, min of 20) {', '.join(f'{x:.1f}' for x in c['crf_loss_ms_min'])} ms "
-              f"per batch = {c['step_ratio_from_parts']:.3f}x the linear step; load average {c['load_average'][0]:.2f}")
-    if report.get("compile"):
-        c = report["compile"]
-        if "error" in c:
-            print(f"\ntorch.compile: failed: {c['error']}")
-        else:
-            print(f"\ntorch.compile (inductor, CPU), batches {c['shapes']} interleaved: eager "
-                  f"{c['eager']['step_ms_min']:.0f} ms/step ({c['eager']['tokens_per_second']:,.0f} tok/s), compiled "
-                  f"{c['compiled']['step_ms_min']:.0f} ms/step ({c['compiled']['tokens_per_second']:,.0f} tok/s) = "
-                  f"{c['speedup']:.2f}x (paired median {c['speedup_median_paired']:.2f}x); first pass (compilation) "
-                  f"{c['compiled']['first_pass_seconds']:.0f} s vs {c['eager']['first_pass_seconds']:.1f} s eager")
-
-
-def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
-    _print_runs(report, args)
-    _print_setups(report["setups"])
-    _print_checks_and_efficiency(report)
-    _print_loss_costs(report, args)
-    _print_step_checks(report)
-    print(f"\ntotal {report['total_seconds']:.0f} s")
-    for r in report["runs"]:
-        if r["setup"] == "a" and r.get("command"):
-            print(f"tagger run (seed {r['seed']}): {r['command']}")

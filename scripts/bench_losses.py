@@ -3,6 +3,7 @@
 
     python scripts/bench_losses.py            # 32,768 tokens x 13 classes, float32, CPU (~1-2 minutes)
     python scripts/bench_losses.py --no-model # skip the training-step share
+    python scripts/bench_losses.py --json results/bench-losses.json   # also write every figure (docs/performance.md)
 
 Losses are timed interleaved (round-robin over the losses) so that load from other processes hits
 all of them alike; the table gives the best and the median round. The second part times one training step of the default
@@ -12,18 +13,21 @@ model (the packaged MiniLM encoder, AdamW) and reports the share of it the loss 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn.functional as F
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _bench_common, a sibling
 
-from tagger.catalog import PACKAGED_ENCODER
-from tagger.losses import LOSSES, build_loss, loss_label
-from tagger.train.features import resolve_encoder
+if TYPE_CHECKING:
+    import torch
 
 TARGET = 2.5
+REFERENCE = "F.cross_entropy"  # the row every ratio divides by
 SPECS: list[tuple[str, dict]] = [
     ("ce", {}),
     ("ce", {"class_weights": "inverse_frequency"}),
@@ -70,13 +74,20 @@ def interleaved_ms(steps: dict[str, Callable[[], None]], rounds: int, inner: int
 
 
 def bench_losses(tokens: int, classes: int, rounds: int, inner: int) -> dict[str, tuple[float, float]]:
+    """(best, median) ms of forward + backward per loss, ``F.cross_entropy`` first, on random logits
+    [tokens, classes] with mostly-O labels."""
+    import torch
+    import torch.nn.functional as F
+
+    from tagger.losses import LOSSES, build_loss, loss_label
+
     torch.manual_seed(0)
     x = (3 * torch.randn(tokens, classes)).requires_grad_()
     # realistic NER labels: mostly O, some padding/continuation subwords ignored
     y = torch.where(torch.rand(tokens) < 0.8, 0, torch.randint(1, classes, (tokens,)))
     y[torch.rand(tokens) < 0.1] = -100
     counts = torch.bincount(y[y >= 0], minlength=classes).tolist()
-    steps: dict[str, Callable[[], None]] = {"F.cross_entropy": fwd_bwd(F.cross_entropy, x, y)}
+    steps: dict[str, Callable[[], None]] = {REFERENCE: fwd_bwd(F.cross_entropy, x, y)}
     for name, params in SPECS:
         steps[loss_label({"name": name, **params})] = fwd_bwd(build_loss(name, classes, 0, counts, **params), x, y)
     missing = set(LOSSES) - {n for n, _ in SPECS}
@@ -84,9 +95,16 @@ def bench_losses(tokens: int, classes: int, rounds: int, inner: int) -> dict[str
     return interleaved_ms(steps, rounds, inner)
 
 
-def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None:
+def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> dict[str, Any]:
+    """One training step of the default model and, beside it, each loss's forward + backward on logits of
+    that step's shape: ``{batch, length, rounds, step_ms, losses: [{loss, ms, share}]}``."""
+    import torch
     from transformers import AutoModelForTokenClassification
     from transformers.utils import logging as hf_logging
+
+    from tagger.catalog import PACKAGED_ENCODER
+    from tagger.losses import build_loss, loss_label
+    from tagger.train.features import resolve_encoder
 
     hf_logging.set_verbosity_error()
     path = resolve_encoder(PACKAGED_ENCODER)[0]
@@ -112,14 +130,49 @@ def bench_step_share(batch: int, length: int, classes: int, rounds: int) -> None
     steps = {loss_label({"name": n, **p}): fwd_bwd(build_loss(n, classes, 0, counts, **p), logits, y)
              for n, p in SPECS}
     loss_ms = interleaved_ms(steps, 15, 20)
-    print(f"\nOne training step of the default model (MiniLM-L6, {batch} sentences x {length} subwords, "
-          f"forward + backward + AdamW): {step_ms:.1f} ms")
-    print(f"{'loss':<52} {'loss fwd+bwd ms':>15} {'share of step':>14}")
-    for key, (ms, _) in loss_ms.items():
-        print(f"{key:<52} {ms:>15.3f} {100 * ms / step_ms:>13.2f}%")
+    return {"batch": batch, "length": length, "rounds": rounds, "step_ms": step_ms,
+            "losses": [{"loss": key, "ms": ms, "share": ms / step_ms} for key, (ms, _) in loss_ms.items()]}
 
 
-def main() -> None:
+def record(args: argparse.Namespace, ms: dict[str, tuple[float, float]],
+           share: dict[str, Any] | None) -> dict[str, Any]:
+    """Every figure of the run and its settings, as ``--json`` writes them and :func:`report_text` reads them."""
+    import torch
+    from _bench_common import machine
+
+    base, base_median = ms[REFERENCE]
+    rows = [{"loss": key, "best_ms": best, "median_ms": median, "ratio_best": best / base,
+             "ratio_median": median / base_median, "pass": None if key == REFERENCE else best / base <= TARGET}
+            for key, (best, median) in ms.items()]
+    return {"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": "CPU",
+            "dtype": "float32", "tokens": args.tokens, "classes": args.classes, "rounds": args.rounds,
+            "inner": args.inner, "target": TARGET, "machine": machine(), "losses": rows,
+            "failed": sum(r["pass"] is False for r in rows), "step_share": share}
+
+
+def report_text(rec: dict[str, Any]) -> str:
+    """The tables as the script prints them, from its figures alone (``--json``'s record); docs render the
+    committed JSON through this function (scripts/figures.py)."""
+    found = rec.get("machine") or {}
+    where = "".join(f", {x}" for x in (found.get("cpu_model"), found.get("cpu_capability")) if x)
+    lines = [f"torch {rec['torch']}, {rec['torch_threads']} threads, {rec['device']}{where}, {rec['dtype']}, "
+             f"{rec['tokens']} tokens x {rec['classes']} classes, forward + backward, {rec['rounds']} rounds",
+             f"{'loss':<52} {'best ms':>8} {'x CE':>6} {'median ms':>10} {'x CE':>6}  target <= {rec['target']}x (best)"]
+    for r in rec["losses"]:
+        verdict = "" if r["pass"] is None else ("PASS" if r["pass"] else "FAIL")
+        lines.append(f"{r['loss']:<52} {r['best_ms']:>8.3f} {r['ratio_best']:>6.2f} {r['median_ms']:>10.3f} "
+                     f"{r['ratio_median']:>6.2f}  {verdict}")
+    lines.append("all within target" if not rec["failed"] else f"{rec['failed']} over target")
+    share = rec.get("step_share")
+    if share:
+        lines += ["", f"One training step of the default model (MiniLM-L6, {share['batch']} sentences x "
+                  f"{share['length']} subwords, forward + backward + AdamW): {share['step_ms']:.1f} ms",
+                  f"{'loss':<52} {'loss fwd+bwd ms':>15} {'share of step':>14}"]
+        lines += [f"{r['loss']:<52} {r['ms']:>15.3f} {100 * r['share']:>13.2f}%" for r in share["losses"]]
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=32768)
     parser.add_argument("--classes", type=int, default=13)
@@ -127,24 +180,26 @@ def main() -> None:
     parser.add_argument("--inner", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--no-model", action="store_true", help="skip the training-step share")
-    args = parser.parse_args()
+    parser.add_argument("--json", metavar="FILE", help="write every figure and the settings to this JSON file")
+    args = parser.parse_args(argv)
+    from _bench_common import use_this_checkout
+
+    use_this_checkout()  # this checkout's tagger, as bench_train.py times it
+    import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, float32, "
-          f"{args.tokens} tokens x {args.classes} classes, forward + backward, {args.rounds} rounds")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads: timing {len(SPECS) + 1} losses ...", flush=True)
     ms = bench_losses(args.tokens, args.classes, args.rounds, args.inner)
-    base, base_median = ms["F.cross_entropy"]
-    print(f"{'loss':<52} {'best ms':>8} {'x CE':>6} {'median ms':>10} {'x CE':>6}  target <= {TARGET}x (best)")
-    failed = 0
-    for key, (best, median) in ms.items():
-        ratio = best / base
-        verdict = "" if key == "F.cross_entropy" else ("PASS" if ratio <= TARGET else "FAIL")
-        failed += verdict == "FAIL"
-        print(f"{key:<52} {best:>8.3f} {ratio:>6.2f} {median:>10.3f} {median / base_median:>6.2f}  {verdict}")
-    print("all within target" if not failed else f"{failed} over target")
-    if not args.no_model:
-        bench_step_share(batch=32, length=40, classes=args.classes, rounds=7)
+    share = None if args.no_model else bench_step_share(batch=32, length=40, classes=args.classes, rounds=7)
+    rec = record(args, ms, share)
+    print(report_text(rec), end="")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(rec, indent=1) + "\n", encoding="utf-8")
+        print(f"figures: {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -49,7 +49,8 @@ same process with the same threads.
 The parts: this file (arguments, the order of the runs, the top-level flow), ``_bench_runs.py`` (the
 setups, (a) the recipe in a subprocess, the same-way scoring), ``_bench_reference.py`` (the Trainer
 runs (b), (c), (d)), ``_bench_timing.py`` (the in-process timings and the matmul peak) and
-``_bench_report.py`` (summaries, checks, the printed report, the JSON and the peer row).
+``_bench_report.py`` (summaries, checks, the JSON and the peer row) and ``_bench_text.py`` (the printed
+report, rendered from the JSON alone, as docs/performance.md renders it through ``scripts/figures.py``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,7 @@ common.use_this_checkout()  # its tagger for the scoring and the timings, as chi
 import _bench_processes as processes_mod  # noqa: E402
 import _bench_report as report_mod  # noqa: E402
 import _bench_runs as runs_mod  # noqa: E402
+import _bench_text as text_mod  # noqa: E402
 import _bench_timing as timing  # noqa: E402
 from _bench_reference import reference_worker, run_reference  # noqa: E402
 from _bench_runs import NAMES, NO_SENTENCE_CAP, SETUPS  # noqa: E402
@@ -217,18 +219,9 @@ def main(argv: list[str] | None = None) -> int:
 # ------------------------------------------------------------------------------------------------ the flow
 
 
-def announce(args: argparse.Namespace, todo: list[tuple[str, int]]) -> None:
-    """One line: what is about to run, with which settings, on what."""
-    import torch
-
-    budget = (f"up to {args.token_budget} subwords each, padding included (= (b)'s mean)"
-              if args.tagger_batches == "tokens" else f"{args.batch_size} sentences")
-    print(f"bench_train: {common.DATA_SETS[args.data]} train ({args.train_sentences or 'all'} sentences), setups "
-          f"{', '.join(f'({v})' for v in args.setups)}, seeds {' '.join(map(str, args.seeds))} ({len(todo)} runs), "
-          f"{args.epochs} epoch(s), lr {args.learning_rate}, {args.batch_size} sentences/batch, max length "
-          f"{args.max_length}, CE; (a) precision {'bf16 autocast' if args.tagger_precision == 'bf16' else 'fp32'}"
-          f" (--precision {args.precision}); (a) batches: {budget}; torch {torch.__version__.split('+')[0]}, "
-          f"{torch.get_num_threads()} threads, {os.cpu_count()} CPUs", flush=True)
+def announce(report: dict[str, Any]) -> None:
+    """One line: what is about to run, with which settings, on what (the report's headline)."""
+    print(text_mod.headline(report), flush=True)
 
 
 def train_all(todo: list[tuple[str, int]], args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
@@ -257,7 +250,7 @@ def new_report(args: argparse.Namespace, todo: list[tuple[str, int]]) -> dict[st
     return {"settings": {k: v for k, v in vars(args).items() if k not in ("out_dir", "result")},
             "data": {"name": args.data, "title": common.DATA_SETS[args.data]},
             "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "torch": torch.__version__, "flop_formula": common.FLOP_FORMULA,
+            "torch": torch.__version__, "machine": common.machine(), "flop_formula": common.FLOP_FORMULA,
             "plan": [{"setup": v, "seed": s} for v, s in todo]}
 
 
@@ -275,7 +268,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     train = common.read_split(args.data, "train")[: args.train_sentences]
     args.token_budget = runs_mod.same_tokens_budget(tokenizer, train, args.max_length, args.batch_size)
     report["settings"]["token_budget"] = args.token_budget if args.tagger_batches == "tokens" else None
-    announce(args, todo)
+    announce(report)
 
     runs = train_all(todo, args, work)
     runs_mod.score_runs(runs, args)
@@ -299,8 +292,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     if peer is not None:
         report["peer"] = peer.to_json()
 
-    report_mod.print_report(report, args)
-    processes_mod.print_processes(report["processes"])
+    print("\n" + text_mod.report_text(report_mod.as_json(report)), end="")
     report_mod.write_outputs(report, args, peer)
     return 0
 

@@ -15,9 +15,10 @@ summary.json as ``recipes/ner.py`` and ``scripts/reference_card.py`` write it) a
 The reference cards are whole documents: each ``model_cards/<name>.md`` with a ``<name>.card.json`` is
 compared with what ``scripts/reference_card.py --rerender <name>`` writes (its code, not a copy).
 
-Only figures whose JSON is committed are rendered here; a figure without one (the training and loss
-timings of performance.md) is stated once, on the page that owns it, with the command that
-measures it.
+A page states a measured figure only inside a block rendered from the committed JSON of the command that
+measured it. A block whose JSON is not committed yet stays empty, and only for the files in
+:data:`AWAITED`; any other missing JSON is an error, and a file of :data:`AWAITED` that is committed must
+leave the list (tests/test_figures.py fails until it does), so from then on its blocks must render.
 """
 
 from __future__ import annotations
@@ -33,7 +34,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "scripts"))  # reference_card is a sibling script, not a package module
 
+import _figures_bench  # noqa: E402
 import reference_card  # noqa: E402
+
+#: JSON files that pages have blocks for but that are not committed yet: their blocks stay empty until the
+#: command above each block has run and its file is committed (then remove the file from here).
+AWAITED = frozenset({"results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json"})
 
 #: Pages that may hold figure blocks.
 PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md", "docs/performance.md",
@@ -514,21 +520,34 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "levers-notes": levers_notes,
     "rare-types": rare_types_line,
     "decoding-crf-notes": decoding_crf_notes,
+    **_figures_bench.RENDERERS,
 }
 
 
 # ------------------------------------------------------------------------------------------ the docs
 
 
+def load(path: str, root: Path = REPO) -> dict[str, Any] | None:
+    """The JSON a block names; None for a file of :data:`AWAITED` that is not committed yet (its block
+    renders empty)."""
+    file = root / path
+    if not file.is_file() and path in AWAITED:
+        return None
+    if not file.is_file():
+        raise FileNotFoundError(f"{path}: a figure block names it, but it is not committed (nor in figures.AWAITED)")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
 def render_page(text: str, root: Path = REPO) -> str:
     """``text`` with every figure block rendered from its JSON."""
-    cache: dict[str, dict[str, Any]] = {}
+    cache: dict[str, dict[str, Any] | None] = {}
 
     def fill(m: re.Match[str]) -> str:
         path = m.group("json")
         if path not in cache:
-            cache[path] = json.loads((root / path).read_text(encoding="utf-8"))
-        return m.group(1) + RENDERERS[m.group("table")](cache[path]) + m.group(5)
+            cache[path] = load(path, root)
+        data = cache[path]
+        return m.group(1) + ("" if data is None else RENDERERS[m.group("table")](data)) + m.group(5)
 
     return BLOCK.sub(fill, text)
 

@@ -17,6 +17,8 @@ sys.path.insert(0, str(REPO / "scripts"))
 import _bench_common as common  # noqa: E402
 import _bench_report as report_mod  # noqa: E402
 import _bench_runs as runs_mod  # noqa: E402
+import _bench_text as text_mod  # noqa: E402
+import bench_losses  # noqa: E402
 import bench_predict  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -377,18 +379,20 @@ def _fake_run(setup: str, seed: int, f1: float) -> dict:
 
 
 @pytest.mark.parametrize("setups", ["a", "b", "c", "ab", "ac", "bc", "abc", "ad", "abcd"])
-def test_bench_train_report_any_subset(setups: str, capsys: pytest.CaptureFixture) -> None:
+def test_bench_train_report_any_subset(setups: str) -> None:
     args = bench_train.parse_args(["--data", "conll2003", "--setups", setups, "--seeds", "1", "2",
                                    "--precision", "bf16"])
     runs = [_fake_run(v, s, 0.5 + 0.1 * s) for v, s in bench_train.plan(args)]
     report = {"runs": runs, "setups": report_mod.summarise(runs), "cpu_count": 2, "torch_threads": 2,
-              "total_seconds": 1.0, "padding_by_batching": {"x": 0.1}, "settings": {"tagger_precision": "bf16"},
+              "torch": "2.13.0+cpu", "flop_formula": "FLOPs", "data": {"name": "conll2003", "title": "CoNLL-2003"},
+              "plan": [{"setup": v, "seed": s} for v, s in bench_train.plan(args)],
+              "total_seconds": 1.0, "padding_by_batching": {"x": 0.1}, "settings": vars(args),
               "efficiency": {"matmul_2048_fp32_flops": 1e10, "matmul_2048_bf16_flops": 4e10,
                              "matmul_measurements": [{"no": 1e10, "bf16": 4e10}], "non_embedding_params": 1,
                              "layers": 1, "hidden": 1, "train_flops_per_epoch": 1.0}}
     report["checks"] = report_mod.checks(report)
-    report_mod.print_report(report, args)
-    out = capsys.readouterr().out
+    report = report_mod.as_json(report)  # the text is rendered from the JSON alone
+    out = text_mod.report_text(report)
     assert "CoNLL-2003 train" in out and "WNUT" not in out
     assert report["setups"][setups[0]]["validation_f1_mean"] == pytest.approx(0.65)
     assert report["setups"][setups[0]]["validation_f1_std"] == pytest.approx(0.0707, abs=1e-4)
@@ -444,8 +448,7 @@ def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Path, tiny_encoder_dir: str,
-                                                                    data_dir: Path,
-                                                                    capsys: pytest.CaptureFixture) -> None:
+                                                                    data_dir: Path) -> None:
     import _bench_processes as processes_mod
 
     args = bench_train.parse_args(["--skip-training", "--processes-check", "--model", tiny_encoder_dir,
@@ -457,8 +460,8 @@ def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Pa
     assert check["ratio"] == pytest.approx(two["tokens_per_second"] / one["tokens_per_second"])
     # the same 64 sentences: two processes take half the optimizer steps (one batch each per step)
     assert two["optimizer_steps"] < one["optimizer_steps"]
-    processes_mod.print_processes(check)
-    assert f"{check['ratio']:.2f}x tokens/s" in capsys.readouterr().out
+    report = {"processes": check, "settings": vars(args), "data": {"name": "wnut17", "title": "WNUT-17"}}
+    assert f"{check['ratio']:.2f}x tokens/s" in text_mod.processes_text(report)
 
 
 def _predict_result(model: str, export: str) -> dict:
@@ -502,3 +505,24 @@ def test_bench_predict_report_renders_from_its_json_and_the_json_names_no_machin
     assert "  PyTorch (outputs/m/model)" in text and "7.00 s   (6.90, 7.00, 7.20)" in text
     assert "Entities: tagger 40, pipeline 42; sentences with identical entities 48 / 50" in lines
     assert text.endswith("identical on every sentence where each data word is one pipeline word: yes\n")
+
+
+@pytest.mark.slow
+def test_bench_losses_json_holds_every_printed_figure(tmp_path: Path) -> None:
+    out = tmp_path / "losses.json"
+    proc = _run([str(REPO / "scripts" / "bench_losses.py"), "--tokens", "512", "--rounds", "2", "--inner", "1",
+                 "--threads", "1", "--no-model", "--json", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    rec = json.loads(out.read_text())
+    assert (rec["tokens"], rec["classes"], rec["rounds"], rec["torch_threads"], rec["dtype"]) == (512, 13, 2, 1, "float32")
+    assert rec["target"] == bench_losses.TARGET and rec["step_share"] is None
+    assert set(rec["machine"]) == {"cpu_model", "cpu_capability", "native_bf16"}
+    rows = rec["losses"]
+    assert rows[0]["loss"] == bench_losses.REFERENCE and rows[0]["ratio_best"] == 1.0 and rows[0]["pass"] is None
+    assert len(rows) == len(bench_losses.SPECS) + 1
+    for row in rows[1:]:
+        assert row["ratio_best"] == pytest.approx(row["best_ms"] / rows[0]["best_ms"])
+        assert row["pass"] == (row["ratio_best"] <= bench_losses.TARGET)
+    assert rec["failed"] == sum(row["pass"] is False for row in rows)
+    # what it printed is what the JSON renders
+    assert bench_losses.report_text(rec) in proc.stdout
