@@ -212,14 +212,14 @@ PATH_KEYS = ("json", "peer_json", "work_dir", "model", "model_dir")
 def portable_report(report: Any, work: Path) -> Any:
     """``report`` with every path under :data:`PATH_KEYS` as a committed JSON may hold it: ``work/...`` inside
     the temporary work folder, else :func:`portable_path` (a model named by its Hub id stays as given)."""
-    def name(path: str) -> str:
+    def name(key: str, path: str) -> str:
         p = Path(path).expanduser()
         if p.is_absolute() and p.resolve().is_relative_to(work.resolve()):
             return "work/" + p.resolve().relative_to(work.resolve()).as_posix()
-        return portable_model(path)
+        return portable_model(path) if key == "model" else portable_path(path)
 
     if isinstance(report, dict):
-        return {k: name(v) if k in PATH_KEYS and isinstance(v, str) else portable_report(v, work)
+        return {k: name(k, v) if k in PATH_KEYS and isinstance(v, str) else portable_report(v, work)
                 for k, v in report.items()}
     if isinstance(report, list):
         return [portable_report(v, work) for v in report]
