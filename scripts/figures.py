@@ -39,7 +39,8 @@ import reference_card  # noqa: E402
 
 #: JSON files that pages have blocks for but that are not committed yet: their blocks stay empty until the
 #: command above each block has run and its file is committed (then remove the file from here).
-AWAITED = frozenset({"results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json"})
+AWAITED = frozenset({"results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json",
+                     "results/int8-scan.json", "results/wnut17-neg-softmax.json"})
 
 #: Pages that may hold figure blocks.
 PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md", "docs/performance.md",
@@ -500,7 +501,23 @@ def predict_table(bench: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def int8_scan(record: dict[str, Any]) -> str:
+    """integrations.md's table of ``scripts/scan_int8.py --json``, as the script prints it."""
+    import scan_int8  # a sibling script, imported only where a page renders its JSON
+
+    return scan_int8.scan_table(record)
+
+
+def int8_scan_line(record: dict[str, Any]) -> str:
+    """integrations.md's sentence on the scan: tagger's int8 against fp32, and the down-projections quantized too."""
+    import scan_int8
+
+    return scan_int8.scan_line(record)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "int8-scan": int8_scan,
+    "int8-scan-line": int8_scan_line,
     "predict-table": predict_table,
     "predict-wnut17": predict_wnut17,
     "predict-conll2003": predict_conll2003,

@@ -277,3 +277,47 @@ def test_losses_summary_and_table_are_the_records_figures() -> None:
     assert lines[8] == ("One training step of the default model (MiniLM-L6, 32 sentences x 40 subwords, forward + "
                         "backward + AdamW): 1171.3 ms")
     assert lines[-2] == "sigmoid_focal(gamma=2.0, alpha=0.25)" + " " * 16 + "           0.532          0.05%"
+
+
+# ------------------------------------------------------------------------- the int8 scan (a hand-made record)
+
+
+def _scan_setup(name: str, groups: list[str] | None, kept: int, f1: float, same: float, wps: float) -> dict:
+    return {"name": name, "per_channel": None if groups is None else True, "reduce_range": None if groups is None else False,
+            "fp32_groups": groups, "matmuls_fp32": kept, "quantize_seconds": None, "megabytes": 30.0,
+            "seconds": 23394 / wps, "words_per_second": wps, "sentences_per_second": 1287 / (23394 / wps),
+            "all_seconds": [23394 / wps], "test_f1": f1, "tags_identical": same, "sentences_identical": same,
+            "ratio_to_fp32": wps / 3000.0}
+
+
+def _scan_record() -> dict:
+    setups = {"fp32": _scan_setup("ONNX fp32, no quantization", None, 37, 0.4557, 1.0, 3000.0),
+              "per_channel": _scan_setup("every matrix product int8, per channel", [], 0, 0.4459, 0.9876, 4200.0),
+              "keep_classifier": _scan_setup("per channel, classifier in fp32", ["classifier"], 1, 0.4447, 0.985, 3916.0),
+              "tagger": _scan_setup("`tagger export --int8`: down-projections and classifier in fp32",
+                                    ["down_projections", "classifier"], 7, 0.4553, 0.9951, 3177.0)}
+    return {"model": "outputs/wnut17-minilm/runs/ce-seed1/model", "data": "wnut17", "sentences": 1287, "words": 23394,
+            "sentence_limit": None, "rounds": 3, "batch_tokens": 1024, "decoding": "viterbi", "o_bias": 0.0,
+            "type_bias": {}, "torch": "2.13.0+cpu", "torch_threads": 2, "onnxruntime": "1.32.0", "cpu_count": 2,
+            "machine": {"cpu_model": "AMD EPYC 9B14"}, "matmuls": 37, "groups": {"classifier": 1, "down_projections": 6},
+            "f1_not_scored": None, "reference": "fp32", "setups": setups}
+
+
+def test_int8_scan_table_and_line_are_the_records_figures() -> None:
+    table = figures.RENDERERS["int8-scan"](_scan_record()).splitlines()
+    assert table[:3] == ["| setup | matrix products in fp32 | test F1 | vs fp32 | tags as fp32 | words/s | x fp32 |",
+                         "|---|---|---|---|---|---|---|",
+                         "| ONNX fp32, no quantization | all 37 | 45.57 |  | 100.00% | 3,000 | 1.00x |"]
+    # 44.59 - 45.57 = -0.98; 4200 / 3000 = 1.40x; 3177 / 3000 = 1.06x
+    assert table[3] == "| every matrix product int8, per channel | none | 44.59 | -0.98 | 98.76% | 4,200 | 1.40x |"
+    assert table[5] == ("| `tagger export --int8`: down-projections and classifier in fp32 | feed-forward "
+                        "down-projections, classifier (7) | 45.53 | -0.04 | 99.51% | 3,177 | 1.06x |")
+    assert table[-1] == ("WNUT-17 test, 1,287 sentences (23,394 words), model `outputs/wnut17-minilm/runs/ce-seed1/model`, "
+                         "decoding viterbi; batches of 1,024 subwords, median of 3 round(s); onnxruntime 1.32.0, 2 CPUs, "
+                         "AMD EPYC 9B14.")
+    # 3916 / 3177 = 1.23x; 44.47 - 45.53 = -1.06
+    assert figures.RENDERERS["int8-scan-line"](_scan_record()) == (
+        "`tagger export --int8` scores 45.53 test F1 against 45.57 in fp32 (-0.04 points) and runs at 1.06x fp32's "
+        "words per second; every matrix product int8 (per channel) scores 44.59 (-0.98); quantizing the "
+        "down-projections too (only the classifier in fp32) runs at 1.23x tagger's int8 words per second, at -1.06 "
+        "test F1 points against it.\n")
