@@ -41,6 +41,9 @@ def test_blocks_name_a_renderer_and_a_committed_json() -> None:
             (perf, train, "loss-steps"), (perf, checks, "train-checks"), (perf, checks, "train-processes"),
             (perf, losses, "losses-summary"), (perf, losses, "losses-alone"),
             (perf, "results/bench-predict.json", "predict-summary")} <= found
+    scan, neg = "results/int8-scan.json", "results/wnut17-neg-softmax.json"
+    assert {("docs/integrations.md", scan, "int8-scan"), ("docs/integrations.md", scan, "int8-scan-line"),
+            ("docs/results.md", neg, "comparison"), ("docs/results.md", neg, "comparison-line")} <= found
 
 
 def test_awaited_json_files_are_not_committed_yet() -> None:
@@ -66,6 +69,26 @@ def test_performance_page_states_training_and_loss_figures_only_in_rendered_bloc
     prose = head + "\n## " + rest.split("\n## Processes", 1)[1].split("\n## GPU", 1)[0]
     outside = re.sub(r"```.*?```", "", figures.BLOCK.sub("", prose), flags=re.DOTALL)
     assert re.findall(r"\d+\.\d+|\b\d[\d,]*x\b|\d+%|\d+ (?:ms|s|MB|GFLOP/s)\b|20\d\d-\d\d-\d\d", outside) == []
+
+
+MEASURED = r"\d+\.\d+|\b\d[\d,]*x\b|\d+%|\d+ (?:ms|s|MB|GFLOP/s)\b|20\d\d-\d\d-\d\d"
+
+
+def _prose(text: str) -> str:
+    """``text`` without its figure blocks and fenced code (commands)."""
+    return re.sub(r"```.*?```", "", figures.BLOCK.sub("", text), flags=re.DOTALL)
+
+
+def test_integrations_onnx_and_start_up_sections_state_figures_only_in_rendered_blocks() -> None:
+    text = (REPO / "docs" / "integrations.md").read_text(encoding="utf-8")
+    sections = text.split("## 2. ONNX", 1)[1].split("## 4. ", 1)[0]
+    assert re.findall(MEASURED, _prose(sections)) == []
+
+
+def test_results_neg_softmax_and_peer_sections_state_figures_only_in_rendered_blocks() -> None:
+    text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    sections = text.split("### The literal soft truncation weight", 1)[1].split("## CoNLL-2003", 1)[0]
+    assert re.findall(MEASURED, _prose(sections)) == []
 
 
 def test_a_changed_figure_is_caught() -> None:
