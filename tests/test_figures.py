@@ -34,7 +34,8 @@ def test_blocks_name_a_renderer_and_a_committed_json() -> None:
             ("docs/levers.md", "levers"), ("docs/levers.md", "comparison"),
             ("docs/decoding.md", "decoding-crf"), ("docs/results.md", "best-line"), ("docs/results.md", "conll"),
             ("docs/results.md", "epochs-line"), ("docs/levers.md", "context-cost"),
-            ("docs/decoding.md", "ce-decodings"), ("README.md", "best-line")} <= {(p, t) for p, _, t in found}
+            ("docs/decoding.md", "ce-decodings"), ("README.md", "best-line"),
+            ("docs/levers.md", "runs-line")} <= {(p, t) for p, _, t in found}
     train, checks, losses = "results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json"
     perf = "docs/performance.md"
     assert {(perf, train, "train-summary"), (perf, train, "train-table"), (perf, train, "train-checks"),
@@ -344,3 +345,14 @@ def test_int8_scan_table_and_line_are_the_records_figures() -> None:
         "words per second; every matrix product int8 (per channel) scores 44.59 (-0.98); quantizing the "
         "down-projections too (only the classifier in fp32) runs at 1.23x tagger's int8 words per second, at -1.06 "
         "test F1 points against it.\n")
+
+
+def test_runs_line_names_the_runs_and_their_machine() -> None:
+    runs = [{"label": label, "seed": seed, "epochs_run": 2, "hardware": "CPU: 2 cores (x86_64), 2 torch threads"}
+            for label in ("ce", "focal(gamma=2.0)") for seed in (1, 2, 3)]
+    assert figures.RENDERERS["runs-line"]({"runs": runs}) == (
+        "The committed summary's 6 runs (2 settings, seeds 1, 2 and 3, 2 epochs each) ran on CPU: 2 cores (x86_64), "
+        "2 torch threads.\n")
+    runs[0] = {**runs[0], "epochs_run": 1, "hardware": None}
+    assert figures.RENDERERS["runs-line"]({"runs": runs}).startswith(
+        "The committed summary's 6 runs (2 settings, seeds 1, 2 and 3, 1-2 epochs each) ran on CPU")
