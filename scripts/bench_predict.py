@@ -238,9 +238,10 @@ def model_folders(args: argparse.Namespace, name: str, work: Path, made: dict[tu
 # ------------------------------------------------------------------------------------------------ timing
 
 
-def time_setups(steps: dict[str, Callable[[], Any]], words: list[list[str]], rounds: int
-                  ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Seconds per setup, alternating over the rounds (median), and each setup's last output."""
+def time_setups(steps: dict[str, Callable[[], Any]], words: list[list[str]], rounds: int,
+                tick: Callable[[], Any] | None = None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Seconds per setup, alternating over the rounds (median), and each setup's last output; ``tick`` is
+    called after every timed call (a progress bar's update)."""
     n_words = sum(len(w) for w in words)
     times: dict[str, list[float]] = {k: [] for k in steps}
     outputs: dict[str, Any] = {}
@@ -249,6 +250,8 @@ def time_setups(steps: dict[str, Callable[[], Any]], words: list[list[str]], rou
             t0 = time.perf_counter()
             outputs[k] = fn()
             times[k].append(time.perf_counter() - t0)
+            if tick is not None:
+                tick()
     rows = {k: {"seconds": statistics.median(t), "words_per_second": n_words / statistics.median(t),
                 "sentences_per_second": len(words) / statistics.median(t), "all_seconds": t} for k, t in times.items()}
     return rows, outputs

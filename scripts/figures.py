@@ -39,7 +39,8 @@ import reference_card  # noqa: E402
 
 #: JSON files that pages have blocks for but that are not committed yet: their blocks stay empty until the
 #: command above each block has run and its file is committed (then remove the file from here).
-AWAITED = frozenset({"results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json"})
+AWAITED = frozenset({"results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json",
+                     "results/int8-scan.json", "results/wnut17-neg-softmax.json"})
 
 #: Pages that may hold figure blocks.
 PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md", "docs/performance.md",
@@ -271,9 +272,7 @@ def _sampling_note(summary: dict[str, Any]) -> str:
             f"steadies the runs: the standard deviation of the test F1 is {_span([r['test_f1_std'] * 100 for r in over.values()])} "
             f"with it and {_span([r['test_f1_std'] * 100 for r in focal.values()])} without. It costs "
             f"{100 * (after / before - 1):.0f}% more training ({after:,} sentences per epoch instead of {before:,}; "
-            f"{cost[1]:.0f} s against {cost[0]:.0f} s). With `ce` (the second table) it does not replace the "
-            f"loss: `ce + oversample_rare` stays below `focal` under argmax, and its gain over `ce` is not the "
-            f"same on every seed, so the bootstrap calls it noise.\n")
+            f"{cost[1]:.0f} s against {cost[0]:.0f} s).\n")
 
 
 def _decoding_notes(summary: dict[str, Any]) -> str:
@@ -295,8 +294,7 @@ def _crf_notes(summary: dict[str, Any]) -> str:
     crf, under = _row(summary, CRF), _row(summary, f"{OVERSAMPLED} · viterbi")
     ce = _row(summary, BASELINE)
     eces = [r["test_ece_mean"] * 100 for r in summary["table"] if not r.get("peer") and r["label"] != CRF]
-    return (f"- **The CRF head** is the strongest single lever (with `ce`, the second table: above `ce · viterbi`, "
-            f"mostly by precision, and better than `ce · argmax` on every seed); on top of `focal + "
+    return (f"- **The CRF head**: on top of `focal + "
             f"oversample_rare` it adds {_gap(crf, under):.1f} test and "
             f"{(crf['validation_f1_mean'] - under['validation_f1_mean']) * 100:.1f} validation F1. Its entity scores "
             f"are the best calibrated of the sweep (test ECE {_pct(crf['test_ece_mean'])}%). It costs "
@@ -326,6 +324,19 @@ def rare_types_line(summary: dict[str, Any]) -> str:
     return (f"On WNUT-17 the rarest types are {names}; reaching the default share repeats "
             f"{record['sentences_after'] - record['sentences_before']:,} of the {record['sentences_before']:,} "
             f"training sentences.\n")
+
+
+def runs_line(summary: dict[str, Any]) -> str:
+    """The runs a summary holds and the machine they ran on, from its runs' own records (seeds, epochs,
+    ``hardware``)."""
+    runs = summary["runs"]
+    settings = sorted({r["label"] for r in runs})
+    epochs = sorted({r["epochs_run"] for r in runs})
+    hardware = sorted({str(r.get("hardware")) for r in runs if r.get("hardware")})
+    span = str(epochs[0]) if epochs[0] == epochs[-1] else f"{epochs[0]}-{epochs[-1]}"
+    return (f"The committed summary's {len(runs)} runs ({len(settings)} settings, seeds "
+            f"{_seeds_text(sorted({r['seed'] for r in runs}))}, {span} epoch{'s' if epochs[-1] > 1 else ''} "
+            f"each) ran on {' / '.join(hardware) or 'an unrecorded machine'}.\n")
 
 
 def decoding_crf_notes(summary: dict[str, Any]) -> str:
@@ -500,7 +511,23 @@ def predict_table(bench: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def int8_scan(record: dict[str, Any]) -> str:
+    """integrations.md's table of ``scripts/scan_int8.py --json``, as the script prints it."""
+    import scan_int8  # a sibling script, imported only where a page renders its JSON
+
+    return scan_int8.scan_table(record)
+
+
+def int8_scan_line(record: dict[str, Any]) -> str:
+    """integrations.md's sentence on the scan: tagger's int8 against fp32, and the down-projections quantized too."""
+    import scan_int8
+
+    return scan_int8.scan_line(record)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "int8-scan": int8_scan,
+    "int8-scan-line": int8_scan_line,
     "predict-table": predict_table,
     "predict-wnut17": predict_wnut17,
     "predict-conll2003": predict_conll2003,
@@ -519,6 +546,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "decoding-crf": decoding_crf_table,
     "levers-notes": levers_notes,
     "rare-types": rare_types_line,
+    "runs-line": runs_line,
     "decoding-crf-notes": decoding_crf_notes,
     **_figures_bench.RENDERERS,
 }

@@ -8,11 +8,11 @@ its Python branches on shapes are frozen into the graph (it warns "the trace mig
 to other inputs"); ``torch.export`` records the batch and sequence axes as symbols instead.
 Optimum was not chosen: one more dependency for what torch does itself. Int8 is ONNX Runtime's
 dynamic quantization (``quantize_dynamic``: int8 weights, activations quantized per batch at run
-time), which needs no calibration data and targets CPU. Two settings keep its F1 (measured on the
-WNUT-17 reference model, docs/integrations.md): weights per output channel, and every matrix
-product that narrows its input left in fp32 (:func:`fp32_matmuls`): the feed-forward
-down-projections, whose input is the wide post-GELU activation where a per-batch int8 scale loses
-most, and the classifier. Quantizing everything cost 1.1 test F1 points there; this costs 0.05.
+time), which needs no calibration data and targets CPU. Two settings keep its F1: weights per
+output channel, and every matrix product that narrows its input left in fp32 (:func:`fp32_matmuls`):
+the feed-forward down-projections, whose input is the wide post-GELU activation where a per-batch
+int8 scale loses most, and the classifier. ``scripts/scan_int8.py`` measures what each choice costs
+and gains on a model (its figures: docs/integrations.md, rendered from ``results/int8-scan.json``).
 
 The folder written is self-describing: ``model.onnx`` (or ``model.int8.onnx``), ``config.json``
 (labels), the tokenizer files and ``tagger_run.json`` with an ``export`` entry (format, file,
@@ -52,6 +52,19 @@ def fp32_matmuls(onnx_path: str | Path) -> list[str]:
     shapes = {init.name: list(init.dims) for init in graph.initializer}
     return [node.name for node in graph.node if node.op_type == "MatMul" and len(shapes.get(node.input[1], [])) == 2
             and shapes[node.input[1]][0] > shapes[node.input[1]][1]]
+
+
+def quantize_int8(fp32_path: str | Path, out_path: str | Path, *, per_channel: bool = True, reduce_range: bool = False,
+                  fp32_nodes: list[str] | None = None) -> list[str]:
+    """Write the dynamic int8 quantization of the ONNX graph ``fp32_path`` to ``out_path``; returns the names of
+    the matrix products left in fp32: ``fp32_nodes``, by default :func:`fp32_matmuls` (what ``--int8`` keeps).
+    ``per_channel``: one weight scale per output channel (else per tensor); ``reduce_range``: 7-bit weights."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    kept = fp32_matmuls(fp32_path) if fp32_nodes is None else list(fp32_nodes)
+    quantize_dynamic(str(fp32_path), str(out_path), weight_type=QuantType.QInt8, per_channel=per_channel,
+                     reduce_range=reduce_range, nodes_to_exclude=kept)
+    return kept
 
 
 #: written into every export folder: `tagger export` replaces only a folder that holds it (or an empty one)
@@ -181,12 +194,8 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path | None = None, *, int
         diff = _check(model, dict(sample), fp32, id2label)
         final = fp32
         if int8:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             final = tmp / ONNX_FILES[1]
-            kept = fp32_matmuls(fp32)
-            quantize_dynamic(str(fp32), str(final), weight_type=QuantType.QInt8, per_channel=True,
-                             nodes_to_exclude=kept)
+            kept = quantize_int8(fp32, final)
             fp32.unlink()
             diff = _check(model, dict(sample), final, id2label)
         model.config.save_pretrained(tmp)

@@ -21,6 +21,7 @@ import _bench_text as text_mod  # noqa: E402
 import bench_losses  # noqa: E402
 import bench_predict  # noqa: E402
 import bench_train  # noqa: E402
+import scan_int8  # noqa: E402
 
 
 def _run(args: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
@@ -198,6 +199,34 @@ def _check_onnx_part(pred: dict, given: Path, stdout: str) -> None:
     for needle in ("tagger ONNX fp32 (Tagger.predict", "tagger ONNX int8 (Tagger.predict",
                    "words/s tagger ONNX int8 / pipeline", "test F1 ONNX int8 - PyTorch", "(reused;"):
         assert needle in stdout, needle
+
+
+@pytest.mark.slow
+def test_scan_int8_smoke(tmp_path: Path, tiny_wnut_model: str) -> None:
+    # every setup quantized from one export and scored on 32 sentences; the tagger row is what `tagger export
+    # --int8` writes (the same matrix products left in fp32)
+    if not _onnx_extra():
+        pytest.skip("onnx, onnxruntime or onnxscript is not installed")
+    from tagger.export import export_onnx, fp32_matmuls
+
+    proc = _run([str(REPO / "scripts" / "scan_int8.py"), tiny_wnut_model, "--smoke", "--json",
+                 str(tmp_path / "scan.json")], tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    record = json.loads((tmp_path / "scan.json").read_text())
+    assert record["sentences"] == 32 and record["rounds"] == 1 and record["f1_not_scored"] is None
+    assert list(record["setups"]) == ["fp32", *scan_int8.SETUPS]
+    # the tiny BERT: 2 layers of q, k, v, attention output, feed-forward in and down, then the classifier
+    assert record["matmuls"] == 13
+    assert record["groups"] == {"attention_output": 2, "first_layer": 6, "last_layer": 6, "classifier": 1,
+                                "down_projections": 2}
+    setups = record["setups"]
+    assert setups["fp32"]["tags_identical"] == 1 and setups["fp32"]["ratio_to_fp32"] == 1
+    assert setups["per_channel"]["matmuls_fp32"] == 0 and setups["keep_first_layer"]["matmuls_fp32"] == 6
+    exported = export_onnx(tiny_wnut_model, tmp_path / "onnx")
+    assert setups["tagger"]["matmuls_fp32"] == len(fp32_matmuls(exported / "model.onnx")) == 3
+    for setup in setups.values():
+        assert 0 <= setup["test_f1"] <= 1 and setup["words_per_second"] > 0
+    assert scan_int8.scan_table(record) in proc.stdout and scan_int8.scan_line(record) in proc.stdout
 
 
 def test_bench_predict_arguments(tmp_path: Path) -> None:

@@ -34,13 +34,17 @@ def test_blocks_name_a_renderer_and_a_committed_json() -> None:
             ("docs/levers.md", "levers"), ("docs/levers.md", "comparison"),
             ("docs/decoding.md", "decoding-crf"), ("docs/results.md", "best-line"), ("docs/results.md", "conll"),
             ("docs/results.md", "epochs-line"), ("docs/levers.md", "context-cost"),
-            ("docs/decoding.md", "ce-decodings"), ("README.md", "best-line")} <= {(p, t) for p, _, t in found}
+            ("docs/decoding.md", "ce-decodings"), ("README.md", "best-line"),
+            ("docs/levers.md", "runs-line")} <= {(p, t) for p, _, t in found}
     train, checks, losses = "results/bench-train.json", "results/bench-train-checks.json", "results/bench-losses.json"
     perf = "docs/performance.md"
     assert {(perf, train, "train-summary"), (perf, train, "train-table"), (perf, train, "train-checks"),
             (perf, train, "loss-steps"), (perf, checks, "train-checks"), (perf, checks, "train-processes"),
             (perf, losses, "losses-summary"), (perf, losses, "losses-alone"),
             (perf, "results/bench-predict.json", "predict-summary")} <= found
+    scan, neg = "results/int8-scan.json", "results/wnut17-neg-softmax.json"
+    assert {("docs/integrations.md", scan, "int8-scan"), ("docs/integrations.md", scan, "int8-scan-line"),
+            ("docs/results.md", neg, "comparison"), ("docs/results.md", neg, "comparison-line")} <= found
 
 
 def test_awaited_json_files_are_not_committed_yet() -> None:
@@ -66,6 +70,26 @@ def test_performance_page_states_training_and_loss_figures_only_in_rendered_bloc
     prose = head + "\n## " + rest.split("\n## Processes", 1)[1].split("\n## GPU", 1)[0]
     outside = re.sub(r"```.*?```", "", figures.BLOCK.sub("", prose), flags=re.DOTALL)
     assert re.findall(r"\d+\.\d+|\b\d[\d,]*x\b|\d+%|\d+ (?:ms|s|MB|GFLOP/s)\b|20\d\d-\d\d-\d\d", outside) == []
+
+
+MEASURED = r"\d+\.\d+|\b\d[\d,]*x\b|\d+%|\d+ (?:ms|s|MB|GFLOP/s)\b|20\d\d-\d\d-\d\d"
+
+
+def _prose(text: str) -> str:
+    """``text`` without its figure blocks and fenced code (commands)."""
+    return re.sub(r"```.*?```", "", figures.BLOCK.sub("", text), flags=re.DOTALL)
+
+
+def test_integrations_onnx_and_start_up_sections_state_figures_only_in_rendered_blocks() -> None:
+    text = (REPO / "docs" / "integrations.md").read_text(encoding="utf-8")
+    sections = text.split("## 2. ONNX", 1)[1].split("## 4. ", 1)[0]
+    assert re.findall(MEASURED, _prose(sections)) == []
+
+
+def test_results_neg_softmax_and_peer_sections_state_figures_only_in_rendered_blocks() -> None:
+    text = (REPO / "docs" / "results.md").read_text(encoding="utf-8")
+    sections = text.split("### The literal soft truncation weight", 1)[1].split("## CoNLL-2003", 1)[0]
+    assert re.findall(MEASURED, _prose(sections)) == []
 
 
 def test_a_changed_figure_is_caught() -> None:
@@ -277,3 +301,58 @@ def test_losses_summary_and_table_are_the_records_figures() -> None:
     assert lines[8] == ("One training step of the default model (MiniLM-L6, 32 sentences x 40 subwords, forward + "
                         "backward + AdamW): 1171.3 ms")
     assert lines[-2] == "sigmoid_focal(gamma=2.0, alpha=0.25)" + " " * 16 + "           0.532          0.05%"
+
+
+# ------------------------------------------------------------------------- the int8 scan (a hand-made record)
+
+
+def _scan_setup(name: str, groups: list[str] | None, kept: int, f1: float, same: float, wps: float) -> dict:
+    return {"name": name, "per_channel": None if groups is None else True, "reduce_range": None if groups is None else False,
+            "fp32_groups": groups, "matmuls_fp32": kept, "quantize_seconds": None, "megabytes": 30.0,
+            "seconds": 23394 / wps, "words_per_second": wps, "sentences_per_second": 1287 / (23394 / wps),
+            "all_seconds": [23394 / wps], "test_f1": f1, "tags_identical": same, "sentences_identical": same,
+            "ratio_to_fp32": wps / 3000.0}
+
+
+def _scan_record() -> dict:
+    setups = {"fp32": _scan_setup("ONNX fp32, no quantization", None, 37, 0.4557, 1.0, 3000.0),
+              "per_channel": _scan_setup("every matrix product int8, per channel", [], 0, 0.4459, 0.9876, 4200.0),
+              "keep_classifier": _scan_setup("per channel, classifier in fp32", ["classifier"], 1, 0.4447, 0.985, 3916.0),
+              "tagger": _scan_setup("`tagger export --int8`: down-projections and classifier in fp32",
+                                    ["down_projections", "classifier"], 7, 0.4553, 0.9951, 3177.0)}
+    return {"model": "outputs/wnut17-minilm/runs/ce-seed1/model", "data": "wnut17", "sentences": 1287, "words": 23394,
+            "sentence_limit": None, "rounds": 3, "batch_tokens": 1024, "decoding": "viterbi", "o_bias": 0.0,
+            "type_bias": {}, "torch": "2.13.0+cpu", "torch_threads": 2, "onnxruntime": "1.32.0", "cpu_count": 2,
+            "machine": {"cpu_model": "AMD EPYC 9B14"}, "matmuls": 37, "groups": {"classifier": 1, "down_projections": 6},
+            "f1_not_scored": None, "reference": "fp32", "setups": setups}
+
+
+def test_int8_scan_table_and_line_are_the_records_figures() -> None:
+    table = figures.RENDERERS["int8-scan"](_scan_record()).splitlines()
+    assert table[:3] == ["| setup | matrix products in fp32 | test F1 | vs fp32 | tags as fp32 | words/s | x fp32 |",
+                         "|---|---|---|---|---|---|---|",
+                         "| ONNX fp32, no quantization | all 37 | 45.57 |  | 100.00% | 3,000 | 1.00x |"]
+    # 44.59 - 45.57 = -0.98; 4200 / 3000 = 1.40x; 3177 / 3000 = 1.06x
+    assert table[3] == "| every matrix product int8, per channel | none | 44.59 | -0.98 | 98.76% | 4,200 | 1.40x |"
+    assert table[5] == ("| `tagger export --int8`: down-projections and classifier in fp32 | feed-forward "
+                        "down-projections, classifier (7) | 45.53 | -0.04 | 99.51% | 3,177 | 1.06x |")
+    assert table[-1] == ("WNUT-17 test, 1,287 sentences (23,394 words), model `outputs/wnut17-minilm/runs/ce-seed1/model`, "
+                         "decoding viterbi; batches of 1,024 subwords, median of 3 round(s); onnxruntime 1.32.0, 2 CPUs, "
+                         "AMD EPYC 9B14.")
+    # 3916 / 3177 = 1.23x; 44.47 - 45.53 = -1.06
+    assert figures.RENDERERS["int8-scan-line"](_scan_record()) == (
+        "`tagger export --int8` scores 45.53 test F1 against 45.57 in fp32 (-0.04 points) and runs at 1.06x fp32's "
+        "words per second; every matrix product int8 (per channel) scores 44.59 (-0.98); quantizing the "
+        "down-projections too (only the classifier in fp32) runs at 1.23x tagger's int8 words per second, at -1.06 "
+        "test F1 points against it.\n")
+
+
+def test_runs_line_names_the_runs_and_their_machine() -> None:
+    runs = [{"label": label, "seed": seed, "epochs_run": 2, "hardware": "CPU: 2 cores (x86_64), 2 torch threads"}
+            for label in ("ce", "focal(gamma=2.0)") for seed in (1, 2, 3)]
+    assert figures.RENDERERS["runs-line"]({"runs": runs}) == (
+        "The committed summary's 6 runs (2 settings, seeds 1, 2 and 3, 2 epochs each) ran on CPU: 2 cores (x86_64), "
+        "2 torch threads.\n")
+    runs[0] = {**runs[0], "epochs_run": 1, "hardware": None}
+    assert figures.RENDERERS["runs-line"]({"runs": runs}).startswith(
+        "The committed summary's 6 runs (2 settings, seeds 1, 2 and 3, 1-2 epochs each) ran on CPU")
