@@ -42,6 +42,7 @@ import _bench_common as common  # noqa: E402
 
 common.use_this_checkout()
 import bench_predict  # noqa: E402
+from _bench_predict_quality import unscorable  # noqa: E402
 
 FP32 = "fp32"  # the reference setup: the export unquantized
 TAGGER = "tagger"  # what `tagger export --int8` writes
@@ -173,11 +174,11 @@ def load_taggers(folders: dict[str, str], args: argparse.Namespace) -> dict[str,
 
 def scored(test: list[tuple[list[str], list[str]]], outputs: dict[str, Any], labels: list[str]
            ) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Each setup's test F1 (where it means something: bench_predict.unscorable) and its agreement with fp32."""
+    """Each setup's test F1 (where it means something: unscorable) and its agreement with fp32."""
     from tagger.metrics import score_sequences
 
     gold = [t for _, t in test]
-    why_not = bench_predict.unscorable(gold, labels)
+    why_not = unscorable(gold, labels)
     out = {}
     for key, tags in outputs.items():
         f1 = None if why_not else score_sequences(gold, tags, mode="conlleval")["f1"]
