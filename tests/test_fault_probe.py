@@ -10,6 +10,7 @@ from test_recipe import REPO
 
 sys.path.insert(0, str(REPO / "scripts"))
 import fault_probe  # noqa: E402
+from _fault_harness import HUB_TOKEN_VARIABLES  # noqa: E402
 
 FAST = [case for case in fault_probe.CASES if case.fast and not case.unit_test]  # the others: in-process tests
 
@@ -22,10 +23,10 @@ def in_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
     import recipe_runner
 
     def run_cli(cwd: Path, *args: str, timeout: int = 300, **env: str) -> recipe_runner.Completed:
-        return recipe_runner.run_cli(cwd, *args, env_extra=env, drop_env=fault_probe.HUB_TOKEN_VARIABLES)
+        return recipe_runner.run_cli(cwd, *args, env_extra=env, drop_env=HUB_TOKEN_VARIABLES)
 
     def run_recipe(cwd: Path, args: list[str], timeout: int = 600) -> recipe_runner.Completed:
-        return recipe_runner.run_in_process(args, cwd, drop_env=fault_probe.HUB_TOKEN_VARIABLES)
+        return recipe_runner.run_in_process(args, cwd, drop_env=HUB_TOKEN_VARIABLES)
 
     monkeypatch.setattr(fault_probe, "run_cli", run_cli)
     monkeypatch.setattr(fault_probe, "run_recipe", run_recipe)
