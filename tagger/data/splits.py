@@ -147,6 +147,8 @@ def data_roots(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
 
 def resolve_named(name: str, data_dir: str | os.PathLike[str] | None,
                    wanted: Sequence[str] = SPLITS) -> tuple[Path, dict[str, Path]] | None:
+    """The folder named ``name`` under the first data root (:func:`data_roots`) that holds split files of
+    ``wanted``, with those files by split; None when no root has it (the caller may then try the Hub)."""
     for root in data_roots(data_dir):
         folder = root / name
         files = folder_splits(folder, wanted) if folder.is_dir() else None
