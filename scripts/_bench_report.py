@@ -98,8 +98,9 @@ def _tagger_quality_checks(report: dict[str, Any]) -> list[dict[str, Any]]:
     if "b" in var:
         b = var["b"]
         df1 = 100 * (a["validation_f1_mean"] - b["validation_f1_mean"])
-        out.append(_check(f"mean validation F1 tagger - (b) = {df1:+.2f} points", f"|.| <= {TARGETS['f1_points']}",
-                          abs(df1) <= TARGETS["f1_points"] or df1 > 0, points=df1, key="validation_f1_a_minus_b"))
+        # tagger's loop may train better than the Trainer, not more than this much worse
+        out.append(_check(f"mean validation F1 tagger - (b) = {df1:+.2f} points", f">= -{TARGETS['f1_points']}",
+                          df1 >= -TARGETS["f1_points"], points=df1, key="validation_f1_a_minus_b"))
         out.append(_check(f"peak RSS tagger {a['peak_rss_mb_max']:,.0f} MB vs (b) {b['peak_rss_mb_max']:,.0f} MB",
                           "<= (b)", a["peak_rss_mb_max"] <= b["peak_rss_mb_max"], key="peak_rss"))
     eff = report["efficiency"]
