@@ -46,7 +46,7 @@ from _figures_sweeps import (best_line, ce_decodings, comparison_line, compariso
 
 #: JSON files that pages have blocks for but that are not committed yet: their blocks stay empty until the
 #: command above each block has run and its file is committed (then remove the file from here).
-AWAITED = frozenset({"results/int8-scan.json"})
+AWAITED: frozenset[str] = frozenset()
 
 #: Pages that may hold figure blocks.
 PAGES = ("README.md", "docs/levers.md", "docs/results.md", "docs/decoding.md", "docs/performance.md",
