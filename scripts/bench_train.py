@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Training throughput of tagger's loop against transformers' Trainer, on one machine, in one run.
 
-    python scripts/bench_train.py                        # full: WNUT-17 train, 3 epochs, every setup (~15 min, 2 cores)
+    python scripts/bench_train.py                        # full: WNUT-17 train, 3 epochs, every setup
     python scripts/bench_train.py --seeds 1 2 3 --setups-extra-seeds ab --peer-json outputs/peer-wnut17.json
     python scripts/bench_train.py --data conll2003 --setups b --skip-losses --peer-json outputs/peer-conll2003.json
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look

@@ -2,9 +2,9 @@
 
 bf16 autocast pays only where the hardware multiplies bf16 natively. On a CPU with AVX512-BF16
 (AMD Zen 4, Intel Cooper Lake) or AMX (Intel Sapphire Rapids and later), oneDNN's bf16 matmul runs
-faster than fp32, and so does a MiniLM training step (docs/performance.md has the measurement and its
-command). Without those instructions PyTorch emulates bf16
-and autocast is slower than fp32, so ``auto`` keeps fp32 there. On CUDA, ``auto`` takes bf16 where
+faster than fp32. Without those instructions PyTorch emulates bf16 and autocast is much slower than
+fp32, so ``auto`` keeps fp32 there (``scripts/bench_train.py --precision-check`` times a training step
+both ways; docs/performance.md renders its last run). On CUDA, ``auto`` takes bf16 where
 ``torch.cuda.is_bf16_supported()`` says so (Ampere and later), else fp32; fp16 is never chosen
 automatically because it needs loss scaling. The master weights, the optimizer state and the loss
 stay in fp32 either way (Accelerate's autocast; the model's outputs are returned as fp32).
@@ -67,6 +67,6 @@ def resolve_mixed_precision(requested: str | None, device_type: str,
         return "no", "auto: this GPU has no native bf16"
     if device_type == "cpu":
         if cpu_has_native_bf16():
-            return "bf16", "auto: this CPU has AVX512-BF16/AMX (bf16 matmuls ~2.5x faster than fp32)"
+            return "bf16", "auto: this CPU has AVX512-BF16/AMX (native bf16 matmuls)"
         return "no", "auto: this CPU has no AVX512-BF16/AMX (bf16 would be emulated, slower than fp32)"
     return "no", f"auto: fp32 on {device_type}"
