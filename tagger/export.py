@@ -8,11 +8,12 @@ its Python branches on shapes are frozen into the graph (it warns "the trace mig
 to other inputs"); ``torch.export`` records the batch and sequence axes as symbols instead.
 Optimum was not chosen: one more dependency for what torch does itself. Int8 is ONNX Runtime's
 dynamic quantization (``quantize_dynamic``: int8 weights, activations quantized per batch at run
-time), which needs no calibration data and targets CPU. Two settings keep its F1: weights per
+time), which needs no calibration data and targets CPU. Two settings guard its F1: weights per
 output channel, and every matrix product that narrows its input left in fp32 (:func:`fp32_matmuls`):
 the feed-forward down-projections, whose input is the wide post-GELU activation where a per-batch
-int8 scale loses most, and the classifier. ``scripts/scan_int8.py`` measures what each choice costs
-and gains on a model (its figures: docs/integrations.md, rendered from ``results/int8-scan.json``).
+int8 scale is coarsest, and the classifier. How much that matters depends on the model:
+``scripts/scan_int8.py`` measures what each choice costs and gains on one (its figures:
+docs/integrations.md, rendered from ``results/int8-scan.json``).
 
 The folder written is self-describing: ``model.onnx`` (or ``model.int8.onnx``), ``config.json``
 (labels), the tokenizer files and ``tagger_run.json`` with an ``export`` entry (format, file,
