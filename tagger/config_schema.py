@@ -66,8 +66,9 @@ class ModelConfig:
         metadata={"help": "head crf: the loss is the CRF's NLL per labelled token + this x the run's loss on the "
                           "token classifier's scores (0: the CRF alone).", "min": 0.0},
     )
-    # At the encoder's rate AdamW moves a score by at most the sum of the step sizes: after the 88 steps
-    # of a 1,200-sentence WNUT-17 run at 1.5e-4 no transition had moved by more than 0.006 (docs/decoding.md#crf-head).
+    # At the encoder's rate AdamW moves a score by at most the sum of its step sizes (about the peak rate
+    # times the steps: a few hundredths over a default WNUT-17 run), too little for transition scores that
+    # start at 0 to learn the label grammar; hence a rate of its own (docs/decoding.md#crf-head).
     crf_learning_rate: float | None = field(
         default=0.01,
         metadata={"help": "head crf: peak learning rate of the CRF's transition, start and end scores (null: "

@@ -76,7 +76,7 @@ _warned_fallback: list[bool] = []  # the fallback heuristic is logged once per p
 def encode_like_pipeline(texts: Sequence[str], tokenizer: Any) -> list[TextEncoding]:
     """Tokenize texts and group the subwords into words exactly as ``TokenClassificationPipeline`` does.
 
-    The pipeline (``gather_pre_entities`` and ``aggregate_words``; read in transformers 5.24) tokenizes
+    The pipeline (``gather_pre_entities`` and ``aggregate_words``; as read in transformers 5) tokenizes
     the text with offsets into the original string and starts a new word at every subword that is not a
     continuation. With a word-aware tokenizer (one with a continuing-subword prefix, such as
     WordPiece's ``##``) a subword is a continuation when its token string and the text it covers
