@@ -135,8 +135,10 @@ def test_viterbi_of_many_sentences_is_each_sentences_viterbi(scheme: str):
         one_by_one = [decoder.decode(lp) for lp in rows]
         assert chain_viterbi_many([decoder.adjust(lp) for lp in rows], decoder.chain, block=37) == one_by_one
         assert decode_split(decoder, rows) == [decoder.tags(lp) for lp in rows]
-        # tags and entity scores of a split decoded together: exactly each sentence's (the same float64 steps)
-        assert decoder.scored_many(rows) == [decoder.scored(lp) for lp in rows]
+        # tags and entity scores of a split decoded together: exactly each sentence's (the same float64 steps);
+        # every fifth sentence keeps ragged lengths, empty ones and ties while sparing the forward-backward
+        sample = rows[::5]
+        assert decoder.scored_many(sample) == [decoder.scored(lp) for lp in sample]
     argmax = Decoder(labels, o_bias=0.7, type_bias={labels[1][2:]: 0.4})
     assert argmax.scored_many(rows) == [argmax.scored(lp) for lp in rows]
     assert argmax.split_tags(rows) == [argmax.tags(lp) for lp in rows]
