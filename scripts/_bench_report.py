@@ -206,22 +206,30 @@ def as_json(report: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(report, default=str))
 
 
+def loss_step_ok(row: dict[str, Any]) -> bool:
+    """Whether a loss's training step (a row of ``report["loss_costs"]``) is within the target over CE's:
+    its paired median ratio at most ``1 + TARGETS["loss_overhead"]``."""
+    return row["ratio_median_paired"] <= 1 + TARGETS["loss_overhead"]
+
+
 #: Report keys that hold a path: a committed JSON names them relative to the repository or the work folder.
 PATH_KEYS = ("json", "peer_json", "work_dir", "model", "model_dir")
 
 
-def portable_report(report: Any, work: Path) -> Any:
-    """``report`` with every path under :data:`PATH_KEYS` as a committed JSON may hold it: ``work/...`` inside
-    the temporary work folder, else :func:`portable_path` (a model named by its Hub id stays as given)."""
-    def name(key: str, path: str) -> str:
-        p = Path(path).expanduser()
-        if p.is_absolute() and p.resolve().is_relative_to(work.resolve()):
-            return "work/" + p.resolve().relative_to(work.resolve()).as_posix()
-        return portable_model(path) if key == "model" else portable_path(path)
+def portable_folder(path: str, work: Path, model: bool = False) -> str:
+    """A path as a committed JSON names it: ``work/...`` inside the temporary work folder ``work``, else
+    :func:`portable_path` (with ``model``, :func:`portable_model`: a Hub id stays as given)."""
+    p = Path(path).expanduser().resolve()
+    if p.is_relative_to(work.resolve()):
+        return "work/" + p.relative_to(work.resolve()).as_posix()
+    return portable_model(path) if model else portable_path(path)
 
+
+def portable_report(report: Any, work: Path) -> Any:
+    """``report`` with every path under :data:`PATH_KEYS` as :func:`portable_folder` names it."""
     if isinstance(report, dict):
-        return {k: name(k, v) if k in PATH_KEYS and isinstance(v, str) else portable_report(v, work)
-                for k, v in report.items()}
+        return {k: portable_folder(v, work, model=k == "model") if k in PATH_KEYS and isinstance(v, str)
+                else portable_report(v, work) for k, v in report.items()}
     if isinstance(report, list):
         return [portable_report(v, work) for v in report]
     return report

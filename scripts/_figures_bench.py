@@ -12,7 +12,7 @@ from typing import Any
 
 import _bench_text as text
 import bench_losses
-from _bench_report import TARGETS, verdict
+from _bench_report import TARGETS, loss_step_ok, verdict
 
 #: The summary's rows: the check's key in ``report["checks"]`` and what the row says.
 SUMMARY_ROWS = {
@@ -80,7 +80,7 @@ def _loss_row(report: dict[str, Any]) -> list[str]:
         return []
     paired = [r["ratio_median_paired"] for r in rows]
     limit = 1 + TARGETS["loss_overhead"]
-    failed = sum(p > limit for p in paired)
+    failed = sum(not loss_step_ok(r) for r in rows)
     low, high = f"{min(paired):.3f}", f"{max(paired):.3f}"
     return [f"| every loss, one training step / CE's (paired median, {len(rows)} loss{'es' if len(rows) > 1 else ''}) | "
             f"{low if low == high else f'{low}-{high}'} | <= {limit:.2f} | "
@@ -96,7 +96,7 @@ def train_summary(report: dict[str, Any]) -> str:
     for key, what in SUMMARY_ROWS.items():
         if key in checks:
             c = checks[key]
-            target = c["target"].replace("|", "\\|")  # "|.| <= 1.0" inside a Markdown table cell
+            target = c["target"].replace("|", "\\|")  # a target holding "|" inside a Markdown table cell
             lines.append(f"| {what} | {_measured(c, report)} | {target} | "
                          f"{'' if c['ok'] is None else verdict(c['ok'])} |")
     lines += _loss_row(report)

@@ -343,13 +343,10 @@ def bench_data_set(args: argparse.Namespace, name: str, work: Path, made: dict[t
 def portable(result: dict[str, Any], work: Path) -> dict[str, Any]:
     """``result`` with its folders as a committed JSON may name them: relative to the repository, or to the
     temporary work folder (``work/...``), never an absolute path of the machine that measured."""
-    from _bench_report import portable_path
+    from _bench_report import portable_folder
 
     def name(folder: str) -> str:
-        path = Path(folder).resolve()
-        if path.is_relative_to(work.resolve()):
-            return "work/" + path.relative_to(work.resolve()).as_posix()
-        return portable_path(folder)
+        return portable_folder(folder, work)
 
     def quiet(entry: dict[str, Any]) -> dict[str, Any]:  # a process's stderr only where it failed
         return {k: v for k, v in entry.items() if k != "stderr_tail" or entry.get("returncode")}
