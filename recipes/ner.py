@@ -40,7 +40,7 @@ from tagger.cards import add_sweep_to_cards, sanitize_info, write_model_card
 from tagger.catalog import PACKAGED_ENCODER, PACKAGED_ENCODER_NOTE, hub_id
 from tagger.config import RecipeConfig, check_window, help_text, load_config
 from tagger.console import get_logger, launch_logging
-from tagger.crf import CRF, crf_calibration, crf_nll_per_token, crf_param_group, save_crf
+from tagger.crf import CRF, crf_nll_per_token, crf_param_group, save_crf
 from tagger.data import NerData, load_ner_dataset
 from tagger.decoding import decoding_entry, score_decodings, scorings_for
 from tagger.errors import ConfigError, InputError, TaggerError
@@ -734,8 +734,8 @@ class TrainRun:
                                      scorings=scorings_for(scheme, crf=chain is not None,
                                                            shown=self.cfg.sweep_decodings(), default=default))
             result.update(decoding=default, decodings={k: v.to_json() for k, v in scored.items()})
-            if chain is not None:  # the CRF's entity marginals, calibrated on test as every scoring's are
-                result["calibration"] = crf_calibration(self.crf_module, features["test"].gold_tags, test_lp)
+            if chain is not None:  # the CRF's own entity marginals on test: its Viterbi with no bias
+                result["calibration"] = scored["viterbi"].calibration
             if self.cfg.output.save_model:
                 self.save_model(result, decoding_entry(default, scheme, scored))
             self.check_scores(test_tags, scored)

@@ -36,13 +36,13 @@ from tagger.data.schemes import normalize_scheme
 from tagger.decoding import (
     CRF_TENSORS,
     ChainScores,
+    adjust_split,
     allowed_transitions,
     apply_label_bias,
-    calibration,
     chain_viterbi_many,
     label_biases,
     read_crf,
-    span_scores,
+    span_scores_many,
     write_crf,
 )
 
@@ -193,27 +193,20 @@ class CRFDecoder:
 
     def split_tags(self, log_probs: Sequence[np.ndarray]) -> list[list[str]]:
         """:meth:`tags` of every sentence of a split, decoded together (one Viterbi per block of sentences)."""
-        paths = self.crf.decode([self.adjust(lp) for lp in log_probs])
+        paths = self.crf.decode(adjust_split(self, log_probs))
         return [[self.labels[i] for i in path] for path in paths]
 
     def scored(self, log_probs: np.ndarray) -> tuple[list[str], list[Any]]:
         """Tags, and their entities each with its marginal probability under the CRF (forward-backward
-        over the CRF's chain, :func:`tagger.decoding.span_scores`)."""
+        over the CRF's chain, :func:`tagger.decoding.span_scores_many`)."""
         return self.scored_many([log_probs])[0]
 
     def scored_many(self, log_probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[Any]]]:
         """:meth:`scored` of every sentence of a split, the paths found together (one Viterbi per block)."""
-        adjusted = [self.adjust(lp) for lp in log_probs]
+        adjusted = adjust_split(self, log_probs)
         paths = self.crf.decode(adjusted)
-        return [([self.labels[i] for i in ids], span_scores(lp, self.labels, ids, self.chain))
-                for lp, ids in zip(adjusted, paths)]
-
-
-def crf_calibration(crf: CRF, gold: Sequence[Sequence[str]], log_probs: Sequence[np.ndarray]) -> dict[str, Any]:
-    """:func:`tagger.decoding.calibration` of the CRF's entity marginals on a split (``log_probs``: one
-    ``[T_s, C]`` array per sentence), as a run's ``calibration`` entry."""
-    decoder = CRFDecoder(crf)
-    return calibration(gold, [ents for _, ents in decoder.scored_many(log_probs)])
+        scored = span_scores_many(adjusted, self.labels, paths, self.chain)
+        return [([self.labels[i] for i in ids], ents) for ids, ents in zip(paths, scored)]
 
 
 # ------------------------------------------------------------------------------------------ windows

@@ -20,7 +20,9 @@ from tagger.decoding import (
     apply_o_bias,
     ChainScores,
     calibration,
+    chain_forward_backward_many,
     chain_viterbi_many,
+    rule_scores,
     decode_split,
     forward_backward,
     label_scheme,
@@ -145,6 +147,40 @@ def test_viterbi_of_many_sentences_is_each_sentences_viterbi(scheme: str):
     impossible = ChainScores(np.full(5, -np.inf), np.zeros((5, 5)), np.zeros(5))
     with pytest.raises(ValueError, match="allows no tag sequence of 3 words"):
         chain_viterbi_many([rows[0][:3]], impossible)
+
+
+def reference_forward_backward(lp: np.ndarray, chain: ChainScores) -> tuple[np.ndarray, np.ndarray, float]:
+    """One sentence's tables by the textbook recursion, one word and one label at a time (float64)."""
+    start, trans, end = chain
+    steps, labels = lp.shape
+    alpha, beta = np.full((steps, labels), -np.inf), np.full((steps, labels), -np.inf)
+    alpha[0] = start + lp[0]
+    for t in range(1, steps):
+        for c in range(labels):
+            alpha[t, c] = np.logaddexp.reduce(alpha[t - 1] + trans[:, c]) + lp[t, c]
+    beta[-1] = end
+    for t in range(steps - 2, -1, -1):
+        for c in range(labels):
+            beta[t, c] = np.logaddexp.reduce(trans[c] + lp[t + 1] + beta[t + 1])
+    return alpha, beta, float(np.logaddexp.reduce(alpha[-1] + end))
+
+
+@pytest.mark.parametrize("scheme", sorted(LABELS))
+def test_forward_backward_of_many_sentences_is_each_sentences(scheme: str):
+    """Sentences of ragged lengths computed together (blocks smaller than the batch, the rules' -inf and a
+    learned chain) give each sentence's textbook tables, in the order given; an empty sentence is refused."""
+    labels = LABELS[scheme]
+    rng = np.random.default_rng(5)
+    rows = [random_log_probs(rng, int(n), len(labels)) for n in rng.integers(1, 25, size=60)]
+    learned = ChainScores(rng.normal(size=5), rng.normal(size=(5, 5)), rng.normal(size=5))
+    for chain in (rule_scores(allowed_transitions(labels, scheme)), learned):
+        for (alpha, beta, log_z), lp in zip(chain_forward_backward_many(rows, chain, block=7), rows):
+            ref_alpha, ref_beta, ref_z = reference_forward_backward(lp, chain)
+            np.testing.assert_allclose(alpha, ref_alpha, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(beta, ref_beta, rtol=1e-12, atol=1e-12)
+            assert log_z == pytest.approx(ref_z, rel=1e-12)
+    with pytest.raises(ValueError, match="at least one word"):
+        chain_forward_backward_many([rows[0], rows[0][:0]], learned)
 
 
 @pytest.mark.parametrize("scheme", sorted(LABELS))

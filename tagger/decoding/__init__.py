@@ -53,13 +53,21 @@ from tagger.decoding.crf_files import (
     read_crf_config,
     write_crf,
 )
-from tagger.decoding.decoder import Decoder, decode_split, entity_types, finite_o_bias, label_biases
+from tagger.decoding.decoder import (
+    Decoder,
+    adjust_split,
+    decode_split,
+    entity_types,
+    finite_o_bias,
+    label_biases,
+)
 from tagger.decoding.marginals import (
     CALIBRATION_BINS,
     ScoredEntity,
     calibration,
     span_marginal,
     span_scores,
+    span_scores_many,
     span_tags,
 )
 from tagger.decoding.rules import (
@@ -94,6 +102,7 @@ from tagger.decoding.search import (
     apply_label_bias,
     apply_o_bias,
     chain_forward_backward,
+    chain_forward_backward_many,
     chain_viterbi,
     chain_viterbi_many,
     forward_backward,
@@ -110,4 +119,4 @@ from tagger.decoding.type_bias import (
     type_bias_grid,
 )
 
-__all__ = ['CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'O_BIAS_GRID', 'SCORINGS', 'THRESHOLDS', 'THRESHOLD_SUFFIX', 'TYPE_BIAS_GRID', 'TYPE_BIAS_PRIOR_ENTITIES', 'TYPE_BIAS_ROUNDS', 'TYPE_THRESHOLDS_SUFFIX', 'Allowed', 'ChainScores', 'Decoder', 'DecodingScores', 'ScoredEntity', 'Scoring', 'TypeBiasFit', 'allowed_transitions', 'apply_label_bias', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decode_split', 'decoding_entry', 'entity_types', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_biases', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'scorings_for', 'shrink_type_bias', 'span_marginal', 'span_scores', 'span_tags', 'split_scoring', 'tune_o_bias', 'tune_type_bias', 'type_bias_grid', 'viterbi', 'write_crf']
+__all__ = ['CALIBRATION_BINS', 'CONTINUING_PREFIXES', 'CRF_CONFIG', 'CRF_TENSORS', 'CRF_WEIGHTS', 'DECODABLE_SCHEMES', 'DECODINGS', 'DEFAULT_SWEEP_DECODINGS', 'O_BIAS_GRID', 'SCORINGS', 'THRESHOLDS', 'THRESHOLD_SUFFIX', 'TYPE_BIAS_GRID', 'TYPE_BIAS_PRIOR_ENTITIES', 'TYPE_BIAS_ROUNDS', 'TYPE_THRESHOLDS_SUFFIX', 'Allowed', 'ChainScores', 'Decoder', 'DecodingScores', 'ScoredEntity', 'Scoring', 'TypeBiasFit', 'adjust_split', 'allowed_transitions', 'apply_label_bias', 'apply_o_bias', 'calibration', 'chain_forward_backward', 'chain_forward_backward_many', 'chain_viterbi', 'chain_viterbi_many', 'check_decoding', 'check_decoding_entry', 'crf_chain', 'decode_split', 'decoding_entry', 'entity_types', 'finite_o_bias', 'folder_says_crf', 'forward_backward', 'json_type_name', 'label_biases', 'label_scheme', 'load_chain_scores', 'logsumexp', 'o_bias_grid', 'read_crf', 'read_crf_config', 'rule_scores', 'score_decodings', 'scorings_for', 'shrink_type_bias', 'span_marginal', 'span_scores', 'span_scores_many', 'span_tags', 'split_scoring', 'tune_o_bias', 'tune_type_bias', 'type_bias_grid', 'viterbi', 'write_crf']

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from tagger.data.schemes import entities, normalize_scheme, parse_tag
-from tagger.decoding.marginals import ScoredEntity, span_scores
+from tagger.decoding.marginals import ScoredEntity, span_scores_many
 from tagger.decoding.rules import ChainScores, allowed_transitions, check_decoding, label_scheme, rule_scores
 from tagger.decoding.search import apply_label_bias, chain_viterbi, chain_viterbi_many
 
@@ -114,18 +114,18 @@ class Decoder:
     def scored_many(self, log_probs: Sequence[np.ndarray]) -> list[tuple[list[str], list[ScoredEntity]]]:
         """:meth:`scored` of every sentence (``log_probs``: one ``[T_s, C]`` array each) with the paths found
         together (:func:`chain_viterbi_many`, one pass per block of sentences): the same tags and entities."""
-        adjusted = [self.adjust(lp) for lp in log_probs]
-        if self.chain is None:
-            paths = [self._path(lp) for lp in adjusted]  # argmax: already one array op per sentence
-        else:
-            paths = chain_viterbi_many(adjusted, self.chain)
-        return [self._scored(lp, ids) for lp, ids in zip(adjusted, paths)]
+        adjusted = adjust_split(self, log_probs)
+        if self.chain is None:  # argmax: already one array op per sentence
+            return [self._scored(lp, self._path(lp)) for lp in adjusted]
+        paths = chain_viterbi_many(adjusted, self.chain)
+        scored = span_scores_many(adjusted, self.labels, paths, self.chain)
+        return [([self.labels[i] for i in ids], ents) for ids, ents in zip(paths, scored)]
 
     def _scored(self, lp: np.ndarray, ids: Sequence[int]) -> tuple[list[str], list[ScoredEntity]]:
         """Tags and scored entities of the path ``ids`` over ``lp: [T, C]`` (the biases already applied)."""
         tags = [self.labels[i] for i in ids]
         if self.chain is not None:
-            return tags, span_scores(lp, self.labels, ids, self.chain)
+            return tags, span_scores_many([lp], self.labels, [ids], self.chain)[0]
         word_p = np.exp(lp[np.arange(len(ids)), ids])
         return tags, [(t, s, e, float(word_p[s:e + 1].min())) for t, s, e in entities(tags)]
 
@@ -135,12 +135,30 @@ def decode_split(decoder: Decoder, log_probs: Sequence[np.ndarray]) -> list[list
     sentences are decoded together (:func:`chain_viterbi_many`), with the tags of :meth:`Decoder.tags`."""
     if not log_probs:
         return []
-    # the biases of every word at once: one array op instead of one per sentence
-    ends = np.cumsum([len(lp) for lp in log_probs])[:-1]
-    adjusted = decoder.adjust(np.concatenate([np.asarray(lp, dtype=np.float64) for lp in log_probs]))
     if decoder.chain is None:  # every word's argmax at once, then cut into sentences
-        paths = [p.tolist() for p in np.split(adjusted.argmax(axis=1), ends)]
+        ends = np.cumsum([len(lp) for lp in log_probs])[:-1]
+        paths = [p.tolist() for p in np.split(decoder.adjust(_stack(log_probs)).argmax(axis=1), ends)]
     else:
-        paths = chain_viterbi_many(np.split(adjusted, ends), decoder.chain)
+        paths = chain_viterbi_many(adjust_split(decoder, log_probs), decoder.chain)
     labels = decoder.labels
     return [[labels[i] for i in path] for path in paths]
+
+
+def _stack(log_probs: Sequence[np.ndarray]) -> np.ndarray:
+    """Every sentence's ``[T_s, C]`` rows one after another, float64: ``[sum T_s, C]``."""
+    return np.concatenate([np.asarray(lp, dtype=np.float64) for lp in log_probs])
+
+
+class Adjusts(Protocol):
+    """A decoder's bias step: ``[T, C]`` log-probabilities in, the biased and renormalised ones out."""
+
+    def adjust(self, log_probs: np.ndarray) -> np.ndarray: ...
+
+
+def adjust_split(decoder: Adjusts, log_probs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``decoder.adjust`` of every sentence (``log_probs``: one ``[T_s, C]`` array each), the biases of every
+    word applied in one array op (row by row, so each sentence's values are those of its own call)."""
+    if not log_probs:
+        return []
+    ends = np.cumsum([len(lp) for lp in log_probs])[:-1]
+    return np.split(decoder.adjust(_stack(log_probs)), ends)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tagger.data.schemes import entities, normalize_scheme, parse_tag
 from tagger.decoding.rules import CONTINUING_PREFIXES, ChainScores, allowed_transitions, rule_scores
-from tagger.decoding.search import chain_forward_backward, logsumexp
+from tagger.decoding.search import chain_forward_backward_many, logsumexp
 
 logger = logging.getLogger(__name__)
 
@@ -38,17 +38,22 @@ def span_tags(typ: str, length: int, scheme: str) -> list[str]:
 
 @dataclass
 class _Chain:
-    """One sentence's constrained chain, its tables computed once for all its spans."""
+    """One sentence's constrained chain with its forward-backward tables (computed for many sentences at once
+    by :func:`tagger.decoding.search.chain_forward_backward_many`), shared by all its spans."""
 
     lp: np.ndarray  # [T, C]
     chain: ChainScores
-    alpha: np.ndarray = field(init=False)  # [T, C]
-    beta: np.ndarray = field(init=False)  # [T, C]
-    log_z: float = field(init=False)
+    alpha: np.ndarray  # [T, C]
+    beta: np.ndarray  # [T, C]
+    log_z: float
 
-    def __post_init__(self) -> None:
-        self.alpha, self.beta, self.log_z = chain_forward_backward(self.lp, self.chain)
-        _, self.log_trans, self.log_end = self.chain
+    @property
+    def log_trans(self) -> np.ndarray:
+        return self.chain[1]
+
+    @property
+    def log_end(self) -> np.ndarray:
+        return self.chain[2]
 
     def span_log_prob(self, first: int, ids: Sequence[int], after: np.ndarray) -> float:
         """log P(words first.. carry ``ids`` and the next word's label is not in ``after`` [C] bool)."""
@@ -79,8 +84,9 @@ def span_marginal(log_probs: np.ndarray, labels: Sequence[str], scheme: str, typ
     tags = span_tags(typ, last - first + 1, scheme)
     if any(t not in index for t in tags):
         return 0.0
-    chain = _Chain(np.asarray(log_probs, dtype=np.float64), rule_scores(allowed_transitions(labels, scheme)))
-    return float(np.exp(chain.span_log_prob(first, [index[t] for t in tags], _continues(labels, typ))))
+    lp, chain = np.asarray(log_probs, dtype=np.float64), rule_scores(allowed_transitions(labels, scheme))
+    table = _Chain(lp, chain, *chain_forward_backward_many([lp], chain)[0])
+    return float(np.exp(table.span_log_prob(first, [index[t] for t in tags], _continues(labels, typ))))
 
 
 def span_scores(log_probs: np.ndarray, labels: Sequence[str], ids: Sequence[int],
@@ -88,12 +94,26 @@ def span_scores(log_probs: np.ndarray, labels: Sequence[str], ids: Sequence[int]
     """The entities of the path ``ids`` over ``log_probs: [T, C]`` (conlleval reading), each with its
     marginal probability under ``chain``: the span carries exactly these tags and the next word does
     not continue it, summed over every path and divided by the sum over all of them."""
-    spans = entities([labels[i] for i in ids])
-    if not spans:
-        return []
-    table = _Chain(np.asarray(log_probs, dtype=np.float64), chain)
-    return [(t, s, e, float(np.exp(table.span_log_prob(s, list(ids[s:e + 1]), _continues(labels, t)))))
-            for t, s, e in spans]
+    return span_scores_many([log_probs], labels, [ids], chain)[0]
+
+
+def span_scores_many(log_probs: Sequence[np.ndarray], labels: Sequence[str], paths: Sequence[Sequence[int]],
+                     chain: ChainScores) -> list[list[ScoredEntity]]:
+    """:func:`span_scores` of every sentence (``log_probs``: one ``[T_s, C]`` array each, ``paths`` their label
+    ids), the forward-backward tables of the sentences holding an entity computed together."""
+    spans = [entities([labels[i] for i in ids]) for ids in paths]
+    holding = [k for k, found in enumerate(spans) if found]
+    rows = [np.asarray(log_probs[k], dtype=np.float64) for k in holding]
+    continues: dict[str, np.ndarray] = {}
+    out: list[list[ScoredEntity]] = [[] for _ in paths]
+    for k, lp, tables in zip(holding, rows, chain_forward_backward_many(rows, chain)):
+        table, ids = _Chain(lp, chain, *tables), paths[k]
+        for typ, _, _ in spans[k]:
+            if typ not in continues:
+                continues[typ] = _continues(labels, typ)
+        out[k] = [(t, s, e, float(np.exp(table.span_log_prob(s, list(ids[s:e + 1]), continues[t]))))
+                  for t, s, e in spans[k]]
+    return out
 
 
 def calibration(gold: Sequence[Sequence[str]], scored: Sequence[Sequence[ScoredEntity]],

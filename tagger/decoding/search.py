@@ -85,14 +85,21 @@ def chain_viterbi_many(log_probs: Sequence[np.ndarray], chain: ChainScores, bloc
             score[first:] = np.take_along_axis(cand, back[t, first:, None, :], axis=1)[:, 0] + lp[first:, t]
             ending = np.flatnonzero(lengths == t + 1)
             final[ending] = score[ending] + end
+        best = final.argmax(axis=1)  # [S]
+        rows = np.arange(len(group))
+        dead = np.flatnonzero(~np.isfinite(final[rows, best]))
+        if dead.size:
+            raise ValueError(f"the label list allows no tag sequence of {lengths[dead[0]]} words")
+        # back along every row at once: a row joins at its own last word, then follows its pointers
+        path = np.zeros((len(group), longest), dtype=np.int64)
+        for t in range(longest - 1, -1, -1):
+            ending = lengths == t + 1
+            path[ending, t] = best[ending]
+            first = int(np.searchsorted(lengths, t + 2))  # rows longer than t + 1 words: a suffix
+            if first < len(group):
+                path[first:, t] = back[t + 1, rows[first:], path[first:, t + 1]]
         for row, i in enumerate(group):
-            best = int(final[row].argmax())
-            if not np.isfinite(final[row, best]):
-                raise ValueError(f"the label list allows no tag sequence of {lengths[row]} words")
-            path = [best]
-            for t in range(lengths[row] - 1, 0, -1):
-                path.append(int(back[t, row, path[-1]]))
-            out[i] = path[::-1]
+            out[i] = path[row, :lengths[row]].tolist()
     return out
 
 
@@ -106,16 +113,41 @@ def forward_backward(log_probs: np.ndarray, allowed: Allowed) -> tuple[np.ndarra
 
 
 def chain_forward_backward(log_probs: np.ndarray, chain: ChainScores) -> tuple[np.ndarray, np.ndarray, float]:
-    """:func:`forward_backward` of the chain with scores ``chain``: ``alpha, beta: [T, C]`` and ``log Z``."""
-    lp = np.asarray(log_probs, dtype=np.float64)
+    """:func:`forward_backward` of the chain with scores ``chain``: ``alpha, beta: [T, C]`` and ``log Z``.
+    One sentence of :func:`chain_forward_backward_many`."""
+    return chain_forward_backward_many([np.asarray(log_probs, dtype=np.float64)], chain)[0]
+
+
+def chain_forward_backward_many(log_probs: Sequence[np.ndarray], chain: ChainScores,
+                                block: int = 512) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """:func:`chain_forward_backward` of every sentence (``log_probs``: one ``[T_s, C]`` array each, none
+    empty), computed in float64 for ``block`` sentences of similar length at once, the same recursion row
+    by row: ``[(alpha [T_s, C], beta [T_s, C], log Z)]`` in the order given."""
     start, trans, end = chain
-    num_words = lp.shape[0]
-    alpha = np.empty_like(lp)
-    beta = np.empty_like(lp)
-    alpha[0] = start + lp[0]
-    for t in range(1, num_words):
-        alpha[t] = logsumexp(alpha[t - 1][:, None] + trans, axis=0) + lp[t]
-    beta[-1] = end
-    for t in range(num_words - 2, -1, -1):
-        beta[t] = logsumexp(trans + (lp[t + 1] + beta[t + 1])[None, :], axis=1)
-    return alpha, beta, float(logsumexp(alpha[-1] + end, axis=0))
+    out: list[tuple[np.ndarray, np.ndarray, float]] = [None] * len(log_probs)  # type: ignore[list-item]
+    if any(len(lp) == 0 for lp in log_probs):
+        raise ValueError("forward-backward needs at least one word per sentence")
+    order = sorted(range(len(log_probs)), key=lambda i: len(log_probs[i]))
+    for k in range(0, len(order), block):
+        group = order[k:k + block]
+        lengths = np.array([len(log_probs[i]) for i in group])
+        longest = int(lengths.max())
+        lp = np.zeros((len(group), longest, trans.shape[0]))
+        for row, i in enumerate(group):
+            lp[row, :lengths[row]] = log_probs[i]
+        alpha, beta = np.zeros_like(lp), np.zeros_like(lp)
+        alpha[:, 0] = start + lp[:, 0]
+        for t in range(1, longest):
+            first = int(np.searchsorted(lengths, t + 1))  # rows with a word t (sorted by length: a suffix)
+            alpha[first:, t] = logsumexp(alpha[first:, t - 1, :, None] + trans, axis=1) + lp[first:, t]
+        for t in range(longest - 1, -1, -1):
+            beta[lengths == t + 1, t] = end
+            first = int(np.searchsorted(lengths, t + 2))  # rows with a word after t
+            if first < len(group):
+                beta[first:, t] = logsumexp(trans + (lp[first:, t + 1] + beta[first:, t + 1])[:, None, :], axis=2)
+        last = alpha[np.arange(len(group)), lengths - 1] + end  # [S, C]
+        log_z = logsumexp(last, axis=1)
+        for row, i in enumerate(group):
+            n = lengths[row]
+            out[i] = (alpha[row, :n].copy(), beta[row, :n].copy(), float(log_z[row]))
+    return out
