@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tagger.data.schemes import entities, normalize_scheme, parse_tag
-from tagger.decoding.marginals import ScoredEntity, span_scores_many
+from tagger.decoding.marginals import ScoredEntity, span_scores, span_scores_many
 from tagger.decoding.rules import ChainScores, allowed_transitions, check_decoding, label_scheme, rule_scores
 from tagger.decoding.search import apply_label_bias, chain_viterbi, chain_viterbi_many
 
@@ -125,7 +125,7 @@ class Decoder:
         """Tags and scored entities of the path ``ids`` over ``lp: [T, C]`` (the biases already applied)."""
         tags = [self.labels[i] for i in ids]
         if self.chain is not None:
-            return tags, span_scores_many([lp], self.labels, [ids], self.chain)[0]
+            return tags, span_scores(lp, self.labels, ids, self.chain)
         word_p = np.exp(lp[np.arange(len(ids)), ids])
         return tags, [(t, s, e, float(word_p[s:e + 1].min())) for t, s, e in entities(tags)]
 
