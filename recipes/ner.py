@@ -71,6 +71,7 @@ from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import evaluate_split
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
+from tagger.train.freeze import freeze_lower_layers
 from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
 from tagger.train.precision import resolve_mixed_precision
@@ -79,6 +80,14 @@ from tagger.train.sampling import SamplingReport, resample
 from tagger.train.shards import RunJob, Shard, run_share
 from tagger.train.state import TrainState
 from tagger.train.tracking import choose_trackers
+from tagger.train.workers import (
+    Workers,
+    available_cores,
+    plan_workers,
+    summary_left_to_parent,
+    worker_commands,
+    worker_launch,
+)
 from tagger.typed_config import config_to_dict
 
 logger = get_logger("tagger.recipe")
@@ -115,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.quiet:
         overrides = [*overrides, "output.log_level=warning"]
     try:
-        return run(args.config or str(DEFAULT_CONFIG), overrides, " ".join(["accelerate launch recipes/ner.py", *(sys.argv[1:] if argv is None else argv)]))
+        # a worker's runs name the command of the launch that started it (their cards say how to reproduce them)
+        command = (worker_launch() or {}).get("command") or " ".join(
+            ["accelerate launch recipes/ner.py", *(sys.argv[1:] if argv is None else argv)])
+        return run(args.config or str(DEFAULT_CONFIG), overrides, command)
     except TaggerError as err:
         if args.debug:
             raise
@@ -131,10 +143,24 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
     cfg = load_config(config_path, overrides)
     # a folder we cannot write, or one of the user's, stops here, with one line, before any work
     ensure_output_dir(cfg.output.output_dir, overwrite=cfg.output.overwrite)
+    plan, why = plan_workers(cfg.sweep.workers, shard=Shard.parse(cfg.sweep.shard),
+                             runs=len(cfg.sweep_entries()) * len(cfg.sweep_seeds()), cores=available_cores(),
+                             num_threads=cfg.training.num_threads, cuda=torch.cuda.is_available(),
+                             world_size=int(os.environ.get("WORLD_SIZE", "1")))
+    if plan is not None:  # this process becomes the first of the plan's shards
+        cfg = load_config(config_path, [*overrides, *plan.overrides(0)])
     # the console shows tagger's lines at output.log_level; logs/<launch>.log keeps everything (main process)
     log_file = Path(cfg.output.output_dir) / "logs" / f"{launch_name(cfg)}.log"
     with launch_logging(cfg.output.log_level, log_file if int(os.environ.get("RANK", "0")) == 0 else None):
-        return run_sweep(cfg, command)
+        if why:
+            logger.info("%s", why)
+        if plan is None:
+            return run_sweep(cfg, command)
+        logs = Path(cfg.output.output_dir) / "logs"
+        consoles = [logs / f"sweep-shard{s.index}of{s.count}.console" for s in plan.shards[1:]]
+        with Workers(worker_commands(plan, Path(__file__).resolve(), config_path, overrides), consoles,
+                     command) as workers:
+            return run_sweep(cfg, command, workers)
 
 
 def launch_name(cfg: RecipeConfig) -> str:
@@ -144,8 +170,8 @@ def launch_name(cfg: RecipeConfig) -> str:
     return f"sweep-shard{shard.index}of{shard.count}" if shard.count > 1 else "sweep"
 
 
-def run_sweep(cfg: RecipeConfig, command: str) -> int:
-    """``run`` once the config is read and the console is set up."""
+def run_sweep(cfg: RecipeConfig, command: str, workers: Workers | None = None) -> int:
+    """``run`` once the config is read and the console is set up (``workers``: the launch's other shards)."""
     setup_threads(cfg.training.num_threads)
     accelerator = setup_accelerator(cfg)
     sweep = setup_data(cfg, accelerator, command)
@@ -160,9 +186,12 @@ def run_sweep(cfg: RecipeConfig, command: str) -> int:
     sweep.clock.pending = sweep.clock.runs_done + -(-pending // sweep.shard.count)
     run_share(jobs, sweep.shard, lambda job, where, redo: train_or_skip(sweep, job, where, redo),
               overwrite=cfg.output.overwrite, processes=sweep.processes)
+    if workers is not None:
+        wait_for_workers(sweep, jobs, workers)
     logger.info("launch finished in %s: %d runs trained, %d skipped", format_duration(sweep.clock.elapsed),
                 sweep.clock.runs_done, len(jobs) - sweep.clock.runs_done)
-    if accelerator.is_main_process and all_done(sweep, jobs):
+    # a worker leaves the summary to its launch, which writes it once every worker has ended
+    if accelerator.is_main_process and not summary_left_to_parent() and all_done(sweep, jobs):
         summary = write_sweep_summary(sweep, jobs, [n for space in spaces.values() for n in space.study_names])
         if cfg.output.save_model and len(jobs) > 1:
             add_sweep_to_cards(sweep.out_dir, summary["runs"], summary)  # each card compares the whole sweep
@@ -171,6 +200,18 @@ def run_sweep(cfg: RecipeConfig, command: str) -> int:
             sys.stdout.write(f"pushed {summary['best_run']} to {url}\n")
     accelerator.end_training()
     return 0
+
+
+def wait_for_workers(sweep: Sweep, jobs: list[RunJob], workers: Workers) -> None:
+    """Once this process's share is done: wait for the workers, then train what a failed one left."""
+    pending = [job.name for job in jobs if not job.done]
+    if pending:
+        logger.info("waiting for the worker processes: %d run%s not finished (%s)", len(pending),
+                    "s" * (len(pending) != 1), ", ".join(pending[:3]) + (" ..." if len(pending) > 3 else ""))
+    if workers.report(workers.wait()) and not sweep.cfg.output.overwrite:
+        # their claims died with them: a second pass over the sweep trains every run still unfinished
+        run_share(jobs, sweep.shard, lambda job, where, redo: train_or_skip(sweep, job, where, redo),
+                  overwrite=False, processes=sweep.processes)
 
 
 # ------------------------------------------------------------------------------------------------ the sweep's setup
@@ -206,8 +247,7 @@ def setup_threads(num_threads: int | None) -> None:
     elif not torch.cuda.is_available():
         # `accelerate launch` sets OMP_NUM_THREADS=1 on CPU, which halves training speed on 2 cores:
         # give each local process its share of the cores instead.
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-        torch.set_num_threads(max(1, cores // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+        torch.set_num_threads(max(1, available_cores() // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
 
 
 def setup_accelerator(cfg: RecipeConfig) -> Accelerator:
@@ -457,6 +497,13 @@ class TrainRun:
             allow_pickle_weights=model_cfg.allow_pickle_weights,
             **({"attn_implementation": model_cfg.attn_implementation} if model_cfg.attn_implementation else {}),
         )
+        if model_cfg.freeze_layers:
+            try:
+                frozen = freeze_lower_layers(self.model, model_cfg.freeze_layers)
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
+            logger.info("%s: embeddings and %d lowest layers frozen (%.1fM parameters)", self.label,
+                        model_cfg.freeze_layers, frozen / 1e6, main_process_only=True)
         # CPU only: PyTorch's per-element Bernoulli draws were 9% of a training step (tagger/train/dropout.py).
         on_cpu = self.accelerator.device.type == "cpu"
         self.dropout_swap = use_fast_dropout(self.model) if self.training_cfg.fast_dropout and on_cpu else {}

@@ -61,6 +61,12 @@ class ModelConfig:
                           "data.sampling.",
                   "choices": HEADS},
     )
+    freeze_layers: int = field(
+        default=0,
+        metadata={"help": "Keep the embeddings and this many of the lowest encoder layers at their pretrained "
+                          "weights (faster steps: no gradients below the lowest trained layer; "
+                          "tagger/train/freeze.py). 0: every weight is trained.", "min": 0},
+    )
     crf_token_weight: float = field(
         default=1.0,
         metadata={"help": "head crf: the loss is the CRF's NLL per labelled token + this x the run's loss on the "
@@ -304,6 +310,13 @@ class SweepConfig:
                           "helps with runs no shard holds; runs are claimed, so each trains once "
                           "(recipes/ner.py --shard I/N; docs/sweeps.md). null: the whole sweep.",
                   "check": check_shard},
+    )
+    workers: int = field(
+        default=1,
+        metadata={"help": "Runs trained at once on this machine's CPU, each process with an equal share of the "
+                          "cores: the launch starts workers-1 copies of itself as shards and writes the summary "
+                          "when they end (tagger/train/workers.py; measured in docs/performance.md). For a launch "
+                          "of one process on CPU; with a GPU the runs train one after another.", "min": 1},
     )
     decodings: list[str] = field(
         default_factory=lambda: list(DEFAULT_SWEEP_DECODINGS),
