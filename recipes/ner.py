@@ -49,7 +49,7 @@ from tagger.io import atomic_dir, atomic_write_json, ensure_output_dir, follow_u
 from tagger.losses import build_loss, loss_label
 from tagger.losses.labels import split_spec
 from tagger.metrics import check_agreement
-from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer
+from tagger.model_loading import check_loadable, check_max_length, load_model, load_tokenizer, read_config
 from tagger.run_files import predictions_name, write_predictions
 from tagger.search import run_searches, search_spaces, sweep_jobs
 from tagger.sweep_folder import summarize_folder
@@ -65,13 +65,13 @@ from tagger.train.checkpoint import (
     skip_done_batches,
 )
 from tagger.train.claims import Claim, Processes, claim_run, current_claim
-from tagger.train.clock import SweepClock, format_duration
+from tagger.train.clock import SweepClock, format_duration, utc_now
 from tagger.train.context import ContextReport, context_report
 from tagger.train.distributed import labelled_tokens, rank_loss_scale
 from tagger.train.dropout import restore_attention, use_fast_dropout
 from tagger.train.evaluate import evaluate_split
 from tagger.train.features import SplitFeatures, WindowDataset, class_counts, encode_splits, resolve_encoder
-from tagger.train.freeze import freeze_lower_layers
+from tagger.train.freeze import check_freeze_layers, freeze_lower_layers
 from tagger.train.guards import NonFiniteGuard, StopRequested
 from tagger.train.optim import build_optimizer, build_scheduler
 from tagger.train.precision import resolve_mixed_precision
@@ -297,6 +297,7 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
         check_loadable(encoder_path, allow_pickle_weights=cfg.model.allow_pickle_weights,
                        trust_remote_code=cfg.model.trust_remote_code, num_labels=len(data.label_list))
         check_max_length(cfg.data.max_length, encoder_path, "data.max_length")
+        check_frozen_layers(cfg.model.freeze_layers, encoder_path)
         tokenizer = load_tokenizer(encoder_path, revision=cfg.model.revision,
                                    trust_remote_code=cfg.model.trust_remote_code)
         if not getattr(tokenizer, "is_fast", False):
@@ -317,6 +318,18 @@ def setup_data(cfg: RecipeConfig, accelerator: Accelerator, command: str) -> Swe
                  run_info=describe_sweep(cfg, data, encoder_name, command), shard=Shard.parse(cfg.sweep.shard),
                  processes=Processes(accelerator.process_index, accelerator.num_processes),
                  features_by_context=by_context)
+
+
+def check_frozen_layers(layers: int, encoder_path: str) -> None:
+    """Too many frozen layers stops the launch before the data is tokenized (a local folder's config
+    says how many the encoder has; a Hub id's model is checked when its first run builds it)."""
+    folder = Path(encoder_path)
+    if layers and (folder / "config.json").is_file():
+        config = read_config(folder)
+        try:
+            check_freeze_layers(layers, config.get("num_hidden_layers", config.get("n_layers")))
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
 
 
 def check_entities(data: NerData) -> None:
@@ -429,6 +442,7 @@ class TrainRun:
     def __init__(self, sweep: Sweep, spec: dict[str, Any], seed: int, run_dir: Path) -> None:
         self.sweep, self.spec, self.seed, self.run_dir = sweep, spec, seed, run_dir
         self.started = time.perf_counter()  # the run's wall time: set-up, training, evaluation, files
+        self.started_at = utc_now()  # and when, so that a summary can tell runs that ran at once (sweep.workers)
         self.cfg, self.training_cfg, self.accelerator = sweep.cfg, sweep.cfg.training, sweep.accelerator
         self.id2label = dict(enumerate(sweep.label_list))
         self.label2id = {label: i for i, label in self.id2label.items()}
@@ -791,6 +805,7 @@ class TrainRun:
             for name, scoring in scored.items():
                 write_predictions(self.run_dir / predictions_name(name), test.tokens, test.gold_tags, scoring.test_tags)
             result["run_seconds"] = round(time.perf_counter() - self.started, 2)
+            result.update(started_at=self.started_at, finished_at=utc_now())
             atomic_write_json(self.run_dir / "all_results.json", result)
         return result
 
@@ -846,7 +861,8 @@ class TrainRun:
                 mixed_precision=self.accelerator.mixed_precision, num_processes=self.accelerator.num_processes,
                 seed=self.seed, augment=self.levers.get("augment", AUGMENTATION[0]),
                 sampling=self.levers.get("sampling", "none"), head=self.levers.get("head", "linear"),
-                context=self.context),
+                context=self.context, freeze_layers=self.cfg.model.freeze_layers,
+                **({"num_threads": torch.get_num_threads()} if self.accelerator.device.type == "cpu" else {})),
             best_epoch=result["best_epoch"], validation=result["validation"], test=result["test"],
             train_seconds=result["train_seconds"], hardware=result["hardware"], decoding=decoding,
         )

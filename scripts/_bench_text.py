@@ -166,6 +166,12 @@ def _ab_lines(report: dict[str, Any]) -> list[str]:
         lines += ["", f"Dropout (training.fast_dropout), batches {d['shapes']} interleaved over {d['rounds']} rounds: "
                   f"PyTorch {d['step_ms_min']['torch']:.0f} ms/step, tagger's {d['step_ms_min']['fast']:.0f} ms/step = "
                   f"{d['speedup']:.3f}x (paired median {d['speedup_median_paired']:.3f}x); swapped: {d['swapped']}"]
+    if report.get("freeze"):
+        f = report["freeze"]
+        lines += ["", f"Frozen layers (model.freeze_layers={f['layers']}: the embeddings and {f['layers']} lowest layers, "
+                  f"{f['frozen_parameters'] / 1e6:.1f}M parameters), interleaved over {f['rounds']} rounds: whole model "
+                  f"{f['step_ms_min']['0']:.0f} ms/step, frozen {f['step_ms_min'][str(f['layers'])]:.0f} ms/step = "
+                  f"{f['step_ratio']:.3f}x the step time (paired median {f['step_ratio_median_paired']:.3f}x)"]
     if report.get("crf"):
         c = report["crf"]
         ok = verdict(c["step_ratio_median_paired"] <= 1 + TARGETS["crf_overhead"])
@@ -209,6 +215,22 @@ def processes_lines(report: dict[str, Any]) -> list[str]:
     return lines + [f"  2 processes x 1 thread / 1 process x 2 threads: {check['ratio']:.2f}x tokens/s"]
 
 
+def workers_lines(report: dict[str, Any]) -> list[str]:
+    """A sweep of two runs one after the other and with sweep.workers=2 (absent without --workers-check)."""
+    check, s = report.get("workers"), report["settings"]
+    if not check:
+        return []
+    lines = ["", f"Runs at once (sweep.workers) on this machine (2 runs, seeds {s['seed']} and {s['seed'] + 1}, of the "
+             f"recipe on {report['data']['title']} train ({s['train_sentences'] or 'all'} sentences), {s['epochs']} "
+             "epoch(s), (a)'s settings):",
+             f"  {'layout':<34} {'wall s':>7} {'tokens/s of each run':>22} {'val F1':>13}"]
+    for r in check["runs"]:
+        lines.append(f"  {r['name']:<34} {r['wall_seconds']:>7.1f} "
+                     f"{' / '.join(f'{t:,.0f}' for t in r['tokens_per_second']):>22} "
+                     f"{' / '.join(f'{100 * f:.2f}' for f in r['validation_f1']):>13}")
+    return lines + [f"  one after the other / at once: {check['ratio']:.2f}x wall time"]
+
+
 def footer_lines(report: dict[str, Any]) -> list[str]:
     lines = ["", f"total {report['total_seconds']:.0f} s"]
     return lines + [f"tagger run (seed {r['seed']}): {r['command']}" for r in report["runs"]
@@ -235,11 +257,11 @@ def step_check_text(report: dict[str, Any]) -> str:
 
 
 def processes_text(report: dict[str, Any]) -> str:
-    return _text(processes_lines(report))
+    return _text([*processes_lines(report), *workers_lines(report)])
 
 
 def report_text(report: dict[str, Any]) -> str:
     """The whole report as ``bench_train.py`` prints it at the end of a run."""
     return _text([headline(report), *runs_lines(report), *setups_lines(report), *checks_lines(report),
                   *efficiency_lines(report), *loss_cost_lines(report), *step_check_lines(report),
-                  *processes_lines(report), *footer_lines(report)])
+                  *processes_lines(report), *workers_lines(report), *footer_lines(report)])

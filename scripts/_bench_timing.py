@@ -322,6 +322,33 @@ def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
             "tokens_per_second": {n: tok / min(t) for n, t in times.items()}}
 
 
+def freeze_check(path: str, batches: list, num_labels: int, rounds: int, layers: int = 2) -> dict[str, Any]:
+    """A training step of the whole model against one with the embeddings and ``layers`` lowest layers
+    frozen (``model.freeze_layers``), interleaved on the same batches; minima and the paired median."""
+    from tagger.losses import build_loss
+    from tagger.train.freeze import freeze_lower_layers
+    from tagger.train.optim import build_optimizer
+
+    ce = build_loss("ce", num_labels=num_labels)
+    models = {0: new_model(path, num_labels), layers: new_model(path, num_labels)}
+    frozen = freeze_lower_layers(models[layers], layers)
+    steps = {}
+    for n, model in models.items():
+        model.train()
+        steps[n] = (model, build_optimizer(model, 5e-5, 0.0))
+    times: dict[int, list[float]] = {n: [] for n in models}
+    for r in range(rounds):
+        b = batches[r % len(batches)]
+        for n, (model, opt) in steps.items():
+            step = train_step_fn(model, ce, opt, b)
+            t0 = time.perf_counter()
+            step()
+            times[n].append(time.perf_counter() - t0)
+    paired = statistics.median(f / w for f, w in zip(times[layers], times[0]))
+    return {"layers": layers, "frozen_parameters": frozen, "step_ms_min": {n: 1000 * min(t) for n, t in times.items()},
+            "step_ratio": min(times[layers]) / min(times[0]), "step_ratio_median_paired": paired, "rounds": rounds}
+
+
 def batching_padding(tokenizer: Any, sents: list, max_length: int, batch_size: int, seed: int,
                      budget_args: tuple[int, int] | None = None) -> dict[str, float]:
     """Padding share of one epoch's batches under each batching scheme (no training: shapes only)."""
@@ -399,6 +426,9 @@ def run_timings(report: dict[str, Any], args: argparse.Namespace, path: str, bat
     if args.threads_check:
         print("  threads ...", flush=True)
         report["threads"] = threads_check(path, batches, num_labels, 3 if args.smoke else 8)
+    if args.freeze_check:
+        print("  frozen layers ...", flush=True)
+        report["freeze"] = freeze_check(path, batches, num_labels, 3 if args.smoke else 8)
     if args.precision_check:
         print("  precision ...", flush=True)
         report["precision"] = precision_check(path, batches, num_labels, ab_rounds)

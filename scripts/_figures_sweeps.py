@@ -132,9 +132,14 @@ def readme_cost(summary: dict[str, Any]) -> str:
 
     cost = summary["cost"]["final"]
     hardware = sorted({str(r.get("hardware")) for r in summary["runs"] if r.get("hardware")})
+    where = f"on {' / '.join(hardware) or 'an unrecorded machine'}; installing and loading the data come on top.\n"
+    if "span_seconds" in cost:  # runs that ran at once (sweep.workers): the wall time is the span
+        return (f"Its {cost['runs']} runs took {format_duration(cost['span_seconds'])} from the first one's start to the "
+                f"last one's end, {cost['most_at_once']} at a time ({format_duration(cost['run_seconds'])} of run time "
+                f"together, {format_duration(cost['train_seconds'])} of it in the training loops; summary.json's "
+                f"`cost`) {where}")
     return (f"Its {cost['runs']} runs took {format_duration(cost['run_seconds'])} together ({format_duration(cost['train_seconds'])} of "
-            f"it in the training loops; summary.json's `cost`) on {' / '.join(hardware) or 'an unrecorded machine'}; "
-            f"installing and loading the data come on top.\n")
+            f"it in the training loops; summary.json's `cost`) {where}")
 
 
 def readme_levers(summary: dict[str, Any]) -> str:

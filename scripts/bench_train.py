@@ -7,6 +7,7 @@
     python scripts/bench_train.py --train-sentences 200 --epochs 1 --loss-rounds 3   # a quick look
     python scripts/bench_train.py --smoke                # tiny settings (the test)
     python scripts/bench_train.py --compile-check --threads-check --dropout-check   # also time these on their own
+    python scripts/bench_train.py --skip-training --skip-losses --workers-check --freeze-check   # sweep.workers, frozen layers
     python scripts/bench_train.py --skip-training --skip-losses --crf-check --loss-rounds 20   # the CRF head's step cost
     python scripts/bench_train.py --skip-training --loss-rounds 40                  # only the per-loss step timing
 
@@ -130,6 +131,11 @@ def _add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss-rounds", type=int, default=16, help="rounds of the interleaved per-loss timing")
     p.add_argument("--compile-check", action="store_true", help="also time torch.compile against eager")
     p.add_argument("--threads-check", action="store_true", help="also time a step at 1 thread vs the default")
+    p.add_argument("--freeze-check", action="store_true",
+                   help="also time a step with the embeddings and 2 lowest layers frozen against the whole model")
+    p.add_argument("--workers-check", action="store_true",
+                   help="also train a sweep of 2 runs one after the other and with sweep.workers=2, and print the "
+                        "ratio of their wall times")
     p.add_argument("--processes-check", action="store_true",
                    help="also train the recipe as 1 process x 2 threads and as 2 processes x 1 thread (torchrun) "
                         "and print the ratio of their tokens/s")
@@ -279,6 +285,7 @@ def bench(args: argparse.Namespace, work: Path) -> int:
     num_labels = len(labels)
     timing.run_timings(report, args, path, batches, labels, counts)
     report["processes"] = processes_mod.processes_check(args, work) if args.processes_check else None
+    report["workers"] = processes_mod.workers_check(args, work) if args.workers_check else None
 
     peaks.append(timing.matmul_peaks(args))
     enc = tokenizer([w for w, _ in train], is_split_into_words=True, truncation=True, max_length=args.max_length)

@@ -34,6 +34,8 @@ HYPERPARAMETER_NAMES: dict[str, str] = {
     "sampling": "training sentences sampled (tagger/train/sampling.py)",
     "context": "document context, subwords a side (tagger/data/documents.py)",
     "head": "head over the token classifier (tagger/crf.py)",
+    "freeze_layers": "lowest encoder layers frozen, with the embeddings (tagger/train/freeze.py)",
+    "num_threads": "torch threads (CPU)",
 }
 
 
@@ -138,6 +140,10 @@ def _reproduce_command(info: Mapping[str, Any], loss: Mapping[str, Any]) -> str 
     if "context" in hp:
         words.append(f"data.context={hp['context']}")
     words.append("model.head=crf" if "crf" in levers else "model.head=linear")
+    if "freeze_layers" in hp:
+        words.append(f"model.freeze_layers={hp['freeze_layers']}")
+    if hp.get("num_threads"):  # sums split between threads round differently: the same count repeats the run
+        words.append(f"training.num_threads={hp['num_threads']}")
     if hp.get("seed") is not None:
         words.append(f"'sweep.seeds=[{hp['seed']}]'")
     return " ".join(words)

@@ -87,21 +87,30 @@ def _mean(values: Sequence[float]) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
-def compare_rows(out_dir: Path, a: str, b: str, samples: int = 1000) -> dict[str, Any]:
-    """Row ``a`` against row ``b`` (labels as in the summary table) of the sweep in ``out_dir``.
+def _summary(out_dir: Path) -> tuple[dict[str, Any], Path]:
+    path = out_dir / "summary.json"
+    if not path.is_file():
+        raise InputError("no summary.json: run `tagger summarize` on the folder first", path=path)
+    return json.loads(path.read_text(encoding="utf-8")), path
+
+
+def compare_rows(out_dir: Path, a: str, b: str, samples: int = 1000, b_dir: Path | None = None) -> dict[str, Any]:
+    """Row ``a`` against row ``b`` (labels as in the summary table) of the sweep in ``out_dir``; with
+    ``b_dir``, row ``b`` is read from the sweep in that folder (the same test split: a setting that is
+    not a lever of the run labels, such as ``model.freeze_layers``, compared across two sweeps).
 
     Returns ``{"a", "b", "mode", "seeds", "overall": {"per_seed": [...], "verdict", "a": {p, r, f1},
     "b": {...}}, "per_type": {type: {same keys}}}``; every ``a``/``b`` score is the mean over the common
     seeds, in [0, 1]; ``per_seed`` holds :func:`tagger.summary.paired_bootstrap`'s numbers with the seed.
     InputError when the folder has no summary, a row is missing, or their runs scored different sentences.
     """
-    path = out_dir / "summary.json"
-    if not path.is_file():
-        raise InputError("no summary.json: run `tagger summarize` on the folder first", path=path)
-    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary, path = _summary(out_dir)
+    summary_b, path_b = _summary(b_dir) if b_dir is not None else (summary, path)
     mode = summary.get("metric_mode") or MODES[0]
-    row_a, row_b = _row(summary, a, path), _row(summary, b, path)
-    pairs_a, pairs_b = _seed_pairs(out_dir, row_a, mode), _seed_pairs(out_dir, row_b, mode)
+    if (summary_b.get("metric_mode") or MODES[0]) != mode:
+        raise InputError(f"the sweeps were scored in different seqeval modes ({mode} here)", path=path_b)
+    row_a, row_b = _row(summary, a, path), _row(summary_b, b, path_b)
+    pairs_a, pairs_b = _seed_pairs(out_dir, row_a, mode), _seed_pairs(b_dir or out_dir, row_b, mode)
     seeds = sorted(set(pairs_a) & set(pairs_b))
     for seed in seeds:
         golds_a = [g for g, _ in pairs_a[seed]]
@@ -120,13 +129,17 @@ def compare_rows(out_dir: Path, a: str, b: str, samples: int = 1000) -> dict[str
                 for name, scores in (("a", scores_a), ("b", scores_b))}
         return {"per_seed": per_seed, "verdict": verdict(per_seed, a, b), **mean}
 
-    return {"a": a, "b": b, "mode": mode, "seeds": seeds, "samples": samples,
+    folders = {"a_dir": out_dir.resolve().name, "b_dir": b_dir.resolve().name} if b_dir is not None else {}
+    return {"a": a, "b": b, **folders, "mode": mode, "seeds": seeds, "samples": samples,
             "overall": side(None), "per_type": {t: side(t) for t in types}}
 
 
 def format_comparison(result: dict[str, Any]) -> str:
     """The comparison as a markdown table: one line overall, one per type (F1 in %, Δ with its seeds' range)."""
-    lines = [f"{result['a']} vs {result['b']} (test, {result['mode']}, seeds "
+    a, b = result["a"], result["b"]
+    if result.get("b_dir"):  # rows of two sweeps: each named with its folder
+        a, b = f"{a} ({result['a_dir']})", f"{b} ({result['b_dir']})"
+    lines = [f"{a} vs {b} (test, {result['mode']}, seeds "
              f"{', '.join(map(str, result['seeds']))}; paired bootstrap, {result['samples']} resamples per seed)", "",
              "| entities | F1 a | F1 b | Δ F1 | Δ per seed | P a / b | R a / b | verdict |",
              "|---|---|---|---|---|---|---|---|"]

@@ -24,6 +24,7 @@ from tagger.io import atomic_write_text
 from tagger.losses.labels import current_result
 from tagger.summary import BASELINE, summarize
 from tagger.summary_files import write_summary
+from tagger.train.clock import span
 from tagger.train.shards import RESULTS
 
 logger = logging.getLogger(__name__)
@@ -135,9 +136,14 @@ def part_cost(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     time), and the runs' whole wall time (set-up, training, evaluation, files; runs written before it was
     recorded add nothing, and ``runs_timed`` counts those that did)."""
     timed = [r["run_seconds"] for r in runs if isinstance(r.get("run_seconds"), (int, float))]
-    return {"runs": len(runs), "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in runs), 2),
+    cost = {"runs": len(runs), "train_seconds": round(sum(r.get("train_seconds", 0.0) for r in runs), 2),
             "process_seconds": round(sum(r.get("train_seconds", 0.0) * r.get("num_processes", 1) for r in runs), 2),
             "run_seconds": round(sum(timed), 2), "runs_timed": len(timed)}
+    # the wall time from the first run's start to the last one's end, when every run says when it ran
+    intervals = [(r["started_at"], r["finished_at"]) for r in runs if r.get("started_at") and r.get("finished_at")]
+    if runs and len(intervals) == len(runs):
+        cost["span_seconds"], cost["most_at_once"] = span(intervals)
+    return cost
 
 
 def summarize_folder(out_dir: str | Path, *, runs: Sequence[str] | None = None, studies: Sequence[str] | None = None,
@@ -213,6 +219,9 @@ def cost_markdown(cost: dict[str, Any]) -> str:
             c = cost[part]
             whole = f"{c['run_seconds']:.1f}" if c.get("runs_timed") == c["runs"] else "–"
             lines.append(f"| {part} | {c['runs']} | {c['train_seconds']:.1f} | {c['process_seconds']:.1f} | {whole} |")
+    spans = [(part, cost[part]) for part in ("search", "final") if "span_seconds" in cost.get(part, {})]
+    lines += [""] * bool(spans) + [f"{part}: {c['span_seconds']:.0f} s from the first run's start to the last one's "
+                                   f"end, at most {c['most_at_once']} at once" for part, c in spans]
     lines.append("\nTraining wall time: the training loops (the runs' train_seconds summed); process time: that times "
                  "the processes of each run, the CPU or GPU time it held; run wall time: each run from its set-up "
                  "to its last file (evaluation and scoring included), summed, shown when every run recorded it. "

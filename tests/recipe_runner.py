@@ -137,7 +137,8 @@ def run_cli(cwd: Path, *args: str, env_extra: dict[str, str] | None = None, drop
 
 
 def tiny_args(tiny_encoder_dir: str, data_dir: Path, out: Path, *extra: str) -> list[str]:
-    """A sweep of one ``ce`` run of two epochs on 64 WNUT-17 sentences with the tiny random BERT."""
+    """A sweep of one ``ce`` run of two epochs on 64 WNUT-17 sentences with the tiny random BERT, every layer
+    trained, runs one at a time."""
     return [
         f"model.name_or_path={tiny_encoder_dir}",
         "data.name=wnut17", f"data.data_dir={data_dir}",
@@ -146,5 +147,9 @@ def tiny_args(tiny_encoder_dir: str, data_dir: Path, out: Path, *extra: str) -> 
         "training.epochs=2", "training.learning_rate=1e-3", "training.max_tokens_per_batch=512",
         "training.log_every_steps=1", f"output.output_dir={out}", "output.report_to=jsonl",
         "sweep.losses=[{name: ce}]", "sweep.seeds=[1]",  # later overrides win
+        # the default sweep freezes 2 of MiniLM's 6 layers and trains two runs at once; the tiny encoder has 2
+        # layers, and a test of the loop wants its runs in this process (tests/test_workers.py,
+        # tests/test_freeze.py check both at the shipped settings)
+        "model.freeze_layers=0", "sweep.workers=1",
         *extra,
     ]

@@ -77,3 +77,22 @@ def test_unknown_row_names_the_rows(sweep: Path, tmp_path: Path, capsys):
         compare_rows(sweep, "focal", CE)
     assert main(["compare", str(tmp_path), FOCAL, CE]) == 2
     assert "no summary.json" in capsys.readouterr().err
+
+
+def test_a_row_of_another_sweep_compares_as_the_same_rows_of_one(sweep: Path, tmp_path: Path, capsys):
+    """--against: row B read from a second folder (here a copy of the sweep) gives the numbers of one folder,
+    and the table names each row's folder."""
+    import shutil
+
+    other = tmp_path / "other-sweep"
+    shutil.copytree(sweep, other)
+    one = compare_rows(sweep, FOCAL, CE, samples=200)
+    two = compare_rows(sweep, FOCAL, CE, samples=200, b_dir=other)
+    assert two["a_dir"] == sweep.name and two["b_dir"] == "other-sweep"
+    assert {k: v for k, v in two.items() if k not in ("a_dir", "b_dir")} == one
+    assert main(["compare", str(sweep), FOCAL, CE, "--samples", "200", "--against", str(other)]) == 0
+    assert capsys.readouterr().out.startswith(f"{FOCAL} ({sweep.name}) vs {CE} (other-sweep) (test, conlleval")
+    summary = json.loads((other / "summary.json").read_text())
+    (other / "summary.json").write_text(json.dumps({**summary, "metric_mode": "strict"}))
+    with pytest.raises(InputError, match="scored in different seqeval modes"):
+        compare_rows(sweep, FOCAL, CE, b_dir=other)

@@ -399,3 +399,23 @@ def test_onnx_export_has_pytorchs_logits(family: str, trained: dict[str, Any], t
     mask = batch["attention_mask"].numpy().astype(bool)  # padded rows: batch of unequal lengths
     assert not mask.all() and np.abs(got - want)[mask].max() < 1e-4
     assert served.predict(SENTENCES) == tagger.predict(SENTENCES)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_freeze_finds_each_familys_embeddings_and_lowest_layers(family: str, encoders: dict[str, Path]) -> None:
+    """model.freeze_layers=1 on the family's model: its word embeddings and its first layer are frozen, its
+    second layer and the head train, and nothing else is touched."""
+    from transformers import AutoModelForTokenClassification
+
+    from tagger.train.freeze import embedding_modules, encoder_layers, freeze_lower_layers
+
+    model = AutoModelForTokenClassification.from_pretrained(encoders[family], num_labels=3)
+    stack = encoder_layers(model)
+    assert len(stack) == 2
+    frozen_modules = [*embedding_modules(model), stack[0]]
+    expected = {id(p) for m in frozen_modules for p in m.parameters()}
+    assert freeze_lower_layers(model, 1) == sum(p.numel() for m in frozen_modules for p in m.parameters())
+    assert {id(p) for p in model.parameters() if not p.requires_grad} == expected
+    assert not model.get_input_embeddings().weight.requires_grad
+    assert all(p.requires_grad for p in stack[1].parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())

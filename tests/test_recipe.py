@@ -23,6 +23,7 @@ def test_sweep_of_two_losses_end_to_end(tmp_path, tiny_encoder_dir, data_dir):
     cost = summary["cost"]["final"]
     assert cost["runs"] == cost["runs_timed"] == 2
     assert cost["run_seconds"] == pytest.approx(sum(r["run_seconds"] for r in summary["runs"]), abs=0.02)
+    assert cost["most_at_once"] == 1 and cost["span_seconds"] >= cost["run_seconds"] - 2  # one after the other (ISO s)
     for run in summary["runs"]:
         assert run["params"] == ({} if run["loss"] == "ce" else {"gamma": 2.0})
         for split in ("validation", "test"):

@@ -410,3 +410,21 @@ def test_cost_sums_the_runs_and_leaves_out_a_whole_time_some_runs_lack():
     older = [*runs, {"train_seconds": 5.0}]  # written before runs recorded their whole time
     assert part_cost(older)["runs_timed"] == 2
     assert "| final | 3 | 35.0 | 45.0 | – |" in cost_markdown({"final": part_cost(older)})
+
+
+def test_cost_spans_runs_that_ran_at_once_from_the_first_start_to_the_last_end():
+    from tagger.sweep_folder import cost_markdown, part_cost
+
+    def run(start: str, end: str) -> dict:
+        return {"train_seconds": 1.0, "run_seconds": 1.0, "started_at": f"2026-12-07T{start}+00:00",
+                "finished_at": f"2026-12-07T{end}+00:00"}
+
+    # two workers: a and b at once, then c after a (touching), d after b; 10:00:00 to 10:07:30
+    runs = [run("10:00:00", "10:03:00"), run("10:00:05", "10:04:00"), run("10:03:00", "10:07:30"),
+            run("10:04:00", "10:06:00")]
+    cost = part_cost(runs)
+    assert cost["span_seconds"] == 450.0 and cost["most_at_once"] == 2
+    assert "final: 450 s from the first run's start to the last one's end, at most 2 at once" in cost_markdown(
+        {"final": cost})
+    assert part_cost([run("10:00:00", "10:01:00"), run("10:01:00", "10:02:00")])["most_at_once"] == 1
+    assert "span_seconds" not in part_cost([*runs, {"train_seconds": 1.0}])  # a run that did not say when

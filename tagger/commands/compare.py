@@ -27,6 +27,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="a sweep folder with summary.json and runs/")
     p.add_argument("a", metavar="A", help="the row tested (e.g. the stack with a lever added)")
     p.add_argument("b", metavar="B", help="the row it is compared with (e.g. the stack without it)")
+    p.add_argument("--against", metavar="DIR",
+                   help="read row B from the sweep in DIR instead (the same data; e.g. the same sweep with another "
+                        "model.freeze_layers)")
     p.add_argument("--samples", type=int, default=1000, help="bootstrap resamples per seed (default 1000)")
     p.add_argument("--json", metavar="FILE", help="also write the comparison as JSON to FILE")
     p.set_defaults(func=run)
@@ -39,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.samples < 1:
         raise InputError(f"--samples must be at least 1, not {args.samples}")
-    result = compare_rows(Path(args.output_dir), args.a, args.b, samples=args.samples)
+    result = compare_rows(Path(args.output_dir), args.a, args.b, samples=args.samples,
+                          b_dir=Path(args.against) if args.against else None)
     sys.stdout.write(format_comparison(result) + "\n")
     if args.json:
         atomic_write_json(Path(args.json), result)

@@ -8,7 +8,9 @@ results exist) or leaves to another shard cost nothing and are not counted.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 
 def format_duration(seconds: float) -> str:
@@ -21,6 +23,26 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {secs:02d} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min"
+
+
+def utc_now() -> str:
+    """Now, in UTC, as ISO 8601 to the second (``2026-12-07T12:46:04+00:00``): when a run started or ended."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def span(intervals: Sequence[tuple[str, str]]) -> tuple[float, int] | None:
+    """Of runs given as (started_at, finished_at) ISO times: the seconds from the first start to the last end,
+    and the most that ran at once; None when there are none."""
+    if not intervals:
+        return None
+    times = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in intervals]
+    # at an instant where one run ends and another starts, the one ending is counted out first
+    events = sorted([(a, 1) for a, _ in times] + [(b, -1) for _, b in times])
+    running = most = 0
+    for _, step in events:
+        running += step
+        most = max(most, running)
+    return (max(b for _, b in times) - min(a for a, _ in times)).total_seconds(), most
 
 
 @dataclass

@@ -37,6 +37,14 @@ def embedding_modules(model: nn.Module) -> list[nn.Module]:
     return [module] if isinstance(module, nn.Module) else [model.get_input_embeddings()]
 
 
+def check_freeze_layers(layers: int, num_hidden_layers: int | None) -> None:
+    """ValueError unless ``layers`` leaves at least the top layer of an encoder of ``num_hidden_layers``
+    to train (None: the config does not say, and the model is checked when it is built)."""
+    if layers > 0 and num_hidden_layers is not None and layers >= num_hidden_layers:
+        raise ValueError(f"model.freeze_layers={layers}: the encoder has {num_hidden_layers} layers, and at least "
+                         f"the top one must train (at most {num_hidden_layers - 1})")
+
+
 def freeze_lower_layers(model: nn.Module, layers: int) -> int:
     """Turn off the gradients of the embeddings and the ``layers`` lowest encoder layers; the number of
     parameters frozen (0 when ``layers`` is 0: the embeddings are trained with everything else).
@@ -46,9 +54,7 @@ def freeze_lower_layers(model: nn.Module, layers: int) -> int:
     if layers <= 0:
         return 0
     stack = encoder_layers(model)
-    if layers >= len(stack):
-        raise ValueError(f"model.freeze_layers={layers}: the encoder has {len(stack)} layers, and at least the "
-                         f"top one must train (at most {len(stack) - 1})")
+    check_freeze_layers(layers, len(stack))
     frozen = 0
     for module in [*embedding_modules(model), *stack[:layers]]:
         for param in module.parameters():

@@ -117,7 +117,7 @@ class Workers:
             console.parent.mkdir(parents=True, exist_ok=True)
             out = open(console, "wb")  # noqa: SIM115 (closed in wait/stop, after the process ends)
             self._files.append(out)
-            # own session: a Ctrl-C at the terminal reaches the launch only, which stops its workers once
+            # a process group of its own: a Ctrl-C at the terminal reaches the launch only, which stops its workers once
             self.procs.append(subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                                env=env, start_new_session=True))
         return self
