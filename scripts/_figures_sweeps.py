@@ -131,7 +131,9 @@ def readme_cost(summary: dict[str, Any]) -> str:
     from tagger.train.clock import format_duration
 
     cost = summary["cost"]["final"]
-    hardware = sorted({str(r.get("hardware")) for r in summary["runs"] if r.get("hardware")})
+    from tagger.card_view import hardware_text
+
+    hardware = sorted({hardware_text(r["hardware"]) for r in summary["runs"] if r.get("hardware")})
     where = f"on {' / '.join(hardware) or 'an unrecorded machine'}; installing and loading the data come on top.\n"
     if "span_seconds" in cost:  # runs that ran at once (sweep.workers): the wall time is the span
         return (f"Its {cost['runs']} runs took {format_duration(cost['span_seconds'])} from the first one's start to the "

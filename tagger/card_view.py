@@ -39,6 +39,12 @@ HYPERPARAMETER_NAMES: dict[str, str] = {
 }
 
 
+def hardware_text(recorded: Any) -> str:
+    """A run's recorded hardware line as a card or page shows it (runs recorded "1 torch threads" before
+    ``tagger.train.run_info.hardware`` wrote the singular)."""
+    return re.sub(r"\b1 torch threads\b", "1 torch thread", str(recorded)) if recorded else "not recorded"
+
+
 def dataset_entry(info: Mapping[str, Any]) -> DatasetInfo | None:
     """The catalog entry of the run's data set (by name or Hub id), else None."""
     ds = info.get("dataset") or {}
@@ -405,7 +411,7 @@ def card_view(info: Mapping[str, Any]) -> dict[str, Any]:
         "decoding": _decoding_view(info),
         "applied": _applied_view(info),
         "train_time": _duration(info.get("train_seconds")),
-        "hardware": info.get("hardware") or "not recorded",
+        "hardware": hardware_text(info.get("hardware")),
         "command": info.get("command"),
         "weak_types": _weak_types(info),
         "citations": _citations(info, loss, ds_entry),

@@ -40,7 +40,8 @@ def hardware() -> str:
     """One line for the card: the GPUs, or the CPU cores and torch threads, and the torch version."""
     if torch.cuda.is_available():
         return f"GPU: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}, torch {torch.__version__}"
-    return (f"CPU: {os.cpu_count()} cores ({platform.machine()}), {torch.get_num_threads()} torch threads, "
+    threads = torch.get_num_threads()
+    return (f"CPU: {os.cpu_count()} cores ({platform.machine()}), {threads} torch thread{'s' * (threads != 1)}, "
             f"torch {torch.__version__.split('+')[0]}")
 
 
