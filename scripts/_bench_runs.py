@@ -40,7 +40,9 @@ def batch_overrides(args: argparse.Namespace) -> list[str]:
 def recipe_overrides(args: argparse.Namespace, seed: int, out: Path) -> list[str]:
     # no data.data_dir: the recipe finds the named data set where this script did (common.child_env)
     o = [
-        f"model.name_or_path={args.model}", f"data.name={args.data}", f"data.max_length={args.max_length}",
+        # every layer trained, as the Trainer does (the default sweep's config freezes 2 to fit its time)
+        f"model.name_or_path={args.model}", "model.freeze_layers=0", f"data.name={args.data}",
+        f"data.max_length={args.max_length}",
         f"training.epochs={args.epochs}", f"training.learning_rate={args.learning_rate}",
         *batch_overrides(args), f"training.mixed_precision={args.precision}",
         "training.warmup_ratio=0", "training.weight_decay=0", "training.max_grad_norm=1.0",
