@@ -187,9 +187,11 @@ class Workspace:
         return self.built["data"]
 
     def recipe_args(self, out: Path, *extra: str, data: Path | None = None) -> list[str]:
-        """The recipe on the tiny encoder and the generated data: one ce run, 3 epochs of 32 steps."""
+        """The recipe on the tiny encoder and the generated data: one ce run, 3 epochs of 32 steps, every layer
+        trained (the tiny encoder has 2; the default sweep freezes 2), runs one at a time."""
         data = data or self.data()
-        return [f"model.name_or_path={self.encoder()}", f"data.train_file={data / 'train.conll'}",
+        return [f"model.name_or_path={self.encoder()}", "model.freeze_layers=0", "sweep.workers=1",
+                f"data.train_file={data / 'train.conll'}",
                 f"data.validation_file={data / 'validation.conll'}", f"data.test_file={data / 'test.conll'}",
                 "data.max_length=32", "data.stride=8", "training.epochs=3", "training.learning_rate=1e-2",
                 "training.warmup_ratio=0", "training.max_tokens_per_batch=64", "training.log_every_steps=1",

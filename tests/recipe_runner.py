@@ -48,9 +48,17 @@ def recipe_module() -> ModuleType:
     return sys.modules[name]
 
 
+#: put before a test's own arguments (which win): the default sweep freezes 2 of MiniLM's 6 layers and trains
+#: two runs at once, but the tiny encoders have 2 layers and a test of the loop wants its runs in this process;
+#: tests/test_workers.py and tests/test_freeze.py check both at the shipped settings
+TEST_DEFAULTS = ["model.freeze_layers=0", "sweep.workers=1"]
+
+
 def run_recipe(args: list[str], cwd: Path, timeout: int = 600, env_extra: dict[str, str] | None = None,
                subprocess_: bool = False) -> Completed:
-    """``recipes/ner.py args`` in ``cwd``: in this process, or in a child process with ``subprocess_=True``."""
+    """``recipes/ner.py args`` in ``cwd``: in this process, or in a child process with ``subprocess_=True``
+    (after :data:`TEST_DEFAULTS`)."""
+    args = [*TEST_DEFAULTS, *args]
     if subprocess_:
         env = child_env(env_extra)
         proc = subprocess.run([sys.executable, str(RECIPE), *args], cwd=cwd, env=env, capture_output=True, text=True,
@@ -147,9 +155,6 @@ def tiny_args(tiny_encoder_dir: str, data_dir: Path, out: Path, *extra: str) -> 
         "training.epochs=2", "training.learning_rate=1e-3", "training.max_tokens_per_batch=512",
         "training.log_every_steps=1", f"output.output_dir={out}", "output.report_to=jsonl",
         "sweep.losses=[{name: ce}]", "sweep.seeds=[1]",  # later overrides win
-        # the default sweep freezes 2 of MiniLM's 6 layers and trains two runs at once; the tiny encoder has 2
-        # layers, and a test of the loop wants its runs in this process (tests/test_workers.py,
-        # tests/test_freeze.py check both at the shipped settings)
-        "model.freeze_layers=0", "sweep.workers=1",
+        *TEST_DEFAULTS,  # also here: some tests start the recipe themselves with these arguments
         *extra,
     ]

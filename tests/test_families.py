@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from recipe_runner import TEST_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -274,7 +275,7 @@ def trained(family: str, encoders: dict[str, Path], recipe: Any, tmp_path_factor
         for split, rows in (("train", TAGGED), ("validation", TAGGED[:4]), ("test", TAGGED[4:])):
             _write_conll(data / f"{split}.conll", rows)
         out = tmp_path_factory.mktemp(f"sweep-{family}")
-        overrides = [f"model.name_or_path={encoders[family]}", f"data.train_file={data / 'train.conll'}",
+        overrides = [*TEST_DEFAULTS, f"model.name_or_path={encoders[family]}", f"data.train_file={data / 'train.conll'}",
                      f"data.validation_file={data / 'validation.conll'}", f"data.test_file={data / 'test.conll'}",
                      "data.max_length=64", "data.stride=8", "data.cache=false", "training.epochs=1",
                      "training.max_steps=1", "training.learning_rate=1e-3", "sweep.losses=[{name: ce}]",

@@ -145,7 +145,8 @@ def test_resume_refuses_other_labels_before_loading_anything(tmp_path):
 def test_card_hyperparameters_come_from_the_config_in_the_cards_order():
     cfg = load_config(None, ["training.learning_rate=3e-5", "data.stride=16", "training.seed=9"])
     hp = card_hyperparameters([dataclasses.asdict(cfg.training), dataclasses.asdict(cfg.data)],
-                              mixed_precision="bf16", num_processes=2, seed=4, head="crf")
+                              mixed_precision="bf16", num_processes=2, seed=4, head="crf", freeze_layers=2,
+                              num_threads=1)
     assert list(hp) == list(HYPERPARAMETER_NAMES)
     assert hp == {
         "learning_rate": 3e-5, "epochs": cfg.training.epochs,
@@ -156,7 +157,7 @@ def test_card_hyperparameters_come_from_the_config_in_the_cards_order():
         "gradient_accumulation_steps": cfg.training.gradient_accumulation_steps,
         "max_grad_norm": cfg.training.max_grad_norm, "seed": 4, "mixed_precision": "bf16", "num_processes": 2,
         "label_all_subwords": cfg.data.label_all_subwords, "augment": "none", "sampling": "none", "context": 0,
-        "head": "crf",
+        "head": "crf", "freeze_layers": 2, "num_threads": 1,
     }
 
 
