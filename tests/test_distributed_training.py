@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from recipe_runner import child_env
+from recipe_runner import TEST_DEFAULTS, child_env
 
 from tagger.data import load_ner_dataset
 from tagger.data.schemes import entities
@@ -30,8 +30,9 @@ def _env() -> dict[str, str]:
 
 
 def _args(model: str, data_dir: Path, out: Path, epochs: int = 2) -> list[str]:
-    """The shipped batch settings (at most 1,024 subwords and 32 sentences, windows of 128): no overrides."""
-    return [f"model.name_or_path={model}", "data.name=wnut17", f"data.data_dir={data_dir}",
+    """The shipped batch settings (at most 1,024 subwords and 32 sentences, windows of 128): no overrides but
+    :data:`TEST_DEFAULTS` (the tiny encoder's 2 layers all train)."""
+    return [*TEST_DEFAULTS, f"model.name_or_path={model}", "data.name=wnut17", f"data.data_dir={data_dir}",
             f"data.max_train_sentences={TRAIN}", f"data.max_eval_sentences={EVAL}", f"training.epochs={epochs}",
             "sweep.seeds=[1]", "sweep.losses=[{name: ce}]", f"output.output_dir={out}", "output.report_to=none"]
 

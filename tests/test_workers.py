@@ -203,7 +203,6 @@ def test_a_launch_with_a_worker_trains_every_run_once_and_summarizes_once(
                                                "focal-gamma=2.0-seed2"]
     assert trained[0] and trained[1]  # both processes trained
     assert proc.stdout.count("summary: ") == 1 and "| ce" in proc.stdout  # the launch printed the table
-    assert "waiting for the worker processes" in logs[0] or not trained[1]
     assert not (out / "logs" / "sweep-shard1of2.console").exists()  # the worker ended well and said nothing
     # a run the worker trained names the launch's command, not the worker's own command line
     for name in trained[1]:
