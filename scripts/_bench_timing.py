@@ -324,13 +324,16 @@ def threads_check(path: str, batches: list, num_labels: int, rounds: int) -> dic
 
 def freeze_check(path: str, batches: list, num_labels: int, rounds: int, layers: int = 2) -> dict[str, Any]:
     """A training step of the whole model against one with the embeddings and ``layers`` lowest layers
-    frozen (``model.freeze_layers``), interleaved on the same batches; minima and the paired median."""
+    frozen (``model.freeze_layers``; at most all but the top layer), interleaved on the same batches;
+    minima and the paired median."""
     from tagger.losses import build_loss
     from tagger.train.freeze import freeze_lower_layers
     from tagger.train.optim import build_optimizer
 
     ce = build_loss("ce", num_labels=num_labels)
-    models = {0: new_model(path, num_labels), layers: new_model(path, num_labels)}
+    whole = new_model(path, num_labels)
+    layers = min(layers, whole.config.num_hidden_layers - 1)
+    models = {0: whole, layers: new_model(path, num_labels)}
     frozen = freeze_lower_layers(models[layers], layers)
     steps = {}
     for n, model in models.items():

@@ -35,7 +35,7 @@ def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path
     # (a), (b), (c), (d) for seed 1 and (b) again for seed 2 (the smoke runs start at once)
     work = tmp_path / "work"
     proc = _run([str(REPO / "scripts" / "bench_train.py"), "--smoke", "--model", tiny_encoder_dir, "--data", "conll2003",
-                 "--seeds", "1", "2", "--setups", "abcd", "--setups-extra-seeds", "b", "--work-dir", str(work), "--dropout-check", "--precision-check",
+                 "--seeds", "1", "2", "--setups", "abcd", "--setups-extra-seeds", "b", "--work-dir", str(work), "--dropout-check", "--precision-check", "--freeze-check",
                  "--json", str(tmp_path / "train.json"), "--peer-json", str(tmp_path / "out" / "peer.json")], tmp_path)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     report = json.loads((tmp_path / "train.json").read_text())
@@ -51,6 +51,9 @@ def test_bench_train_smoke(tmp_path: Path, tiny_encoder_dir: str, data_dir: Path
     assert "data.data_dir" not in report["runs"][0]["command"]  # found as the recipe finds it: no machine path
     assert report["efficiency"]["matmul_2048_bf16_flops"] > 0  # (d) is judged against the bf16 peak
     assert "tokens_per_second_d_over_c" in {c["key"] for c in report["checks"]}
+    freeze = report["freeze"]  # the tiny encoder has 2 layers: its lowest one frozen, with the embeddings
+    assert freeze["layers"] == 1 and freeze["frozen_parameters"] > 0 and freeze["step_ratio"] > 0
+    assert "Frozen layers (model.freeze_layers=1" in proc.stdout
     for run in report["runs"]:
         assert run["train_tokens_per_second"] > 0 and 0 <= run["padding_share"] < 1
         assert run["peak_rss_mb"] > 0 and 0 <= run["validation_f1_all_words"] <= 1 and 0 <= run["test_f1_all_words"] <= 1
@@ -491,6 +494,26 @@ def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Pa
     assert two["optimizer_steps"] < one["optimizer_steps"]
     report = {"processes": check, "settings": vars(args), "data": {"name": "wnut17", "title": "WNUT-17"}}
     assert f"{check['ratio']:.2f}x tokens/s" in text_mod.processes_text(report)
+
+
+@pytest.mark.slow
+def test_workers_check_trains_two_runs_both_ways_and_prints_the_wall_ratio(tmp_path: Path, tiny_encoder_dir: str,
+                                                                           data_dir: Path) -> None:
+    import _bench_processes as processes_mod
+
+    args = bench_train.parse_args(["--skip-training", "--workers-check", "--model", tiny_encoder_dir,
+                                   "--train-sentences", "64", "--eval-sentences", "32", "--epochs", "1"])
+    args.token_budget = 512
+    check = processes_mod.workers_check(args, tmp_path)
+    one, two = check["runs"]
+    assert check["ratio"] == pytest.approx(one["wall_seconds"] / two["wall_seconds"])
+    assert [r["layout"] for r in check["runs"]] == ["sequential", "workers"]
+    # one process with every core, then two with one thread each (2 cores here)
+    assert all("2 torch threads" in h for h in one["hardware"]) and all("1 torch thread," in h for h in two["hardware"])
+    logs = (tmp_path / "workers-workers" / "logs").glob("sweep-shard*of2.log")
+    assert len(list(logs)) == 2  # the launch and its worker
+    report = {"workers": check, "settings": vars(args), "data": {"name": "wnut17", "title": "WNUT-17"}}
+    assert f"one after the other / at once: {check['ratio']:.2f}x wall time" in text_mod.processes_text(report)
 
 
 def _predict_result(model: str, export: str) -> dict:

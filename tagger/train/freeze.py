@@ -2,9 +2,8 @@
 
 Why: backpropagation stops at the lowest trained layer, so a frozen layer costs a forward pass only
 (about a third of what a trained one costs), and its weights need no gradient or optimizer state.
-On the packaged MiniLM (6 layers) freezing the embeddings and 2 layers made a training step about a
-fifth shorter (``scripts/bench_workers.py`` measures it; docs/performance.md). What it costs in F1
-is a measurement per data set: docs/levers.md.
+``scripts/bench_train.py --freeze-check`` times a step both ways (docs/performance.md); what it costs
+in F1 is a measurement per data set (docs/levers.md#frozen-lower-layers).
 """
 
 from __future__ import annotations

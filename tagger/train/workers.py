@@ -2,8 +2,8 @@
 
 Why: on a small CPU a run's matrix products are too small to keep every core busy (its elementwise
 operations run on one thread below PyTorch's grain size), so two runs with one thread each train
-more tokens per second than one run with two threads. ``scripts/bench_workers.py`` measures the
-ratio side by side; docs/performance.md shows it.
+more tokens per second than one run with two threads. ``scripts/bench_train.py --workers-check``
+measures the ratio side by side; docs/performance.md shows it.
 
 ``sweep.workers: W`` makes a launch of one process start W - 1 worker processes (``recipes/ner.py``
 again, with the same config and overrides) and train a share itself. Each is a shard
