@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -478,14 +479,20 @@ def test_gpu_check_without_cuda_exits_0(tmp_path: Path) -> None:
     assert proc.returncode == 0 and "no CUDA device" in proc.stdout, proc.stdout + proc.stderr
 
 
+def _tiny_check_args(tiny_encoder_dir: str, check: str) -> Any:
+    """bench_train's arguments for one check of the recipe on 64 sentences with the tiny encoder."""
+    args = bench_train.parse_args(["--skip-training", check, "--model", tiny_encoder_dir,
+                                   "--train-sentences", "64", "--eval-sentences", "32", "--epochs", "1"])
+    args.token_budget = 512
+    return args
+
+
 @pytest.mark.slow
 def test_processes_check_trains_both_layouts_and_prints_their_ratio(tmp_path: Path, tiny_encoder_dir: str,
                                                                     data_dir: Path) -> None:
     import _bench_processes as processes_mod
 
-    args = bench_train.parse_args(["--skip-training", "--processes-check", "--model", tiny_encoder_dir,
-                                   "--train-sentences", "64", "--eval-sentences", "32", "--epochs", "1"])
-    args.token_budget = 512
+    args = _tiny_check_args(tiny_encoder_dir, "--processes-check")
     check = processes_mod.processes_check(args, tmp_path)
     one, two = check["runs"]
     assert (one["num_processes"], two["num_processes"]) == (1, 2)
@@ -501,9 +508,7 @@ def test_workers_check_trains_two_runs_both_ways_and_prints_the_wall_ratio(tmp_p
                                                                            data_dir: Path) -> None:
     import _bench_processes as processes_mod
 
-    args = bench_train.parse_args(["--skip-training", "--workers-check", "--model", tiny_encoder_dir,
-                                   "--train-sentences", "64", "--eval-sentences", "32", "--epochs", "1"])
-    args.token_budget = 512
+    args = _tiny_check_args(tiny_encoder_dir, "--workers-check")
     check = processes_mod.workers_check(args, tmp_path)
     one, two = check["runs"]
     assert check["ratio"] == pytest.approx(one["wall_seconds"] / two["wall_seconds"])
