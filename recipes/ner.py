@@ -157,16 +157,16 @@ def run(config_path: str, overrides: list[str], command: str) -> int:
         if plan is None:
             return run_sweep(cfg, command)
         logs = Path(cfg.output.output_dir) / "logs"
-        consoles = [logs / f"sweep-shard{s.index}of{s.count}.console" for s in plan.shards[1:]]
+        consoles = [logs / f"{launch_name(cfg, shard)}.console" for shard in plan.shards[1:]]
         with Workers(worker_commands(plan, Path(__file__).resolve(), config_path, overrides), consoles,
                      command) as workers:
             return run_sweep(cfg, command, workers)
 
 
-def launch_name(cfg: RecipeConfig) -> str:
-    """The launch's name for its log file and trackers: shards share the folder, each writes its own
-    (appends from several machines interleave badly on NFS)."""
-    shard = Shard.parse(cfg.sweep.shard)
+def launch_name(cfg: RecipeConfig, shard: Shard | None = None) -> str:
+    """The launch's name for its log file and trackers (``shard``: another shard's): shards share the
+    folder, each writes its own (appends from several machines interleave badly on NFS)."""
+    shard = shard or Shard.parse(cfg.sweep.shard)
     return f"sweep-shard{shard.index}of{shard.count}" if shard.count > 1 else "sweep"
 
 
