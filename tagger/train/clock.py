@@ -30,11 +30,9 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def span(intervals: Sequence[tuple[str, str]]) -> tuple[float, int] | None:
-    """Of runs given as (started_at, finished_at) ISO times: the seconds from the first start to the last end,
-    and the most that ran at once; None when there are none."""
-    if not intervals:
-        return None
+def span(intervals: Sequence[tuple[str, str]]) -> tuple[float, int]:
+    """Of runs given as (started_at, finished_at) ISO times (at least one): the seconds from the first start
+    to the last end, and the most that ran at once."""
     times = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in intervals]
     # at an instant where one run ends and another starts, the one ending is counted out first
     events = sorted([(a, 1) for a, _ in times] + [(b, -1) for _, b in times])

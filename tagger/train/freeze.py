@@ -8,11 +8,7 @@ in F1 is a measurement per data set (docs/levers.md#frozen-lower-layers).
 
 from __future__ import annotations
 
-import logging
-
 from torch import nn
-
-logger = logging.getLogger(__name__)
 
 
 def encoder_layers(model: nn.Module) -> nn.ModuleList:
